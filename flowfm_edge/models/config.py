@@ -1,0 +1,74 @@
+"""Model configuration and the size presets, named in one place (SPEC 3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from ..data.contract import WINDOW_LEN
+
+# name: (dim, depth, heads). nano is for tests and CI, tiny is the edge default,
+# small is the paper-scale model.
+PRESETS: dict[str, tuple[int, int, int]] = {
+    "nano": (64, 2, 2),
+    "tiny": (192, 4, 3),
+    "small": (384, 12, 6),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a FlowFM (or a twin) exactly; saved next to every checkpoint."""
+
+    preset: str = "nano"
+    dim: int = 64
+    depth: int = 2
+    heads: int = 2
+    patch: int = 10
+    window: int = WINDOW_LEN
+    channels: int = 3
+    r_dim: int = 64
+    mlp_ratio: float = 4.0
+    p_dgs: float = 0.5  # probability of replacing r by zeros per sample during training
+    time_sampling: str = "uniform"  # or "logit-normal"
+    objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
+    text_dim: int = 0  # > 0 adds TextProj for text-conditioned generation
+    # Per-channel normalisation, applied inside the model so every graph takes raw g.
+    norm_mean: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    norm_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> "ModelConfig":
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        dim, depth, heads = PRESETS[preset]
+        return cls(preset=preset, dim=dim, depth=depth, heads=heads, r_dim=dim, **overrides)
+
+    @property
+    def tokens(self) -> int:
+        return self.window // self.patch
+
+    def validate(self) -> None:
+        if self.window % self.patch:
+            raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if not 0.0 <= self.p_dgs <= 1.0:
+            raise ValueError(f"p_dgs must be in [0, 1], got {self.p_dgs}")
+        if self.time_sampling not in ("uniform", "logit-normal"):
+            raise ValueError(f"time_sampling must be uniform or logit-normal, got {self.time_sampling!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"model config has unknown field(s) {sorted(unknown)}")
+        return cls(**d)
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,212 @@
+"""The training loop: AdamW, warmup + cosine, EMA, clipping, autocast, exact resume, DDP.
+
+One function, :func:`train`, reads top to bottom. Randomness is drawn from generators
+seeded by (seed, step, rank), so a resumed run replays exactly the batches, noise, times
+and DGS masks an uninterrupted run would have drawn: resume needs no RNG snapshot.
+Under ``torchrun`` each rank takes its share of every global batch; the lines marked DDP
+are all it takes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.contract import WindowSet
+from ..models import FlowFM, ModelConfig
+from .checkpoint import load_train_state, save_checkpoint
+from .progress import progress_bar
+
+METRICS_FIELDS = ["step", "loss", "lr", "grad_norm", "windows_per_s", "elapsed_s"]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 100
+    min_lr_ratio: float = 0.05
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    seed: int = 0
+    amp: str = "auto"  # auto | bf16 | fp16 | off
+    log_every: int = 10
+    ckpt_every: int = 500
+
+
+def data_hash(X: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes()).hexdigest()[:16]
+
+
+def normalisation(X: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over all windows and samples of ``X`` (N, 3, L)."""
+    mean = X.mean(axis=(0, 2))
+    std = X.std(axis=(0, 2)) + 1e-6
+    return mean.astype(float).tolist(), std.astype(float).tolist()
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None  # CPU bf16 autocast is slower than fp32 on CPUs without AMX
+    if amp in ("auto", "bf16"):
+        return torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "fp16":
+        return torch.float16
+    raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
+
+
+def step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + step) * 257 + rank)
+    return g
+
+
+class BatchPlan:
+    """Global batch indices for any step: an epoch-wise permutation seeded by (seed, epoch)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = n // self.batch_size
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+            self._epoch = epoch
+        return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+
+
+def _update_ema(ema: dict, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for name, p in model.state_dict().items():
+            if p.dtype.is_floating_point:
+                ema[name].lerp_(p, 1 - decay)
+            else:
+                ema[name].copy_(p)
+
+
+def train(
+    data: WindowSet,
+    out: str | Path,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    resume: bool = False,
+    device: str | None = None,
+    model_factory=FlowFM,
+    progress: bool = True,
+) -> FlowFM:
+    """Train ``model_factory(model_cfg)`` on ``data`` and write ``out/checkpoint`` and ``out/metrics.csv``."""
+    out = Path(out)
+    # DDP: torchrun sets WORLD_SIZE/RANK; one process otherwise.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+
+    state = load_train_state(out) if resume else None
+    if state is None:
+        model_cfg.norm_mean, model_cfg.norm_std = normalisation(data.X)
+    else:
+        model_cfg = ModelConfig.from_dict(state["model_config"])
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = model_factory(model_cfg).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        ema = {k: v.to(dev) for k, v in state["ema"].items()}
+        start = int(state["step"])
+    net = DistributedDataParallel(model) if world > 1 else model  # DDP: gradients all-reduced
+
+    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    plan = BatchPlan(len(X), cfg.batch_size, cfg.seed)
+    amp_dtype = autocast_dtype(cfg.amp, dev)
+    config = {
+        "model": model_cfg.to_dict(),
+        "train": asdict(cfg),
+        "data": {"source": data.source, "n_windows": len(X), "hash": data_hash(data.X), "classes": data.classes},
+    }
+    metrics = _Metrics(out / "metrics.csv", start) if rank == 0 else None
+
+    def checkpoint(step: int) -> None:
+        if rank != 0:
+            return
+        train_state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict(), "ema": ema, "model_config": model_cfg.to_dict()}
+        save_checkpoint(out, model, ema, {**config, "step": step}, train_state)
+
+    model.train()
+    t_start, seen = time.perf_counter(), 0
+    with progress_bar(cfg.steps, start, "train", enabled=progress and rank == 0) as advance:
+        for step in range(start, cfg.steps):
+            idx = plan.indices(step)[rank::world]  # DDP: this rank's share of the global batch
+            x = X[idx].to(dev, non_blocking=True)
+            gen = step_generator(cfg.seed, step, rank, dev)
+            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss = net(x, gen)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            _update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+            seen += len(idx) * world
+            done = step + 1
+            if metrics is not None and (done % cfg.log_every == 0 or done == cfg.steps):
+                elapsed = time.perf_counter() - t_start
+                metrics.writerow([done, f"{loss.item():.6f}", f"{scheduler.get_last_lr()[0]:.3e}",
+                                  f"{grad_norm.item():.4f}", f"{seen / elapsed:.1f}", f"{elapsed:.2f}"])
+            advance(loss=loss.item())
+            if done % cfg.ckpt_every == 0 and done < cfg.steps:
+                checkpoint(done)
+    checkpoint(cfg.steps)
+    if world > 1:
+        dist.barrier()
+    model.load_state_dict(ema)
+    return model.eval()
+
+
+class _Metrics:
+    def __init__(self, path: Path, start: int):
+        rows = []
+        if start > 0 and path.is_file():  # keep rows up to the resumed step, drop the replayed tail
+            with path.open() as f:
+                rows = [r for r in csv.reader(f)][1:]
+            rows = [r for r in rows if r and int(r[0]) <= start]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = path.open("w", newline="")
+        self.w = csv.writer(self.f)
+        self.w.writerow(METRICS_FIELDS)
+        self.w.writerows(rows)
+
+    def writerow(self, row: list) -> None:
+        self.w.writerow(row)
+        self.f.flush()
