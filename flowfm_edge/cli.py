@@ -1,0 +1,253 @@
+"""The ``flowfm-edge`` command line (typer). Every command turns errors into one red line and exit 1."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Train FlowFM on wearable accelerometer windows and take it to edge devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DATA_HELP = "Data: 'synthetic', 'hapt' (needs the [data] extra), a .npz file, or an SSL-Wearables directory (with --rate)."
+
+
+def cli_errors(fn):
+    """Turn the errors a user can act on into one red line and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _load(data: str, split: str = "labelled", rate: Optional[float] = None):
+    from .data import load_source
+
+    return load_source(data, split=split, rate=rate)
+
+
+@app.command()
+@cli_errors
+def train(
+    data: str = typer.Option("hapt", help=DATA_HELP),
+    out: Path = typer.Option(..., help="Run directory: checkpoint/ and metrics.csv are written here."),
+    preset: str = typer.Option("nano", help="Model size: nano (tests), tiny (edge default), small (paper scale)."),
+    steps: int = typer.Option(1000, min=1, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, min=1, help="Global batch size (split across DDP ranks)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, warmup + cosine)."),
+    warmup: int = typer.Option(100, min=0, help="Linear warm-up steps."),
+    p_dgs: float = typer.Option(0.5, min=0.0, max=1.0, help="Dynamic Guidance Switching: probability of dropping r."),
+    time_sampling: str = typer.Option("uniform", help="Training times t: uniform or logit-normal."),
+    objective: str = typer.Option("flow", help="Training objective: flow (FlowFM)."),
+    seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
+    amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, off on CPU), bf16, fp16, off."),
+    ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
+    resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
+    rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
+):
+    """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP."""
+    from .models import ModelConfig
+    from .training import TrainConfig, train as train_loop
+
+    if objective != "flow":
+        raise ValueError(f"unknown objective {objective!r}; available: flow")
+    ws = _load(data, split="pretrain", rate=rate)
+    model_cfg = ModelConfig.from_preset(preset, p_dgs=p_dgs, time_sampling=time_sampling, objective=objective)
+    model_cfg.validate()
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), seed=seed, amp=amp,
+                      ckpt_every=ckpt_every)
+    console.print(f"training FlowFM-{preset} on {len(ws)} windows from {ws.source} for {steps} steps")
+    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device)
+    console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
+
+
+@app.command()
+@cli_errors
+def generate(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint."),
+    n: int = typer.Option(16, min=1, help="Windows to generate."),
+    steps: int = typer.Option(8, min=1, help="Solver steps."),
+    solver: str = typer.Option("euler", help="euler, midpoint, heun or rk4."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance weight w: v0 + w (v_r - v0)."),
+    like: Optional[Path] = typer.Option(None, help="Reconstruct: take r from the first N windows of this .npz."),
+    seed: int = typer.Option(0, help="Noise seed."),
+    out: Path = typer.Option(Path("samples.npz"), help="Output .npz with X (N, 3, 300) in g."),
+    plot: Optional[Path] = typer.Option(None, help="Also write a PNG of real vs generated windows."),
+):
+    """Generate windows: unconditional (r = 0) or reconstructions of real windows (--like)."""
+    import numpy as np
+    import torch
+
+    from .data import load_npz
+    from .solvers import check_solver
+    from .training import load_model
+
+    check_solver(solver)
+    model, config = load_model(run)
+    real = None
+    if like is not None:
+        real = load_npz(like).X[:n]
+        with torch.no_grad():
+            r = model.embed(torch.from_numpy(real))
+        n = len(real)
+    else:
+        r = torch.zeros(n, model.cfg.r_dim)
+    x = model.sample(r, steps=steps, solver=solver, guidance=guidance, generator=torch.Generator().manual_seed(seed))
+    X = x.numpy().astype(np.float32)
+    if not np.isfinite(X).all():
+        raise RuntimeError(f"{run}: generated windows hold NaN/inf; the checkpoint is unusable")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, X=X, steps=steps, solver=solver)
+    mag = np.linalg.norm(X, axis=1)
+    console.print(f"wrote {len(X)} windows to {out}: |a| mean {mag.mean():.3f} g, range [{X.min():.2f}, {X.max():.2f}] g")
+    if plot is not None:
+        from .plots import plot_windows
+
+        if real is None:
+            real = _reference_windows(config, n)
+        mode = "reconstruction" if like is not None else "unconditional"
+        plot_windows(real, X, plot, title=f"{mode}, {solver} x {steps} steps")
+        console.print(f"wrote {plot}")
+
+
+def _reference_windows(config: dict, n: int):
+    """Real windows from the run's training source, for the left column of the plot, when it can be read."""
+    import numpy as np
+
+    try:
+        ws = _load(config["data"]["source"], split="labelled")
+    except (ValueError, OSError):
+        return None
+    pick = np.random.default_rng(0).choice(len(ws), size=min(n, len(ws)), replace=False)
+    return ws.X[pick]
+
+
+@app.command()
+@cli_errors
+def embed(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint."),
+    data: str = typer.Option(..., help=DATA_HELP),
+    out: Path = typer.Option(..., help="Output .npz with r (N, r_dim), y and pid."),
+    rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+):
+    """Embed every window of a dataset with the frozen encoder."""
+    import numpy as np
+
+    from .evaluation import embed_windows
+    from .training import load_model
+
+    model, _ = load_model(run)
+    ws = _load(data, rate=rate)
+    r = embed_windows(model, ws.X)
+    arrays = {"r": r, "pid": ws.pid}
+    if ws.y is not None:
+        arrays["y"] = ws.y
+    if ws.classes is not None:
+        arrays["classes"] = np.array(ws.classes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    console.print(f"wrote {len(r)} embeddings of dim {r.shape[1]} to {out}")
+
+
+@app.command()
+@cli_errors
+def probe(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint."),
+    data: str = typer.Option("hapt", help=DATA_HELP),
+    seed: int = typer.Option(42, help="Seed of the subject-wise 80/20 split."),
+    raw_baseline: bool = typer.Option(True, help="Also probe raw flattened windows, for comparison."),
+    rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+):
+    """Fit a linear classifier on frozen embeddings (subject-wise split) and save it with the run."""
+    result = run_probe(run, data, seed, raw_baseline, rate)
+    console.print_json(json.dumps(result))
+
+
+def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optional[float] = None) -> dict:
+    from .evaluation import embed_windows, linear_probe, probe_head, subject_split
+    from .training import load_model, save_head
+
+    model, _ = load_model(run)
+    ws = _load(data, rate=rate)
+    if ws.y is None:
+        raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
+    train_idx, test_idx = subject_split(ws.pid, seed=seed)
+    r = embed_windows(model, ws.X)
+    res = linear_probe(r, ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
+    classes = ws.classes or [str(k) for k in range(ws.n_classes)]
+    save_head(run, probe_head(res.pipeline, len(classes)), classes,
+              {"data": ws.source, "split_seed": seed, "macro_f1": res.macro_f1, "kappa": res.kappa})
+    result = {"data": ws.source, "split": f"subject-wise 80/20, seed {seed}", "embedding": res.to_dict()}
+    if raw_baseline:
+        raw = linear_probe(ws.X.reshape(len(ws), -1), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
+        result["raw_windows"] = raw.to_dict()
+    (Path(run) / "probe.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+@app.command()
+@cli_errors
+def quickstart(
+    out: Path = typer.Option(Path("runs/hapt-tiny"), help="Run directory."),
+    data: str = typer.Option("hapt", help=DATA_HELP),
+    preset: str = typer.Option("tiny", help="Model size."),
+    steps: int = typer.Option(600, min=1, help="Training steps (600 take a few minutes on 2 CPU cores)."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """The main job: train FlowFM on HAPT, probe it against raw windows, plot what it learned."""
+    from .evaluation import embed_windows
+    from .plots import plot_embeddings, plot_training
+    from .training import load_model
+
+    train(data=data, out=out, preset=preset, steps=steps, batch_size=64, lr=1e-3, warmup=min(100, steps // 10),
+          p_dgs=0.5, time_sampling="uniform", objective="flow", seed=seed, amp="auto", ckpt_every=500,
+          resume=False, rate=None, device=None)
+    result = run_probe(out, data, seed=42, raw_baseline=True)
+    emb, raw = result["embedding"], result["raw_windows"]
+    console.print(f"linear probe, {result['split']}, pooled macro-F1: "
+                  f"FlowFM embeddings {emb['macro_f1']:.3f} vs raw windows {raw['macro_f1']:.3f}")
+    ws = _load(data)
+    model, _ = load_model(out)
+    plot_embeddings(embed_windows(model, ws.X), ws.y, ws.classes, out / "embeddings.png",
+                    title=f"FlowFM-{preset} embeddings of {ws.source} (PCA)")
+    plot_training(out / "metrics.csv", out / "loss.png")
+    generate(run=out, n=4, steps=8, solver="euler", guidance=None, like=None, seed=seed,
+             out=out / "samples.npz", plot=out / "samples.png")
+    console.print(f"plots: {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
+
+
+@app.command()
+@cli_errors
+def doctor():
+    """Versions, available backends and extras, CPU and GPU."""
+    from .doctor import report
+
+    for name, value in report():
+        console.print(f"{name:<22} {value}", highlight=False, markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
