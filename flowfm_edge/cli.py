@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from pathlib import Path
 from typing import Optional
@@ -243,6 +244,18 @@ def doctor():
 
     for name, value in report():
         console.print(f"{name:<22} {value}", highlight=False, markup=False)
+
+
+def _register_extensions() -> None:
+    """Commands that live beside their subsystem (export, validate, ...) register themselves here."""
+    import importlib
+
+    for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),):
+        if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(app, cli_errors, console)
+
+
+_register_extensions()
 
 
 def main() -> None:
