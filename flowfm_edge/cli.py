@@ -57,7 +57,7 @@ def train(
     warmup: int = typer.Option(100, min=0, help="Linear warm-up steps."),
     p_dgs: float = typer.Option(0.5, min=0.0, max=1.0, help="Dynamic Guidance Switching: probability of dropping r."),
     time_sampling: str = typer.Option("uniform", help="Training times t: uniform or logit-normal."),
-    objective: str = typer.Option("flow", help="Training objective: flow (FlowFM)."),
+    objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, off on CPU), bf16, fp16, off."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
@@ -66,17 +66,17 @@ def train(
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
 ):
     """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP."""
-    from .models import ModelConfig
+    from .models import OBJECTIVES, ModelConfig
     from .training import TrainConfig, train as train_loop
 
-    if objective != "flow":
-        raise ValueError(f"unknown objective {objective!r}; available: flow")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
     ws = _load(data, split="pretrain", rate=rate)
     model_cfg = ModelConfig.from_preset(preset, p_dgs=p_dgs, time_sampling=time_sampling, objective=objective)
     model_cfg.validate()
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), seed=seed, amp=amp,
                       ckpt_every=ckpt_every)
-    console.print(f"training FlowFM-{preset} on {len(ws)} windows from {ws.source} for {steps} steps")
+    console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {steps} steps")
     train_loop(ws, out, model_cfg, cfg, resume=resume, device=device)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
 

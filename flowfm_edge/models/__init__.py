@@ -6,4 +6,17 @@ from .dit import VelocityNet
 from .encoder import Encoder
 from .flowfm import FlowFM
 
-__all__ = ["PRESETS", "ModelConfig", "Encoder", "VelocityNet", "FlowFM", "Classifier", "LinearHead"]
+# objective -> model class; every model takes a ModelConfig, returns its training loss from
+# forward(x, generator) and has embed(x) -> r.
+OBJECTIVES = {"flow": FlowFM}
+
+
+def build_model(cfg: ModelConfig):
+    """The model for ``cfg.objective``."""
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {cfg.objective!r}; available: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[cfg.objective](cfg)
+
+
+__all__ = ["PRESETS", "OBJECTIVES", "ModelConfig", "Encoder", "VelocityNet", "FlowFM", "Classifier", "LinearHead",
+           "build_model"]

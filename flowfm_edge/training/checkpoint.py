@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..models import Classifier, FlowFM, LinearHead, ModelConfig
+from ..models import Classifier, FlowFM, LinearHead, ModelConfig, build_model
 
 
 class RunError(ValueError):
@@ -62,7 +62,7 @@ def read_config(run: str | Path) -> dict:
 def load_model(run: str | Path, weights: str = "ema", device: str = "cpu") -> tuple[FlowFM, dict]:
     """The model of ``run`` with its EMA (default) or raw weights, in eval mode, and its config dict."""
     config = read_config(run)
-    model = FlowFM(ModelConfig.from_dict(config["model"]))
+    model = build_model(ModelConfig.from_dict(config["model"]))
     path = checkpoint_dir(run) / f"{'ema' if weights == 'ema' else 'model'}.safetensors"
     if not path.is_file():
         raise RunError(f"{run}: weights file {path} is missing")

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.contract import WindowSet
-from ..models import FlowFM, ModelConfig
+from ..models import FlowFM, ModelConfig, build_model
 from .checkpoint import load_train_state, save_checkpoint
 from .progress import progress_bar
 
@@ -112,10 +112,10 @@ def train(
     cfg: TrainConfig,
     resume: bool = False,
     device: str | None = None,
-    model_factory=FlowFM,
+    model_factory=build_model,
     progress: bool = True,
 ) -> FlowFM:
-    """Train ``model_factory(model_cfg)`` on ``data`` and write ``out/checkpoint`` and ``out/metrics.csv``."""
+    """Train ``model_factory(model_cfg)`` (by default the model of ``model_cfg.objective``) on ``data`` and write ``out/checkpoint`` and ``out/metrics.csv``."""
     out = Path(out)
     # DDP: torchrun sets WORLD_SIZE/RANK; one process otherwise.
     world = int(os.environ.get("WORLD_SIZE", "1"))
