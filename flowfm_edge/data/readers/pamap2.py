@@ -57,7 +57,7 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
         activity, acc = _load(path, ACC_COLUMNS[position])
         if activity.size and (activity.min() < 0 or activity.max() >= len(code_of)):
             raise DataError(f"pamap2: {path}: activityID outside 0..{len(code_of) - 1} (column 2)")
-        labels = np.where(activity > 0, code_of[np.clip(activity, 0, None)], -1)  # 0 = transient
+        labels = code_of[activity]  # 0 (transient) and unread activities -> -1
         out.add(acc / STANDARD_GRAVITY, labels, path.stem, str(path))
     return out.finish()
 
