@@ -62,6 +62,7 @@ def train(
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, off on CPU), bf16, fp16, off."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
+    until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
 ):
@@ -77,7 +78,7 @@ def train(
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), seed=seed, amp=amp,
                       ckpt_every=ckpt_every)
     console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {steps} steps")
-    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device)
+    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
 
 
@@ -221,7 +222,7 @@ def quickstart(
 
     train(data=data, out=out, preset=preset, steps=steps, batch_size=64, lr=1e-3, warmup=min(100, steps // 10),
           p_dgs=0.5, time_sampling="uniform", objective="flow", seed=seed, amp="auto", ckpt_every=500,
-          resume=False, rate=None, device=None)
+          resume=False, until=None, rate=None, device=None)
     result = run_probe(out, data, seed=42, raw_baseline=True)
     emb, raw = result["embedding"], result["raw_windows"]
     console.print(f"linear probe, {result['split']}, pooled macro-F1: "

@@ -114,8 +114,14 @@ def train(
     device: str | None = None,
     model_factory=build_model,
     progress: bool = True,
+    until: int | None = None,
 ) -> FlowFM:
-    """Train ``model_factory(model_cfg)`` (by default the model of ``model_cfg.objective``) on ``data`` and write ``out/checkpoint`` and ``out/metrics.csv``."""
+    """Train ``model_factory(model_cfg)`` (by default the model of ``model_cfg.objective``) on ``data``.
+
+    Writes ``out/checkpoint`` and ``out/metrics.csv``. ``until`` stops (with a checkpoint)
+    after that step of the ``cfg.steps`` schedule, to fit a job's time slice; ``resume``
+    continues from the last checkpoint.
+    """
     out = Path(out)
     # DDP: torchrun sets WORLD_SIZE/RANK; one process otherwise.
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -165,8 +171,9 @@ def train(
 
     model.train()
     t_start, seen = time.perf_counter(), 0
+    stop = cfg.steps if until is None else min(until, cfg.steps)
     with progress_bar(cfg.steps, start, "train", enabled=progress and rank == 0) as advance:
-        for step in range(start, cfg.steps):
+        for step in range(start, stop):
             idx = plan.indices(step)[rank::world]  # DDP: this rank's share of the global batch
             x = X[idx].to(dev, non_blocking=True)
             gen = step_generator(cfg.seed, step, rank, dev)
@@ -185,9 +192,9 @@ def train(
                 metrics.writerow([done, f"{loss.item():.6f}", f"{scheduler.get_last_lr()[0]:.3e}",
                                   f"{grad_norm.item():.4f}", f"{seen / elapsed:.1f}", f"{elapsed:.2f}"])
             advance(loss=loss.item())
-            if done % cfg.ckpt_every == 0 and done < cfg.steps:
+            if done % cfg.ckpt_every == 0 and done < stop:
                 checkpoint(done)
-    checkpoint(cfg.steps)
+    checkpoint(stop)
     if world > 1:
         dist.barrier()
     model.load_state_dict(ema)
