@@ -19,7 +19,7 @@ from ..contract import DataError, WindowSet
 from ._common import STANDARD_GRAVITY, Collector, find_files, raw_root, uniform_runs
 
 RATE_HZ = 50.0
-PATTERNS = ("**/proband*/data/acc_*_csv.zip",)
+PATTERNS = ("**/proband*/data/acc_*_csv.zip", "data/acc_*_csv.zip")  # the dataset, or one proband
 ACTIVITIES = ("climbingdown", "climbingup", "jumping", "lying", "standing", "sitting", "running", "walking")
 POSITIONS = ("chest", "forearm", "head", "shin", "thigh", "upperarm", "waist")
 

@@ -12,12 +12,13 @@ def _wave(n: int, rate: float, const: float, amp: float) -> np.ndarray:
     return np.stack([np.full(n, float(const)), amp * np.sin(2 * np.pi * t), np.zeros(n)], axis=1)
 
 
-def _check_units(ws, x_g: float, amp_g: float) -> None:
-    """Every window is float32 (3, 300) with x == x_g and a y peak of amp_g, in g."""
+def _check_units(ws, x_g: float, amp_g: float, z_g: float = 0.0) -> None:
+    """Every window is float32 (3, 300) with x == x_g, y swinging +-amp_g and z == z_g, in g."""
     assert ws.X.dtype == np.float32 and ws.X.shape[1:] == (3, 300)
     np.testing.assert_allclose(ws.X[:, 0], x_g, atol=2e-3)
-    np.testing.assert_allclose(np.abs(ws.X[:, 1]).max(axis=1), amp_g, rtol=0.03)
-    np.testing.assert_allclose(ws.X[:, 2], 0.0, atol=2e-3)
+    swing = (ws.X[:, 1].max(axis=1) - ws.X[:, 1].min(axis=1)) / 2
+    np.testing.assert_allclose(swing, amp_g, rtol=0.03)
+    np.testing.assert_allclose(ws.X[:, 2], z_g, atol=2e-3)
 
 
 @pytest.fixture

@@ -69,3 +69,12 @@ def test_errors(tmp_path, wave):
     write_subject(tmp_path / "subject101.dat", wave, [(0, 25)])
     with pytest.raises(DataError, match="no windows.*unlabelled"):
         pamap2.read(tmp_path)
+
+
+def test_majority_policy(raw):
+    # 2.5 s hop: windows at 17.5 s (lying 7.5 s) and 27.5 s (walking 7.5 s) join by majority;
+    # 20, 22.5 and 25 s have no majority activity (ties with the transient) and stay out
+    pure = convert("pamap2", raw, hop_s=2.5)
+    major = convert("pamap2", raw, hop_s=2.5, label_policy="majority")
+    assert len(pure) == 14 + 13 and pure.meta["dropped_mixed"] == 10
+    assert len(major) == 16 + 15 and major.meta["dropped_unlabelled"] == 6 and major.meta["dropped_mixed"] == 0
