@@ -10,6 +10,8 @@ built their models from) are skipped unless ``include_model=True``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..contract import DataError, WindowSet
@@ -51,7 +53,9 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
 def _load(path) -> np.ndarray:
     """(T, 3) integer codes of one recording; a :class:`DataError` for anything outside 0..63."""
     try:
-        v = np.loadtxt(path, dtype=np.int64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an empty file is a short recording, not a warning
+            v = np.loadtxt(path, dtype=np.int64, ndmin=2)
     except ValueError as e:
         raise DataError(f"adl: {path}: expected lines of three integers 'x y z' ({e})") from None
     if v.size == 0:

@@ -46,7 +46,7 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
 
 
 def load_dictionary(path: Path, scheme: str) -> tuple[dict[str, str], list[str]]:
-    """Annotation -> class name under ``scheme``, and the sorted class names."""
+    """Annotation -> class name under ``scheme`` ("" when the scheme leaves it out), and the sorted class names."""
     column = scheme if scheme.startswith("label:") else f"label:{scheme}"
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -55,8 +55,8 @@ def load_dictionary(path: Path, scheme: str) -> tuple[dict[str, str], list[str]]
             schemes = [c for c in fields if c.startswith("label:")]
             raise DataError(f"capture24: {path}: no column {column!r} (need 'annotation' and a scheme); "
                             f"schemes there: {', '.join(schemes) or 'none'}")
-        label_of = {row["annotation"]: row[column] for row in reader if row[column]}
-    return label_of, sorted(set(label_of.values()))
+        label_of = {row["annotation"]: row[column] for row in reader}  # "" = no class under this scheme
+    return label_of, sorted(set(label_of.values()) - {""})
 
 
 def _dictionary_path(root: Path, dictionary) -> Path:
@@ -74,7 +74,7 @@ def _dictionary_path(root: Path, dictionary) -> Path:
 
 def _load(path: Path, label_of: dict[str, str], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Acceleration (T, 3) in g and label codes (T,) (-1 = unannotated) of one participant file."""
-    code_of = {name: i for i, name in enumerate(classes)}
+    code_of = {name: i for i, name in enumerate(classes)} | {"": -1}
     codes: dict[str, int] = {"": -1}
 
     def annotation_code(text: str) -> int:
@@ -100,5 +100,6 @@ def _load(path: Path, label_of: dict[str, str], classes: list[str]) -> tuple[np.
 
 
 def _header(path: Path) -> list[str]:
+    """Column names on the first line of a gzipped CSV."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [h.strip() for h in f.readline().split(",")]

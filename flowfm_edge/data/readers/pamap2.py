@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..contract import DataError, WindowSet
-from ._common import STANDARD_GRAVITY, Collector, find_files, raw_root
+from ._common import STANDARD_GRAVITY, Collector, find_files, natural_key, raw_root
 
 RATE_HZ = 100.0
 PATTERNS = ("Protocol/subject*.dat", "subject*.dat")
@@ -46,7 +46,7 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
     activities = dict(PROTOCOL_ACTIVITIES)
     if include_optional:
         activities.update(OPTIONAL_ACTIVITIES)
-        files += sorted((root / "Optional").glob("subject*.dat"))
+        files += sorted(root.glob(OPTIONAL_PATTERN), key=natural_key)
     ids = sorted(activities)
     code_of = np.full(max(PROTOCOL_ACTIVITIES | OPTIONAL_ACTIVITIES) + 1, -1, dtype=np.int64)  # id -> code
     code_of[ids] = np.arange(len(ids))

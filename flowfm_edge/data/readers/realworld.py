@@ -2,8 +2,9 @@
 
 Each zip holds one CSV per body position, ``acc_{activity}_{position}.csv`` with columns
 ``id,attr_time,attr_x,attr_y,attr_z`` (time in ms, acceleration in m/s^2) at about 50 Hz.
-Recordings split into parts (``acc_{activity}_2_{position}.csv``, or zips nested in the
-zip) are read part by part. Samples are interpolated onto a uniform 50 Hz grid and split
+Recordings split into parts (``acc_{activity}_2_{position}.csv``, zips nested in the zip,
+or ``acc_{activity}_2_csv.zip``) are read part by part; zips of other activities are
+skipped and counted in ``meta["skipped_files"]``. Samples are interpolated onto a uniform 50 Hz grid and split
 wherever two lie more than ``max_gap_s`` apart (counted in ``meta["gaps"]``).
 """
 
@@ -34,10 +35,12 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
         raise DataError(f"realworld: unknown position {position!r}; choose one of {', '.join(POSITIONS)}")
     root = raw_root(raw_dir, "realworld")
     out = Collector("realworld", root, list(ACTIVITIES), RATE_HZ, hop_s, label_policy, method)
-    out.meta.update(position=position, gaps=0, max_gap_s=max_gap_s)
+    out.meta.update(position=position, gaps=0, max_gap_s=max_gap_s, skipped_files=0)
     for path in find_files(root, PATTERNS, "realworld"):
-        activity = path.name[len("acc_"):-len("_csv.zip")]
+        named = re.fullmatch(r"acc_([a-z]+)(?:_\d+)?_csv\.zip", path.name)
+        activity = named.group(1) if named else None
         if activity not in ACTIVITIES:
+            out.meta["skipped_files"] += 1
             continue
         out.meta["files"] += 1
         pid = path.parent.parent.name

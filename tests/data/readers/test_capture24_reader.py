@@ -31,6 +31,7 @@ def raw(tmp_path, wave):
         f"{SLEEP},sleep,sleep\n"
         f'"{COOK}",household-chores,light\n'
         "occupation;office and administrative support;computer use;MET 1.5,sitting,sedentary\n"
+        "uncodeable;MET 1.0,,\n"
     )
     write_participant(tmp_path / "P001.csv.gz", wave)
     write_participant(tmp_path / "P002.csv.gz", wave, nan_at=100)

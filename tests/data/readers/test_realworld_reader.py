@@ -43,23 +43,28 @@ def raw(tmp_path, wave):
     write_zip(tmp_path / "proband2" / "data" / "acc_climbingdown_csv.zip",
               {"acc_climbingdown_2_csv.zip": inner.getvalue(), "acc_climbingdown_3_forearm.csv": csv_text(wave, G),
                "acc_climbingdown_3_chest.csv": csv_text(wave, 2 * G, seconds=5)})
+    write_zip(tmp_path / "proband2" / "data" / "acc_climbingdown_4_csv.zip",
+              {"acc_climbingdown_4_forearm.csv": csv_text(wave, G, seconds=12)})
+    write_zip(tmp_path / "proband2" / "data" / "acc_dancing_csv.zip", {"acc_dancing_forearm.csv": csv_text(wave, G)})
     return tmp_path
 
 
 def test_windows_labels_pid_units(raw, check_units):
     # 25 s at 50 Hz -> windows at 0, 5, 10, 15 s
     ws = convert("realworld", raw)
-    assert len(ws) == 4 * 4 + 2 * 4 and ws.meta["recordings"] == 6 and ws.meta["position"] == "forearm"
+    # 12 s part -> 1 window; the unknown activity's zip is skipped
+    assert len(ws) == 4 * 4 + 2 * 4 + 1 and ws.meta["recordings"] == 7 and ws.meta["position"] == "forearm"
+    assert ws.meta["skipped_files"] == 1
     assert ws.classes == ["climbingdown", "climbingup", "jumping", "lying", "standing", "sitting", "running", "walking"]
     names = np.array(ws.classes)[ws.y]
-    assert (names == "climbingdown").sum() == 8 and (names == "walking").sum() == 8
-    assert (ws.pid == "proband1").sum() == 8 and (ws.pid == "proband2").sum() == 16
+    assert (names == "climbingdown").sum() == 9 and (names == "walking").sum() == 8
+    assert (ws.pid == "proband1").sum() == 8 and (ws.pid == "proband2").sum() == 17
     check_units(ws, 1.0, 1.5 / G)
 
 
 def test_position(raw, check_units):
     ws = convert("realworld", raw, position="chest")
-    assert len(ws) == 16 and ws.meta["short_recordings"] == 1
+    assert len(ws) == 16 and ws.meta["short_recordings"] == 1  # the 5 s chest part
     check_units(ws, 2.0, 1.5 / G)
 
 
