@@ -53,10 +53,12 @@ def uniform_runs(t_s: np.ndarray, acc: np.ndarray, rate: float, max_gap_s: float
     dropped; the recording is split wherever consecutive samples lie more than ``max_gap_s``
     apart, so no value is invented across a gap. Returns ([(T_k, 3) float64, ...], gaps split at).
     """
+    if len(t_s) < 2:
+        return [], 0
     order = np.argsort(t_s, kind="stable")
     t, a = t_s[order], acc[order]
     fresh = np.r_[True, np.diff(t) > 0]
-    t, a = t[fresh], a[fresh]
+    t, a = t[fresh] - t[0], a[fresh]  # from 0: keeps float64 resolution
     cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
     runs = []
     for tt, aa in zip(np.split(t, cuts), np.split(a, cuts)):

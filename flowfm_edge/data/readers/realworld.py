@@ -44,12 +44,15 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
             continue
         out.meta["files"] += 1
         pid = path.parent.parent.name
-        with zipfile.ZipFile(path) as zf:
-            for where, t_ms, acc in _members(zf, activity, position, str(path)):
-                runs, gaps = uniform_runs(t_ms * 1e-3, acc, RATE_HZ, max_gap_s)
-                out.meta["gaps"] += gaps
-                for run in runs:  # (T_k, 3) m/s^2
-                    out.add(run / STANDARD_GRAVITY, np.full(len(run), ACTIVITIES.index(activity)), pid, where)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for where, t_ms, acc in _members(zf, activity, position, str(path)):
+                    runs, gaps = uniform_runs(t_ms * 1e-3, acc, RATE_HZ, max_gap_s)
+                    out.meta["gaps"] += gaps
+                    for run in runs:  # (T_k, 3) m/s^2
+                        out.add(run / STANDARD_GRAVITY, np.full(len(run), ACTIVITIES.index(activity)), pid, where)
+        except zipfile.BadZipFile as e:
+            raise DataError(f"realworld: {path}: not a readable zip ({e}); download it again") from None
     return out.finish()
 
 

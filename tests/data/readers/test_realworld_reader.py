@@ -74,6 +74,9 @@ def test_errors(raw, tmp_path):
     write_zip(raw / "proband3" / "data" / "acc_jumping_csv.zip", {"acc_jumping_forearm.csv": "id,time,x,y,z\n1,2,3,4,5\n"})
     with pytest.raises(DataError, match="acc_jumping_forearm.csv.*attr_time"):
         realworld.read(raw)
+    (raw / "proband3" / "data" / "acc_jumping_csv.zip").write_bytes(b"truncated download")
+    with pytest.raises(DataError, match="acc_jumping_csv.zip.*zip"):
+        realworld.read(raw)
     assert set(realworld.read(raw / "proband1").pid) == {"proband1"}
     with pytest.raises(DataError, match=r"proband\*/data/acc_\*_csv\.zip"):
         realworld.read(raw / "proband1" / "data")
