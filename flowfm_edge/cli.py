@@ -237,6 +237,30 @@ def quickstart(
     console.print(f"plots: {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
 
 
+data_app = typer.Typer(help="Convert raw public datasets to the .npz window format.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("convert")
+@cli_errors
+def data_convert(
+    raw_dir: Path = typer.Argument(..., help="The unpacked raw dataset directory."),
+    format: str = typer.Option(..., "--format", help="capture24, pamap2, wisdm, realworld, opportunity or adl."),
+    out: Path = typer.Option(..., help="Output .npz (X, y, pid, classes)."),
+    hop: float = typer.Option(5.0, help="Hop between 10 s windows, in seconds."),
+    label_policy: str = typer.Option("pure", help="pure (one label per window), majority, or any."),
+):
+    """Cut a raw dataset into 10 s, 30 Hz windows in g and save them as .npz."""
+    from .data import save_npz
+    from .data.readers import convert
+
+    ws = convert(format, raw_dir, hop_s=hop, label_policy=label_policy)
+    save_npz(out, ws)
+    dropped = {k: v for k, v in ws.meta.items() if k.startswith("dropped") or k == "short_recordings"}
+    console.print(f"wrote {len(ws)} windows, {len(set(ws.pid.tolist()))} subjects, "
+                  f"{ws.n_classes} classes to {out}; dropped: {dropped}")
+
+
 @app.command()
 @cli_errors
 def doctor():

@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flowfm_edge.cli import app
+from flowfm_edge.data import make_synthetic, save_npz
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "synth.npz"
+    save_npz(path, make_synthetic(n_subjects=6, windows_per_activity=3, seed=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, synth):
+    out = tmp_path_factory.mktemp("runs") / "nano"
+    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 20, "--batch-size", 16, "--out", out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_train_writes_run(run):
+    assert (run / "checkpoint" / "ema.safetensors").is_file()
+    assert (run / "metrics.csv").read_text().startswith("step,loss")
+    cfg = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert cfg["model"]["preset"] == "nano" and cfg["train"]["steps"] == 20
+
+
+def test_generate_unconditional_and_reconstruction_with_plot(run, synth, tmp_path):
+    res = invoke("generate", run, "--n", 4, "--steps", 4, "--solver", "heun", "--out", tmp_path / "s.npz",
+                 "--plot", tmp_path / "s.png")
+    assert res.exit_code == 0, res.output
+    X = np.load(tmp_path / "s.npz")["X"]
+    assert X.shape == (4, 3, 300) and np.isfinite(X).all()
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+    res = invoke("generate", run, "--n", 3, "--like", synth, "--guidance", 2.0, "--out", tmp_path / "r.npz")
+    assert res.exit_code == 0, res.output
+    assert np.load(tmp_path / "r.npz")["X"].shape == (3, 3, 300)
+
+
+def test_embed_and_probe_save_a_classifier(run, synth, tmp_path):
+    res = invoke("embed", run, "--data", synth, "--out", tmp_path / "e.npz")
+    assert res.exit_code == 0, res.output
+    e = np.load(tmp_path / "e.npz")
+    assert e["r"].shape[1] == 64 and len(e["r"]) == len(e["y"]) == len(e["pid"])
+    res = invoke("probe", run, "--data", synth)
+    assert res.exit_code == 0, res.output
+    probe = json.loads((run / "probe.json").read_text())
+    assert 0.0 <= probe["embedding"]["macro_f1"] <= 1.0 and "raw_windows" in probe
+    from flowfm_edge.training import load_classifier
+    import torch
+
+    clf, classes = load_classifier(run)
+    ws = make_synthetic(n_subjects=6, windows_per_activity=3, seed=1)
+    logits = clf(torch.from_numpy(ws.X[:5]))
+    assert logits.shape == (5, len(classes))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "nowhere.npz", "--out", "x"], "nowhere.npz"),
+    (["train", "--data", "mystery", "--out", "x"], "mystery"),
+    (["generate", "no-such-run"], "no checkpoint found"),
+    (["train", "--data", "synthetic", "--out", "x", "--preset", "huge"], "unknown preset"),
+    (["train", "--data", "synthetic", "--out", "x", "--objective", "gan"], "unknown objective"),
+])
+def test_errors_are_one_line_and_exit_1(args, message):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_bad_solver(run, tmp_path):
+    res = runner.invoke(app, ["generate", str(run), "--solver", "ode45", "--out", str(tmp_path / "s.npz")])
+    assert res.exit_code == 1 and "unknown solver 'ode45'" in res.output
+
+
+def test_doctor_lists_versions():
+    res = invoke("doctor")
+    assert res.exit_code == 0 and "torch" in res.output and "extra [onnx]" in res.output
+
+
+@pytest.mark.slow
+def test_quickstart_on_synthetic(tmp_path):
+    res = invoke("quickstart", "--out", tmp_path / "qs", "--data", "synthetic", "--preset", "nano", "--steps", 30)
+    assert res.exit_code == 0, res.output
+    for name in ("embeddings.png", "loss.png", "samples.png", "probe.json"):
+        assert (tmp_path / "qs" / name).is_file()
