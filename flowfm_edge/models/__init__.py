@@ -1,14 +1,16 @@
-"""Networks: encoder, velocity network, FlowFM, and the classifier built from them."""
+"""Networks: encoder, velocity network, FlowFM, its baselines, and the classifier built from them."""
 
 from .classifier import Classifier, LinearHead
 from .config import PRESETS, ModelConfig
+from .diffusion import DiffusionTwin
 from .dit import VelocityNet
 from .encoder import Encoder
 from .flowfm import FlowFM
+from .resnet import MTLResNet
 
 # objective -> model class; every model takes a ModelConfig, returns its training loss from
 # forward(x, generator) and has embed(x) -> r.
-OBJECTIVES = {"flow": FlowFM}
+OBJECTIVES = {"flow": FlowFM, "diffusion": DiffusionTwin, "mtl": MTLResNet}
 
 
 def build_model(cfg: ModelConfig):
@@ -18,5 +20,5 @@ def build_model(cfg: ModelConfig):
     return OBJECTIVES[cfg.objective](cfg)
 
 
-__all__ = ["PRESETS", "OBJECTIVES", "ModelConfig", "Encoder", "VelocityNet", "FlowFM", "Classifier", "LinearHead",
+__all__ = ["PRESETS", "OBJECTIVES", "ModelConfig", "Encoder", "VelocityNet", "FlowFM", "DiffusionTwin", "MTLResNet", "Classifier", "LinearHead",
            "build_model"]

@@ -34,6 +34,7 @@ class ModelConfig:
     time_sampling: str = "uniform"  # or "logit-normal"
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
     text_dim: int = 0  # > 0 adds TextProj for text-conditioned generation
+    schedule: str = "linear"  # noise schedule of the diffusion twin: linear or cosine
     # Per-channel normalisation, applied inside the model so every graph takes raw g.
     norm_mean: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     norm_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
@@ -58,6 +59,8 @@ class ModelConfig:
             raise ValueError(f"p_dgs must be in [0, 1], got {self.p_dgs}")
         if self.time_sampling not in ("uniform", "logit-normal"):
             raise ValueError(f"time_sampling must be uniform or logit-normal, got {self.time_sampling!r}")
+        if self.schedule not in ("linear", "cosine"):
+            raise ValueError(f"schedule must be linear or cosine, got {self.schedule!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
