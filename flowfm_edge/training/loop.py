@@ -158,7 +158,8 @@ def train(
     config = {
         "model": model_cfg.to_dict(),
         "train": asdict(cfg),
-        "data": {"source": data.source, "n_windows": len(X), "hash": data_hash(data.X), "classes": data.classes},
+        "data": {"source": data.source, "spec": data.meta.get("spec", data.source), "n_windows": len(X),
+                 "hash": data_hash(data.X), "classes": data.classes},
     }
     metrics = _Metrics(out / "metrics.csv", start) if rank == 0 else None
 
