@@ -1,0 +1,203 @@
+"""``export_bundle``: a run directory in, a validated, self-contained bundle directory out (SPEC 6).
+
+For every graph the target offers: export FP32 ONNX, check it against PyTorch, quantise to
+each INT8 precision asked for, check those against their gates, and write golden inputs and
+outputs. The bundle is built in a temporary sibling directory and moved into place only
+when every artefact passed, so a failed export never leaves a half-written bundle behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..data.contract import WindowSet
+from .graphs import GraphSpec, build_graph, graph_spec
+from .inputs import Windows, example_args, feeds, reference
+from .manifest import file_entry, write_manifest
+from .metrics import FP32_REL_TOLERANCE
+from .targets import get_target
+from .validation import INT8_DRIFT_TOLERANCE, Limits, check_artefact, run_onnx
+
+GOLDEN_ROWS = 4
+
+
+@dataclass
+class ExportOptions:
+    target: str = "cpu"
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    steps: list[int] = field(default_factory=lambda: [8])
+    solvers: list[str] = field(default_factory=lambda: ["euler"])
+    graphs: list[str] | None = None  # default: every graph the run can provide
+    calib: str | WindowSet | None = None  # data source; default: the run's training source
+    calib_method: str = "minmax"
+    calib_size: int = 128
+    val_size: int = 256
+    guidance: bool = False  # fused samplers take a guidance weight input w
+    limits: Limits = field(default_factory=Limits)
+    threads: int | None = None
+    seed: int = 0
+    force: bool = False
+
+
+def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None = None,
+                  log: Callable[[str], None] = lambda s: None) -> dict:
+    """Export ``run`` into the bundle directory ``out``; returns the manifest. Raises on any failed check."""
+    from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
+
+    opts = opts or ExportOptions()
+    run, out = Path(run), Path(out)
+    target = get_target(opts.target)
+    target.check(opts.precisions, opts.solvers, opts.steps, opts.calib_method)
+    if out.exists() and any(out.iterdir()) and not opts.force:
+        raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
+    model, config = load_model(run)
+    head, classes = None, None
+    if (checkpoint_dir(run) / "head.json").is_file():
+        clf, classes = load_classifier(run)
+        head = clf.head
+    graphs = _graphs(opts, head is not None, run)
+    windows, calib_info = _windows(opts, config, classes, log)
+    schedules = [(s, n) for s in opts.solvers for n in opts.steps]
+    specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g != "sampler"]
+    if "sampler" in graphs:
+        specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        artefacts, golden = [], {}
+        for spec in specs:
+            a, g = _export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log)
+            artefacts += a
+            golden[spec.name] = g
+        from .environment import build_manifest, copy_torch_checkpoint
+
+        torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
+        manifest = build_manifest(run, config, model, classes, target, specs, artefacts, golden, torch_files,
+                                  calib_info, opts)
+        write_manifest(tmp, manifest)
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"wrote {out} ({len(artefacts)} artefacts)")
+    return manifest
+
+
+def _graphs(opts: ExportOptions, has_head: bool, run: Path) -> list[str]:
+    target = get_target(opts.target)
+    if opts.graphs is None:
+        return [g for g in target.graphs if g != "classifier" or has_head]
+    bad = [g for g in opts.graphs if g not in target.graphs]
+    if bad:
+        raise ValueError(f"--graphs {','.join(bad)}: unknown graph; choose from {', '.join(target.graphs)}")
+    if "classifier" in opts.graphs and not has_head:
+        raise ValueError(f"{run}: no classifier head to export; fit one with `flowfm-edge probe {run} --data ...` "
+                         "or leave classifier out of --graphs")
+    return list(dict.fromkeys(opts.graphs))
+
+
+def _windows(opts: ExportOptions, config: dict, classes: list[str] | None, log) -> tuple[Windows, dict | None]:
+    """Calibration and validation windows, and their description for the manifest."""
+    from ..calibration import array_hash, calibration_split
+
+    needs_calib = any(p.startswith("int8") and p != "int8-dynamic" for p in opts.precisions)
+    source = opts.calib if opts.calib is not None else config.get("data", {}).get("source")
+    ws = None
+    if isinstance(source, WindowSet):
+        ws = source
+    elif source is not None:
+        from ..data import load_source
+
+        try:
+            ws = load_source(source, split="labelled")
+        except (ValueError, OSError) as exc:
+            if needs_calib or opts.calib is not None:
+                raise ValueError(f"calibration data {source!r} could not be read ({exc}); pass --calib DATA") from exc
+            log(f"note: the run's data {source!r} could not be read; checking with random inputs only")
+    if ws is None:
+        if needs_calib:
+            raise ValueError("INT8 needs calibration windows: pass --calib DATA (synthetic, hapt or a .npz file)")
+        return Windows(None, None, None), None
+    calib_idx, val_idx = calibration_split(ws, opts.calib_size, opts.val_size, seed=opts.seed)
+    labels = None
+    if ws.y is not None and classes is not None:
+        if ws.classes is not None and list(ws.classes) != list(classes):
+            log(f"note: {ws.source} classes {ws.classes} differ from the head's {classes}; "
+                "the classifier is gated on its output error instead of macro-F1")
+        else:
+            labels = np.asarray(ws.y)[val_idx]
+    info = {"source": ws.source, "sampling": "round-robin over (class, subject) cells", "seed": opts.seed,
+            "windows": int(len(calib_idx)), "hash": array_hash(ws.X[calib_idx]),
+            "validation_windows": int(len(val_idx)), "validation_hash": array_hash(ws.X[val_idx]),
+            "classes": int(len(np.unique(ws.y[calib_idx]))) if ws.y is not None else None,
+            "subjects": int(len(np.unique(ws.pid[calib_idx])))}
+    return Windows(ws.X[calib_idx], ws.X[val_idx], labels), info
+
+
+def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opts: ExportOptions, target: str,
+                  bundle: Path, log) -> tuple[list[dict], dict]:
+    """Every precision of one graph: returns (artefact entries, golden entry)."""
+    from ..calibration import ArrayReader
+    from .quantize import quantize_dynamic, quantize_static
+    from .to_onnx import export_onnx
+
+    calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
+    ref = reference(spec, model, head, check)
+    norm = (model.cfg.norm_mean, model.cfg.norm_std)
+    golden_dir = bundle / "golden" / spec.name
+    golden_dir.mkdir(parents=True, exist_ok=True)
+    golden_files = {}
+    for name, arr in [*((k, v[:GOLDEN_ROWS]) for k, v in check.items()), ("reference", ref[:GOLDEN_ROWS])]:
+        np.save(golden_dir / f"{name}.npy", np.ascontiguousarray(arr, dtype=np.float32))
+        golden_files[name] = file_entry(bundle, golden_dir / f"{name}.npy")
+
+    onnx_dir = bundle / "onnx"
+    fp32 = onnx_dir / f"{spec.name}.fp32.onnx"
+    export_info = export_onnx(build_graph(spec, model, head), example_args(spec, model), spec, fp32)
+    artefacts = []
+    for precision in ["fp32"] + [p for p in opts.precisions if p != "fp32"]:
+        path, quant = fp32, None
+        if precision == "int8":
+            path = onnx_dir / f"{spec.name}.int8.onnx"
+            reader = ArrayReader(calib)
+            quant = {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
+                     "calibration_set": reader.describe()}
+        elif precision == "int8-dynamic":
+            path = onnx_dir / f"{spec.name}.int8-dynamic.onnx"
+            quant = quantize_dynamic(fp32, path, spec.signal_input)
+        out = run_onnx(path, check, opts.threads)
+        validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
+        log(_summary(spec.name, precision, export_info, validation))
+        np.save(golden_dir / f"output.{precision}.npy", out[:GOLDEN_ROWS].astype(np.float32))
+        golden_files[f"output.{precision}"] = file_entry(bundle, golden_dir / f"output.{precision}.npy")
+        if precision not in opts.precisions:
+            continue  # the FP32 graph was only the source of quantisation
+        golden_check = ({"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
+                        if precision == "fp32" else
+                        {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE})
+        artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
+                          "format": "onnx", "file": file_entry(bundle, path), "export": export_info,
+                          "quantisation": quant, "validation": validation, "golden_check": golden_check})
+    if "fp32" not in opts.precisions:
+        fp32.unlink()
+        del golden_files["output.fp32"]
+        (golden_dir / "output.fp32.npy").unlink()
+    return artefacts, {"inputs": spec.input_names, "output": spec.output_name, "files": golden_files}
+
+
+def _summary(name: str, precision: str, export_info: dict, v: dict) -> str:
+    gate = v["gate"]
+    task = f", macro-F1 {v['macro_f1']:.3f} vs {v['macro_f1_reference']:.3f}" if "macro_f1" in v else ""
+    return (f"{name} {precision}: {gate['metric']} {gate['value']:.2e} <= {gate['limit']:.2e}, "
+            f"cosine {v['cosine']:.5f}{task} (exporter {export_info['exporter']})")

@@ -1,0 +1,201 @@
+"""The torch modules behind every exported graph, and their declared I/O signatures.
+
+Each graph declares its inputs and outputs once (:class:`GraphSpec`): names, shapes with a
+dynamic ``batch`` axis, dtypes and units. The exporter, the manifest, the golden files and
+the runtimes all read these declarations.
+
+Graphs (all take raw windows in g where they take windows):
+
+- ``encoder``     x (B, 3, 300) g                               -> r (B, r_dim)
+- ``classifier``  x (B, 3, 300) g                               -> logits (B, classes)
+- ``velocity``    z_t (B, 3, 300) normalised, t (B,), r         -> v (B, 3, 300) normalised
+- ``sampler``     noise (B, 3, 300) N(0, I), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) g,
+  one graph per (solver, steps): the time grid is baked in and the time embedding of every
+  evaluation is precomputed as a float table, so no time value passes through quantised ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..models import FlowFM
+from ..solvers import integrate, time_grid
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple  # ints, and "batch" for the dynamic axis
+    units: str
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "units": self.units,
+                "dynamic_axes": {str(i): a for i, a in enumerate(self.shape) if isinstance(a, str)}}
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    graph: str  # encoder | classifier | velocity | sampler
+    name: str  # artefact name: the graph, or sampler-<solver>-<steps>
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    signal_input: str  # the input carrying the signal; nodes not fed by it form the conditioning path
+    exporter: str = "dynamo"
+    sampler: dict | None = None  # solver, steps, time grid, guidance
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    @property
+    def output_name(self) -> str:
+        return self.outputs[0].name
+
+    def to_dict(self) -> dict:
+        d = {"inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
+        if self.sampler is not None:
+            d["sampler"] = self.sampler
+        return d
+
+
+def sampler_name(solver: str, steps: int) -> str:
+    return f"sampler-{solver}-{steps}"
+
+
+def graph_spec(graph: str, cfg, n_classes: int = 0, solver: str = "euler", steps: int = 8,
+               guidance: bool = False) -> GraphSpec:
+    """The declared signature of ``graph`` for a model config ``cfg``."""
+    window = (("batch", cfg.channels, cfg.window))
+    x = TensorSpec("x", window, "g")
+    r = TensorSpec("r", ("batch", cfg.r_dim), "representation")
+    if graph == "encoder":
+        return GraphSpec("encoder", "encoder", (x,), (r,), "x")
+    if graph == "classifier":
+        return GraphSpec("classifier", "classifier", (x,), (TensorSpec("logits", ("batch", n_classes), "logits"),), "x")
+    if graph == "velocity":
+        inputs = (TensorSpec("z_t", window, "normalised"), TensorSpec("t", ("batch",), "time in [0, 1]"), r)
+        return GraphSpec("velocity", "velocity", inputs, (TensorSpec("v", window, "normalised / unit time"),), "z_t")
+    if graph == "sampler":
+        inputs = (TensorSpec("noise", window, "N(0, I), normalised"), r)
+        if guidance:
+            inputs += (TensorSpec("w", ("batch",), "guidance weight"),)
+        info = {"solver": solver, "steps": steps, "time_grid": [round(float(t), 8) for t in time_grid(steps)],
+                "guidance": "input w: v0 + w (v_r - v0)" if guidance else None}
+        # The legacy exporter: dynamo takes minutes on the unrolled loop and copies transposed
+        # weights at every step; the legacy trace shares one set of initializers.
+        return GraphSpec("sampler", sampler_name(solver, steps), inputs, (x,), "noise", exporter="legacy", sampler=info)
+    raise ValueError(f"unknown graph {graph!r}; graphs are encoder, classifier, velocity, sampler")
+
+
+class EncoderGraph(nn.Module):
+    """x (B, 3, 300) g -> r (B, r_dim); holds only the encoder and the normalisation."""
+
+    def __init__(self, model: FlowFM):
+        super().__init__()
+        self.encoder = model.encoder
+        self.register_buffer("mean", model.mean.clone())
+        self.register_buffer("std", model.std.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder((x - self.mean) / self.std)
+
+
+class ClassifierGraph(nn.Module):
+    """x (B, 3, 300) g -> logits (B, classes)."""
+
+    def __init__(self, model: FlowFM, head: nn.Module):
+        super().__init__()
+        self.embed = EncoderGraph(model)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class VelocityGraph(nn.Module):
+    """z_t (B, 3, 300), t (B,), r (B, r_dim) -> v (B, 3, 300), normalised units."""
+
+    def __init__(self, model: FlowFM):
+        super().__init__()
+        self.net = model.velocity
+
+    def forward(self, z_t: torch.Tensor, t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return self.net(z_t, t, r)
+
+
+def velocity_from_condition(net: nn.Module, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """VelocityNet.forward after its conditioning: z (B, 3, 300), c (B or 1, D) -> v (B, 3, 300)."""
+    B, C, L = z.shape
+    h = net.patch(z) + net.pos  # (B, T, D)
+    for block in net.blocks:
+        h = block(h, c)
+    out = net.final(h, c)  # (B, T, patch*C)
+    P = net.cfg.patch
+    return out.reshape(B, L // P, P, C).permute(0, 3, 1, 2).reshape(B, C, L)
+
+
+def evaluation_times(solver: str, steps: int) -> torch.Tensor:
+    """The time of every velocity evaluation of ``solver`` over ``steps`` uniform steps, in order: (NFE,)."""
+    times = []
+
+    def record(x, t):
+        times.append(t.reshape(1))
+        return torch.zeros_like(x)
+
+    integrate(record, torch.zeros(1, 1), steps, solver)
+    return torch.cat(times)
+
+
+class SamplerGraph(nn.Module):
+    """noise (B, 3, 300), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) in g: the whole ODE solve, unrolled.
+
+    Same arithmetic as :meth:`FlowFM.sample` (it calls the same solver step functions); the
+    time embedding of each evaluation is a precomputed (NFE, D) table.
+    """
+
+    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
+        super().__init__()
+        self.net = model.velocity
+        self.solver, self.steps, self.guidance = solver, steps, guidance
+        self.register_buffer("mean", model.mean.clone())
+        self.register_buffer("std", model.std.clone())
+        with torch.no_grad():
+            self.register_buffer("temb", self.net.time(evaluation_times(solver, steps)))  # (NFE, D)
+
+    def forward(self, noise: torch.Tensor, r: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        rep = self.net.rep(r)  # (B, D)
+        rep0 = self.net.rep(torch.zeros_like(r)) if self.guidance else None
+        calls = [0]
+
+        def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            k = calls[0]
+            calls[0] += 1
+            temb = self.temb[k : k + 1]  # (1, D), the evaluation at grid time t
+            if not self.guidance:
+                return velocity_from_condition(self.net, z, temb + rep)
+            v = velocity_from_condition(self.net, torch.cat([z, z]), torch.cat([temb + rep, temb + rep0]))
+            vr, v0 = v.chunk(2)  # conditional and unconditional, each (B, 3, 300)
+            return v0 + w[:, None, None] * (vr - v0)
+
+        z1 = integrate(velocity, noise, self.steps, self.solver)
+        return z1 * self.std + self.mean
+
+
+def build_graph(spec: GraphSpec, model: FlowFM, head: nn.Module | None = None) -> nn.Module:
+    """The eval-mode torch module that ``spec`` describes."""
+    if spec.graph == "encoder":
+        module = EncoderGraph(model)
+    elif spec.graph == "classifier":
+        if head is None:
+            raise ValueError("the classifier graph needs a head; fit one with `flowfm-edge probe RUN --data ...`")
+        module = ClassifierGraph(model, head)
+    elif spec.graph == "velocity":
+        module = VelocityGraph(model)
+    else:
+        s = spec.sampler
+        module = SamplerGraph(model, s["solver"], s["steps"], guidance=s["guidance"] is not None)
+    return module.eval()

@@ -1,0 +1,158 @@
+"""INT8 with ``onnxruntime.quantization``: static QDQ (calibrated) or dynamic, per-channel weights.
+
+Three rules from measurement (SPEC 10):
+
+- ``quant_pre_process`` runs first (shape inference + graph cleanup; quantising a raw dynamo
+  export fails without it).
+- Q/DQ goes on MatMul, Conv and Gemm only: quantising the sinusoid argument of the time
+  embedding (0..1000) at 8 bits destroys its phase.
+- The conditioning path (time embedding, RepProj, adaLN shift/scale/gate) stays float: it is
+  found as every node the signal input does not reach, so no node names are hard-coded.
+
+>>> STATIC_OPS
+('MatMul', 'Conv', 'Gemm')
+"""
+
+from __future__ import annotations
+
+import collections
+import tempfile
+from pathlib import Path
+
+STATIC_OPS = ("MatMul", "Conv", "Gemm")
+DYNAMIC_OPS = ("MatMul",)  # Gemm is rewritten as MatMul first; ConvInteger wants uint8 weights
+INTEGER_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "ConvInteger", "QLinearMatMul", "QLinearConv")
+
+
+def preprocess(src: Path, dst: Path) -> str:
+    """``quant_pre_process`` with symbolic shape inference, falling back to ONNX shape inference; says which ran."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        return "symbolic shape inference + optimisation"
+    except Exception:  # noqa: BLE001  symbolic inference cannot read every exported graph
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        return "onnx shape inference + optimisation (symbolic shape inference failed)"
+
+
+def conditioning_nodes(path: Path, signal_input: str) -> list[str]:
+    """Names of the nodes the signal input never reaches: the time/representation conditioning path."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    reached = {signal_input}
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if any(i in reached for i in node.input):
+            reached.update(node.output)
+    return [n.name for n in graph.node if not any(o in reached for o in n.output)]
+
+
+def op_counts(path: Path) -> dict:
+    """Which nodes were quantised, by op type: float ops fed by DequantizeLinear, and integer ops."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dq_outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    quantised, float_ops = collections.Counter(), collections.Counter()
+    for n in graph.node:
+        if n.op_type in INTEGER_OPS:
+            quantised[n.op_type] += 1
+        elif n.op_type in STATIC_OPS:
+            (quantised if any(i in dq_outputs for i in n.input) else float_ops)[n.op_type] += 1
+    qdq = collections.Counter(n.op_type for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
+    return {"quantised": dict(sorted(quantised.items())), "float": dict(sorted(float_ops.items())),
+            "qdq_nodes": dict(sorted(qdq.items()))}
+
+
+def _method(name: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if name not in methods:
+        raise ValueError(f"calibration method {name!r}: choose from {', '.join(methods)}")
+    return methods[name]
+
+
+def quantize_static(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
+                    percentile: float = 99.999) -> dict:
+    """Static INT8 QDQ of ``src`` into ``dst``: U8 activations, S8 per-channel weights; returns manifest info."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static as ort_quantize_static
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        prep = preprocess(src, pre)
+        excluded = conditioning_nodes(pre, signal_input)
+        ort_quantize_static(
+            str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_OPS),
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded, calibrate_method=_method(method),
+            extra_options={"CalibPercentile": percentile, "CalibTensorRangeSymmetric": False,
+                           "DefaultTensorType": 1},
+        )
+    info = {"mode": "static", "format": "QDQ", "method": method, "per_channel": True,
+            "activation_type": "uint8", "weight_type": "int8", "op_types": list(STATIC_OPS),
+            "preprocess": prep, "excluded_conditioning_nodes": len(excluded), **op_counts(dst)}
+    if method == "percentile":
+        info["percentile"] = percentile
+    return info
+
+
+def gemm_to_matmul(path: Path) -> int:
+    """Rewrite plain Gemm nodes (alpha = beta = 1, no transA) as MatMul + Add, in place; returns how many.
+
+    The dynamic quantiser does this itself but transposes a weight once per user, which
+    corrupts a weight shared by the unrolled steps of a fused sampler; here every shared
+    weight gets one transposed copy.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    transposed: dict[str, str] = {}
+    nodes, n = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0 and not attrs.get("transA", 0)
+        if node.op_type != "Gemm" or not plain or (attrs.get("transB", 0) and node.input[1] not in inits):
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get("transB", 0):
+            if weight not in transposed:
+                w = numpy_helper.from_array(numpy_helper.to_array(inits[weight]).T.copy(), weight + "_T")
+                graph.initializer.append(w)
+                transposed[weight] = w.name
+            weight = transposed[weight]
+        out = node.output[0] + ("_MatMul" if len(node.input) > 2 else "")
+        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [out], name=node.name + "_MatMul"))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [out, node.input[2]], [node.output[0]], name=node.name + "_Add"))
+        n += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for node in graph.node for i in node.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    onnx.save_model(model, str(path))
+    return n
+
+
+def quantize_dynamic(src: Path, dst: Path, signal_input: str) -> dict:
+    """Dynamic INT8 of ``src`` into ``dst``: per-channel S8 weights, activations quantised at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        prep = preprocess(src, pre)
+        gemm_to_matmul(pre)
+        excluded = conditioning_nodes(pre, signal_input)
+        ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=True,
+                             weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                             extra_options={"DefaultTensorType": 1})  # 1 = FLOAT, where shape inference is silent
+    return {"mode": "dynamic", "per_channel": True, "weight_type": "int8", "op_types": list(DYNAMIC_OPS),
+            "preprocess": prep, "excluded_conditioning_nodes": len(excluded), **op_counts(dst)}

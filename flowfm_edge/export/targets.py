@@ -1,0 +1,111 @@
+"""The export target table: one row per target, the only place that says what a target offers.
+
+Every row names the graphs it exports, the precisions and backends it supports and the
+options it accepts. The CLI checks arguments and writes its ``--help`` from this table, and
+the benchmark loop iterates over it. Rows marked ``exportable=False`` are declared so that
+users get a clear answer instead of a silent fallback.
+
+>>> TARGETS["cpu"].precisions
+('fp32', 'int8', 'int8-dynamic')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GRAPHS = ("encoder", "classifier", "velocity", "sampler")
+
+# precision -> what it means, for --help and the manifest
+PRECISIONS = {
+    "fp32": "float32 weights and activations",
+    "fp16": "float16 weights and activations",
+    "int8": "static INT8: explicit Q/DQ, per-channel weights, activations calibrated on real windows",
+    "int8-dynamic": "dynamic INT8: per-channel INT8 weights, activations quantised at run time",
+}
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    format: str  # artefact file format
+    precisions: tuple[str, ...]
+    default_precisions: tuple[str, ...]
+    backends: tuple[str, ...]  # runtimes that run this target's artefacts
+    graphs: tuple[str, ...] = GRAPHS
+    options: frozenset[str] = frozenset({"steps", "solver", "calib", "calib_method", "guidance"})
+    exportable: bool = True
+    note: str = ""
+
+    def check(self, precisions: list[str], solvers: list[str], steps: list[int], calib_method: str) -> None:
+        """Raise ValueError naming the bad option and the allowed values."""
+        if not self.exportable:
+            raise ValueError(f"target {self.name!r} is declared but cannot be exported yet: {self.note} "
+                             f"Exportable targets: {', '.join(exportable_targets())}")
+        bad = [p for p in precisions if p not in self.precisions]
+        if bad or not precisions:
+            raise ValueError(f"--precision {','.join(bad) or '(empty)'} is not offered by target {self.name!r}; "
+                             f"choose from {', '.join(self.precisions)}")
+        from ..solvers import SOLVERS
+
+        bad_solvers = [s for s in solvers if s not in SOLVERS]
+        if bad_solvers or not solvers:
+            raise ValueError(f"--solver {','.join(bad_solvers) or '(empty)'}: unknown solver; choose from {', '.join(SOLVERS)}")
+        bad_steps = [s for s in steps if s < 1 or s > 256]
+        if bad_steps or not steps:
+            raise ValueError(f"--steps {bad_steps or '(empty)'}: every step count must lie in 1..256")
+        if calib_method not in CALIBRATION_METHODS:
+            raise ValueError(f"--calib-method {calib_method!r}: choose from {', '.join(CALIBRATION_METHODS)}")
+
+
+TARGETS: dict[str, Target] = {
+    "cpu": Target(
+        name="cpu",
+        description="x86/ARM CPUs and gateways: ONNX for onnxruntime",
+        format="onnx",
+        precisions=("fp32", "int8", "int8-dynamic"),
+        default_precisions=("fp32", "int8"),
+        backends=("onnxruntime", "torch"),
+    ),
+    "jetson": Target(
+        name="jetson",
+        description="Jetson-class GPUs: TensorRT-ready ONNX, engines built on the device",
+        format="onnx-tensorrt",
+        precisions=("fp16", "int8"),
+        default_precisions=("fp16",),
+        backends=("tensorrt", "torch"),
+        exportable=False,
+        note="TensorRT-ready graphs and `build-engine` are not implemented in this version.",
+    ),
+    "android": Target(
+        name="android",
+        description="phones: LiteRT (TFLite) models converted from PyTorch, batch 1",
+        format="tflite",
+        precisions=("fp32", "fp16", "int8-dynamic", "int8"),
+        default_precisions=("fp32",),
+        backends=("litert", "torch"),
+        exportable=False,
+        note="LiteRT conversion is not implemented in this version.",
+    ),
+}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def exportable_targets() -> list[str]:
+    return [t.name for t in TARGETS.values() if t.exportable]
+
+
+def targets_help() -> str:
+    """One line per target, for ``flowfm-edge export --help``."""
+    lines = []
+    for t in TARGETS.values():
+        state = "" if t.exportable else " (not exportable yet)"
+        lines.append(f"{t.name}{state}: {t.description}; precisions {', '.join(t.precisions)}; "
+                     f"backends {', '.join(t.backends)}")
+    return "; ".join(lines)
