@@ -276,7 +276,8 @@ def _register_extensions() -> None:
     """Commands that live beside their subsystem (export, validate, ...) register themselves here."""
     import importlib
 
-    for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),):
+    for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),
+                            ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands")):
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:
             importlib.import_module(module).register(app, cli_errors, console)
 

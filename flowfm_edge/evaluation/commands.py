@@ -1,0 +1,164 @@
+"""CLI commands of the evaluation subsystem: evaluate, train-feature-net, quality.
+
+Registered on the main typer app by :func:`register`; each command's errors become one red
+line and exit code 1 through the app's ``cli_errors``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+DATA_HELP = "Data: 'synthetic', 'hapt' (needs the [data] extra), a .npz file, or an SSL-Wearables directory (with --rate)."
+
+
+def _load(data: str, rate: Optional[float]):
+    from ..data import load_source
+
+    return load_source(data, split="labelled", rate=rate)
+
+
+def _write_json(path: Optional[Path], result: dict) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+
+
+def _parse_steps(steps: str) -> list[int]:
+    try:
+        out = [int(s) for s in steps.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--steps must be comma-separated integers such as 1,2,4,8; got {steps!r}") from None
+    if not out or min(out) < 1:
+        raise ValueError(f"--steps must list positive integers such as 1,2,4,8; got {steps!r}")
+    return out
+
+
+def register(app: typer.Typer, cli_errors, console) -> None:
+    """Add ``evaluate``, ``train-feature-net`` and ``quality`` to ``app``."""
+
+    @app.command()
+    @cli_errors
+    def evaluate(
+        run: Path = typer.Argument(..., help="Run directory with a checkpoint (any objective)."),
+        data: str = typer.Option("hapt", help=DATA_HELP),
+        protocol: str = typer.Option("linear-probe", help="linear-probe (frozen), fine-tune (all layers) or scratch."),
+        split: str = typer.Option("auto", help="Subject-wise: auto (LOSO for <= 10 subjects, else 5x80-20), loso, 5x80-20."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
+        plot: Optional[Path] = typer.Option(None, help="Write the confusion matrix (all folds) as PNG."),
+        epochs: int = typer.Option(30, min=1, help="Most epochs per fold (early stopping on validation loss)."),
+        patience: int = typer.Option(5, min=1, help="Epochs without a better validation loss before stopping."),
+        lr: float = typer.Option(0.0, min=0.0, help="Learning rate; 0 = protocol default (probe 1e-3, fine-tune 1e-4, scratch 1e-3)."),
+        batch_size: int = typer.Option(64, min=2, help="Batch size."),
+        seed: int = typer.Option(0, help="Seed of head initialisation and batch order (splits use 42/41)."),
+        rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+        device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    ):
+        """Downstream HAR evaluation with subject-wise splits: macro F1 and kappa, per subject and pooled."""
+        from ..training import load_model
+        from .downstream import evaluate_downstream
+        from .finetune import FitConfig
+
+        model, config = load_model(run, device=device)
+        ws = _load(data, rate)
+        cfg = FitConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed, device=device)
+        console.print(f"{protocol} of {config['model']['objective']} run {run} on {len(ws)} windows from {ws.source}")
+
+        def on_fold(fold, row):
+            console.print(f"  fold {row['fold']}: test subjects {', '.join(row['test_subjects'])}, "
+                          f"{row['epochs']} epochs, pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False)
+
+        result = evaluate_downstream(model, ws, protocol, split, cfg, on_fold=on_fold)
+        result["run"] = str(run)
+        ps, po = result["per_subject"], result["pooled"]
+        console.print(f"{result['split']['kind']} ({result['split']['n_folds']} folds): macro-F1 per subject "
+                      f"{ps['macro_f1']['mean']:.3f} +- {ps['macro_f1']['sd']:.3f}, pooled {po['macro_f1']:.3f}; "
+                      f"kappa per subject {ps['kappa']['mean']:.3f} +- {ps['kappa']['sd']:.3f}, pooled {po['kappa']:.3f}",
+                      highlight=False)
+        _write_json(json_out, result)
+        if plot is not None:
+            from .figures import plot_confusion
+
+            plot_confusion(result["confusion"]["matrix"], result["confusion"]["classes"], plot,
+                           title=f"{protocol}, {result['split']['kind']}, {ws.source}")
+            console.print(f"wrote {plot}")
+        if json_out is not None:
+            console.print(f"wrote {json_out}")
+
+    @app.command("train-feature-net")
+    @cli_errors
+    def train_feature_net_cmd(
+        data: str = typer.Option("hapt", help=DATA_HELP),
+        out: Path = typer.Option(..., help="Writes OUT.safetensors and OUT.json (any suffix given is replaced)."),
+        epochs: int = typer.Option(30, min=1, help="Most epochs (early stopping on validation subjects)."),
+        seed: int = typer.Option(0, help="Seed."),
+        rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+        device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    ):
+        """Train the frozen HAR classifier whose features the Frechet distance uses (never the model under test)."""
+        from .feature_net import save_feature_net, train_feature_net
+
+        ws = _load(data, rate)
+        net = train_feature_net(ws, epochs=epochs, seed=seed, device=device)
+        weights, meta = save_feature_net(net, out)
+        info = net.cfg.info
+        console.print(f"feature network: {info['epochs']} epochs, validation macro-F1 {info['val_macro_f1_pooled']:.3f} "
+                      f"(pooled, subjects {', '.join(info['val_subjects'])}); wrote {weights} and {meta}",
+                      highlight=False)
+
+    @app.command()
+    @cli_errors
+    def quality(
+        run: Path = typer.Argument(..., help="Run directory of a flow or diffusion model."),
+        data: str = typer.Option("hapt", help=DATA_HELP),
+        feature_net: Path = typer.Option(..., help="Feature network from `flowfm-edge train-feature-net`."),
+        steps: str = typer.Option("1,2,4,8,16,32", help="Comma-separated step counts (solver steps or DDIM steps)."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
+        mode: str = typer.Option("both", help="reconstruction, unconditional or both."),
+        n: int = typer.Option(256, min=2, help="Real windows compared against as many generated ones."),
+        solver: str = typer.Option("euler", help="FlowFM solver: euler, midpoint, heun or rk4."),
+        guidance: Optional[float] = typer.Option(None, help="Guidance weight w (doubles the NFE)."),
+        ddpm_steps: int = typer.Option(1000, min=0, help="Diffusion runs: ancestral DDPM steps (0 skips DDPM)."),
+        seed: int = typer.Option(0, help="Seed of the real-window draw and the sampler noise."),
+        plot: Optional[Path] = typer.Option(None, help="Write Frechet distance against NFE as PNG."),
+        rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+    ):
+        """Generation quality (Frechet distance, spectrum, marginals) at every step count, with its NFE."""
+        from ..solvers import check_solver
+        from ..training import load_model
+        from .feature_net import load_feature_net
+        from .quality import MODES, quality_sweep
+
+        step_list = _parse_steps(steps)
+        modes = MODES if mode == "both" else (mode,)
+        if mode != "both" and mode not in MODES:
+            raise ValueError(f"unknown --mode {mode!r}; choose reconstruction, unconditional or both")
+        model, config = load_model(run)
+        objective = config["model"].get("objective", "flow")
+        if objective == "flow":
+            check_solver(solver)
+        net = load_feature_net(feature_net)
+        ws = _load(data, rate)
+
+        def on_result(row):
+            console.print(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {row['frechet']:.4f}  "
+                          f"PSD {row['psd']['mean_db']:.2f} dB  |a| {row['marginals']['generated']['mean_abs_a']:.3f} g  "
+                          f"{row['ms_per_window']:.2f} ms/window", highlight=False)
+
+        console.print(f"quality of {objective} run {run} against {min(n, len(ws))} windows of {ws.source}")
+        result = quality_sweep(model, objective, ws.X, net, step_list, modes, n=n, seed=seed, solver=solver,
+                               guidance=guidance, ddpm_steps=ddpm_steps, on_result=on_result)
+        result.update(run=str(run), data=ws.source, feature_net=str(feature_net))
+        if "real_vs_real" in result:
+            console.print(f"  real vs real (floor at this n): FD {result['real_vs_real']['frechet']:.4f}", highlight=False)
+        _write_json(json_out, result)
+        if plot is not None:
+            from .figures import plot_quality
+
+            plot_quality(result, plot)
+            console.print(f"wrote {plot}")
+        if json_out is not None:
+            console.print(f"wrote {json_out}")

@@ -1,0 +1,66 @@
+"""Evaluation figures: the confusion matrix and quality against NFE (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix, classes: list[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix (true class per row) with the window counts written in each cell."""
+    plt = _plt()
+    m = np.asarray(matrix, dtype=float)
+    rows = m.sum(1, keepdims=True)
+    frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.8 + 0.55 * k))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_quality(result: dict, path: str | Path, metric: str = "frechet") -> Path:
+    """Frechet distance (or another scalar metric) against NFE, one line per mode and sampler family."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lines: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for row in result["results"]:
+        family = row["sampler"].rsplit("-", 1)[0]
+        lines.setdefault((row["mode"], family), []).append((row["nfe"], row[metric]))
+    for (mode, family), pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot(*zip(*pts), marker="o", label=f"{family}, {mode}")
+    if "real_vs_real" in result:
+        ax.axhline(result["real_vs_real"][metric], color="grey", ls="--", lw=1, label="real vs real")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("NFE (network evaluations per sample)")
+    ax.set_ylabel(f"{metric} distance")
+    ax.set_title(f"{result['objective']}: quality vs NFE (n = {result['n_windows']})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
