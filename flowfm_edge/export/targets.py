@@ -102,10 +102,19 @@ def exportable_targets() -> list[str]:
 
 
 def targets_help() -> str:
-    """One line per target, for ``flowfm-edge export --help``."""
-    lines = []
+    """One short line per target, for ``flowfm-edge export --help``."""
+    parts = []
     for t in TARGETS.values():
-        state = "" if t.exportable else " (not exportable yet)"
-        lines.append(f"{t.name}{state}: {t.description}; precisions {', '.join(t.precisions)}; "
-                     f"backends {', '.join(t.backends)}")
-    return "; ".join(lines)
+        state = "" if t.exportable else ", not exportable yet"
+        parts.append(f"{t.name} ({', '.join(t.precisions)}{state})")
+    return "; ".join(parts)
+
+
+def targets_table() -> str:
+    """The target table as text: target, description, precisions, backends, state."""
+    rows = []
+    for t in TARGETS.values():
+        state = "ready" if t.exportable else f"not exportable yet: {t.note}"
+        rows.append(f"{t.name}: {t.description}. Precisions {', '.join(t.precisions)}; "
+                    f"backends {', '.join(t.backends)}; {state}")
+    return "\n\n".join(rows)

@@ -1,0 +1,84 @@
+"""The ``export`` and ``validate`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
+
+EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
+               "INT8 artefacts must pass their quality gates or the export fails.\n\n" + targets_table())
+
+
+def _list(value: str, what: str, cast=str) -> list:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise ValueError(f"--{what} {value!r}: expected a comma-separated list, e.g. --{what} "
+                         f"{'4,8,16' if cast is int else 'a,b'}") from None
+
+
+def register(app: typer.Typer, cli_errors, console) -> None:
+    @app.command(help=EXPORT_HELP)
+    @cli_errors
+    def export(
+        run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
+        out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
+        target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
+        precision: str = typer.Option("fp32,int8", help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated)."),
+        steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16)."),
+        solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
+        graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler); default all the run has."),
+        calib: Optional[str] = typer.Option(None, help="Calibration/validation windows: synthetic, hapt or a .npz; default the run's training data."),
+        calib_method: str = typer.Option("minmax", help=f"Static INT8 calibration: {', '.join(CALIBRATION_METHODS)}."),
+        calib_size: int = typer.Option(128, min=1, help="Calibration windows, drawn by class and subject."),
+        guidance: bool = typer.Option(False, help="Fused samplers take a guidance weight input w (doubles their cost)."),
+        max_f1_drop: float = typer.Option(0.01, help="INT8 gate: largest allowed classifier macro-F1 drop (0.01 = 1 point)."),
+        max_traj_error: float = typer.Option(0.1, help="INT8 gate: largest sampler trajectory error (relative L2, normalised units)."),
+        max_rel_error: float = typer.Option(0.1, help="INT8 gate: largest encoder/velocity relative L2 error."),
+        threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads for the checks."),
+        seed: int = typer.Option(0, help="Seed for window sampling and noise."),
+        force: bool = typer.Option(False, help="Replace OUT if it exists."),
+    ):
+        from .bundle import ExportOptions, export_bundle
+        from .validation import Limits
+
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        opts = ExportOptions(
+            target=target, precisions=_list(precision, "precision"), steps=_list(steps, "steps", int),
+            solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
+            calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
+            force=force, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
+        )
+        manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
+        total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
+        console.print(f"bundle {out}: {len(manifest['artefacts'])} artefacts, {total / 1e6:.1f} MB; "
+                      f"check it anywhere with `flowfm-edge validate {out}`")
+
+    @app.command()
+    @cli_errors
+    def validate(
+        bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
+        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime or torch."),
+        threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
+    ):
+        """Re-run the bundle's golden checks here: fails on a modified or missing file, or on drift."""
+        from ..runtimes import validate_bundle
+
+        report = validate_bundle(bundle, backend=backend, threads=threads)
+        for problem in report["files"]:
+            console.print(f"[red]tampered:[/red] {problem}", highlight=False)
+        for c in report["checks"]:
+            mark = "[green]ok[/green]  " if c["passed"] else "[red]FAIL[/red]"
+            console.print(f"{mark} {c['artefact']:<22} {c['precision']:<13} rel_l2 {c['rel_l2']:.2e} "
+                          f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
+                          highlight=False)
+        if not report["passed"]:
+            what = "files were modified or are missing" if report["files"] else "outputs drifted beyond tolerance"
+            raise RuntimeError(f"{bundle}: validation failed with backend {backend}: {what}")
+        console.print(f"{bundle}: {len(report['checks'])} golden checks passed with {backend}")

@@ -1,0 +1,126 @@
+"""One runtime API over every backend: ``embed``, ``classify``, ``generate`` (SPEC 7).
+
+A :class:`Backend` runs one named graph of a bundle at one precision on numpy feeds; the
+:class:`Runtime` on top checks shapes, draws noise, picks the sampler for the asked steps,
+and returns float32 numpy arrays of the same shapes whatever the backend. Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..export.manifest import BundleError, read_manifest
+
+
+class Backend:
+    """Runs ``name`` (encoder, classifier, velocity, sampler-<solver>-<steps>) at ``precision`` on ``feeds``."""
+
+    name = "abstract"
+
+    def __init__(self, bundle: Path, manifest: dict, threads: int | None = None):
+        self.bundle, self.manifest, self.threads = Path(bundle), manifest, threads
+
+    def precisions(self, name: str) -> list[str]:
+        raise NotImplementedError
+
+    def run(self, name: str, precision: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def noise(n: int, channels: int, window: int, seed: int) -> np.ndarray:
+    """Standard normal starting points (n, channels, window) float32; the same seed gives the same noise on every backend."""
+    return np.random.default_rng(seed).standard_normal((n, channels, window)).astype(np.float32)
+
+
+class Runtime:
+    """The bundle's graphs behind ``embed(x)``, ``classify(x)`` and ``generate(n | r, steps, seed)``."""
+
+    def __init__(self, backend: Backend, precision: str = "fp32"):
+        self.backend = backend
+        self.manifest = backend.manifest
+        self.precision = precision
+        sig = self.manifest["signal"]
+        self.channels, self.window = len(sig["channels"]), sig["window"]
+        self.classes: list[str] | None = self.manifest.get("classes")
+        self.r_dim = self.manifest["model"]["config"]["r_dim"]
+
+    def __repr__(self) -> str:
+        return f"Runtime({self.backend.bundle}, backend={self.backend.name!r}, precision={self.precision!r})"
+
+    def _graph(self, name: str) -> str:
+        if name not in self.manifest["graphs"]:
+            have = ", ".join(self.manifest["graphs"])
+            raise BundleError(f"{self.backend.bundle}: the bundle has no {name!r} graph (it has {have})")
+        available = self.backend.precisions(name)
+        if self.precision not in available:
+            raise BundleError(f"{self.backend.bundle}: {name} has no {self.precision} artefact for backend "
+                              f"{self.backend.name!r}; available precisions: {', '.join(available) or 'none'}")
+        return name
+
+    def _windows(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1:] != (self.channels, self.window):
+            raise ValueError(f"x has shape {x.shape}; expected (batch, {self.channels}, {self.window}) "
+                             f"windows in {self.manifest['signal']['units']} at {self.manifest['signal']['sample_rate_hz']} Hz")
+        return np.ascontiguousarray(x)
+
+    def embed(self, x) -> np.ndarray:
+        """Windows x (B, 3, 300) in g -> r (B, r_dim) float32."""
+        return self.backend.run(self._graph("encoder"), self.precision, {"x": self._windows(x)})
+
+    def classify(self, x) -> np.ndarray:
+        """Windows x (B, 3, 300) in g -> logits (B, classes) float32; names in ``self.classes``."""
+        return self.backend.run(self._graph("classifier"), self.precision, {"x": self._windows(x)})
+
+    def predict(self, x) -> list[str]:
+        """Windows x (B, 3, 300) in g -> one class name per window."""
+        return [self.classes[i] for i in self.classify(x).argmax(axis=1)]
+
+    def sampler(self, steps: int | None = None, solver: str | None = None) -> dict:
+        """The manifest entry of the fused sampler for ``steps`` (and ``solver``); defaults to the first one."""
+        samplers = self.manifest.get("samplers", [])
+        match = [s for s in samplers if (steps is None or s["steps"] == steps) and (solver is None or s["solver"] == solver)]
+        if not match:
+            have = ", ".join(f"{s['solver']} x {s['steps']}" for s in samplers) or "none"
+            raise BundleError(f"{self.backend.bundle}: no fused sampler for solver={solver or 'any'}, steps={steps}; "
+                              f"the bundle has: {have}. Re-export with --steps/--solver to add it")
+        return match[0]
+
+    def generate(self, n: int | None = None, r=None, steps: int | None = None, seed: int = 0,
+                 solver: str | None = None, guidance: float | None = None) -> np.ndarray:
+        """Windows (B, 3, 300) in g: unconditional (``n`` windows, r = 0) or conditioned on ``r`` (B, r_dim)."""
+        if (n is None) == (r is None):
+            raise ValueError("generate takes exactly one of n (unconditional) or r (conditioned on representations)")
+        if r is None:
+            if n < 1:
+                raise ValueError(f"n must be >= 1, got {n}")
+            r = np.zeros((n, self.r_dim), np.float32)
+        r = np.ascontiguousarray(np.asarray(r, dtype=np.float32))
+        if r.ndim != 2 or r.shape[1] != self.r_dim:
+            raise ValueError(f"r has shape {r.shape}; expected (batch, {self.r_dim})")
+        entry = self.sampler(steps, solver)
+        feeds = {"noise": noise(len(r), self.channels, self.window, seed), "r": r}
+        if entry["guidance"] is not None:
+            feeds["w"] = np.full(len(r), 1.0 if guidance is None else guidance, np.float32)
+        elif guidance is not None:
+            raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
+                              "re-export with --guidance to pass a guidance weight")
+        return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
+
+
+def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp32", threads: int | None = None) -> Runtime:
+    """A :class:`Runtime` over ``bundle`` with ``backend`` (onnxruntime, torch; tensorrt, litert later).
+
+    >>> rt = load("bundle", backend="onnxruntime", precision="int8")   # doctest: +SKIP
+    >>> rt.embed(x).shape, rt.generate(n=4, steps=8, seed=0).shape      # doctest: +SKIP
+    ((B, 64), (4, 3, 300))
+    """
+    from .registry import backend_class
+
+    cls = backend_class(backend)
+    return Runtime(cls(Path(bundle), read_manifest(bundle), threads), precision)

@@ -1,0 +1,45 @@
+"""The onnxruntime backend: runs a bundle's ONNX artefacts on CPU (numpy + onnxruntime, no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..export.manifest import BundleError
+from .base import Backend
+
+
+class OrtBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, bundle, manifest, threads=None):
+        super().__init__(bundle, manifest, threads)
+        self._sessions: dict[tuple[str, str], object] = {}
+
+    def artefact(self, name: str, precision: str) -> dict:
+        for a in self.manifest["artefacts"]:
+            if a["name"] == name and a["precision"] == precision and a["format"] == "onnx":
+                return a
+        raise BundleError(f"{self.bundle}: no ONNX artefact {name!r} at precision {precision!r}; "
+                          f"available: {', '.join(self.precisions(name)) or 'none'}")
+
+    def precisions(self, name: str) -> list[str]:
+        return [a["precision"] for a in self.manifest["artefacts"] if a["name"] == name and a["format"] == "onnx"]
+
+    def session(self, name: str, precision: str):
+        key = (name, precision)
+        if key not in self._sessions:
+            import onnxruntime as ort
+
+            path = self.bundle / self.artefact(name, precision)["file"]["path"]
+            if not path.is_file():
+                raise BundleError(f"{path}: artefact file is missing; re-export the bundle")
+            opts = ort.SessionOptions()
+            if self.threads:
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+            self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return self._sessions[key]
+
+    def run(self, name: str, precision: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        out = self.session(name, precision).run(None, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()})
+        return out[0]

@@ -1,0 +1,56 @@
+"""The PyTorch backend: the bundle's own checkpoint (``torch/checkpoint``), FP32, eager.
+
+It needs nothing outside the bundle, and it is the reference the other backends are
+compared with on the device that runs them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..export.manifest import BundleError
+from .base import Backend
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, bundle, manifest, threads=None):
+        super().__init__(bundle, manifest, threads)
+        import torch
+
+        from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
+
+        root = self.bundle / manifest.get("torch", {}).get("path", "torch")
+        if not (checkpoint_dir(root) / "config.json").is_file():
+            raise BundleError(f"{self.bundle}: no PyTorch checkpoint in {root}; re-export the bundle")
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.model, _ = load_model(root)
+        self.head = load_classifier(root)[0].head if (checkpoint_dir(root) / "head.json").is_file() else None
+
+    def precisions(self, name: str) -> list[str]:
+        graph = self.manifest["graphs"].get(name, {}).get("graph")
+        if graph == "classifier" and self.head is None:
+            return []
+        return ["fp32"] if graph else []
+
+    def run(self, name: str, precision: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self.torch
+        if precision != "fp32":
+            raise BundleError(f"the torch backend runs fp32 only, not {precision!r}")
+        spec = self.manifest["graphs"][name]
+        f = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in feeds.items()}
+        with torch.no_grad():
+            if spec["graph"] == "encoder":
+                y = self.model.embed(f["x"])
+            elif spec["graph"] == "classifier":
+                y = self.head(self.model.embed(f["x"]))
+            elif spec["graph"] == "velocity":
+                y = self.model.velocity(f["z_t"], f["t"], f["r"])
+            else:
+                s = spec["sampler"]
+                w = f["w"][:, None, None] if "w" in f else None
+                y = self.model.sample(f["r"], steps=s["steps"], solver=s["solver"], guidance=w, noise=f["noise"])
+        return y.float().numpy()

@@ -1,0 +1,40 @@
+"""``validate_bundle``: re-run a bundle's golden checks on this machine with one backend.
+
+Fails on a missing or modified file (sha256 against the manifest) and on drift: an
+artefact whose output on the golden inputs moved beyond its tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..export.manifest import load_golden, read_manifest, verify_files
+from ..export.metrics import FP32_REL_TOLERANCE, compare
+from .registry import backend_class
+
+
+def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: int | None = None) -> dict:
+    """{"passed": bool, "files": [problems], "checks": [one row per artefact checked]}."""
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    report = {"bundle": str(bundle), "backend": backend, "files": verify_files(bundle, manifest), "checks": []}
+    if report["files"]:
+        report["passed"] = False
+        return report  # never run a tampered artefact
+    runner = backend_class(backend)(bundle, manifest, threads)
+    if backend == "onnxruntime":
+        rows = [(a["name"], a["precision"], a["golden_check"]) for a in manifest["artefacts"] if a["format"] == "onnx"]
+    else:
+        rows = [(name, "fp32", {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE})
+                for name in manifest["golden"] if runner.precisions(name)]
+    for name, precision, check in rows:
+        golden = load_golden(bundle, manifest, name)
+        feeds = {k: golden[k] for k in manifest["golden"][name]["inputs"]}
+        out = runner.run(name, precision, feeds)
+        err = compare(out, golden[check["against"]])
+        ref = compare(out, golden["reference"])
+        report["checks"].append({"artefact": name, "precision": precision, "against": check["against"],
+                                 "rel_l2": err["rel_l2"], "max_abs": err["max_abs"], "tolerance": check["tolerance"],
+                                 "rel_l2_vs_reference": ref["rel_l2"], "passed": err["rel_l2"] <= check["tolerance"]})
+    report["passed"] = bool(report["checks"]) and all(c["passed"] for c in report["checks"])
+    return report
