@@ -76,7 +76,7 @@ def evaluate_downstream(model: nn.Module, ws: WindowSet, protocol: str = "linear
     """Evaluate ``model`` (anything with ``embed(x) -> (B, d)`` and ``cfg``) on labelled windows ``ws``.
 
     Returns a JSON-ready dict: ``per_subject`` (mean +- SD), ``pooled``, ``folds``, ``confusion``.
-    ``cfg.lr`` of None-like 0 takes the protocol's default (probe 1e-3, fine-tune 1e-4, scratch 1e-3).
+    ``cfg.lr`` None (or 0) takes the protocol's default (probe 1e-3, fine-tune 1e-4, scratch 1e-3).
     """
     _check(ws, protocol)
     cfg = cfg or FitConfig()

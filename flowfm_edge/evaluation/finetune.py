@@ -26,7 +26,7 @@ DEFAULT_LR = {"linear-probe": 1e-3, "fine-tune": 1e-4, "scratch": 1e-3}
 
 @dataclass
 class FitConfig:
-    lr: float = 1e-3
+    lr: float | None = None  # None: 1e-3 in fit; the downstream protocols pick their own (DEFAULT_LR)
     batch_size: int = 64
     max_epochs: int = 30
     patience: int = 5  # epochs without a better validation loss before stopping
@@ -87,7 +87,7 @@ def fit(net: nn.Module, X_train: torch.Tensor, y_train: torch.Tensor, X_val: tor
     net.to(cfg.device)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(y_train, n_classes).to(cfg.device))
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr or 1e-3, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     best, best_state, stale = float("inf"), copy.deepcopy(net.state_dict()), 0
     history: dict = {"train_loss": [], "val_loss": [], "best_epoch": 0}

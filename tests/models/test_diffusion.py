@@ -115,7 +115,6 @@ def test_ddim_all_steps_eta_zero_is_deterministic():
     assert not torch.equal(c, d)  # ancestral sampling does draw noise
 
 
-@pytest.mark.slow  # 2,000 network calls: about a minute on 2 cores
 def test_model_ddim_full_steps_is_deterministic_and_in_g():
     torch.manual_seed(0)
     cfg = ModelConfig.from_preset("nano", objective="diffusion", norm_mean=[0.0, 0.0, 1.0], norm_std=[0.5, 0.5, 0.5])
