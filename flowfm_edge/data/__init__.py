@@ -4,7 +4,8 @@ Sources: ``synthetic`` (:mod:`.synthetic`), ``hapt`` (:mod:`.hapt`), ``.npz`` wi
 SSL-Wearables directories (:mod:`.npz`), all resolved by :func:`load_source`.
 """
 
-from .contract import CHANNELS, RATE_HZ, UNITS, WINDOW_LEN, WINDOW_S, DataError, WindowSet, drop_nonfinite, validate_windows
+from .contract import (CHANNELS, RATE_HZ, UNITS, WINDOW_LEN, WINDOW_S, DataError, WindowSet, drop_nonfinite,
+                       validate_windows)
 from .hapt import HAPT_CLASSES, load_hapt
 from .npz import load_npz, load_ssl_dir, save_npz
 from .resample import resample_windows

@@ -14,7 +14,8 @@ from .contract import DataError, WindowSet
 
 SOURCES = ("synthetic", "hapt")
 SPLITS = ("labelled", "pretrain")
-_VALID = "synthetic, hapt, a path to a .npz window file, or an SSL-Wearables directory (X.npy, Y.npy, pid.npy) with --rate"
+_VALID = ("synthetic, hapt, a path to a .npz window file, "
+          "or an SSL-Wearables directory (X.npy, Y.npy, pid.npy) with --rate")
 
 
 def load_source(spec: str, *, split: str = "labelled", rate: float | None = None, seed: int = 0,
@@ -46,13 +47,15 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
         if not (path / "X.npy").exists():
             raise DataError(f"{path}: directory without X.npy; a source is one of: {_VALID}")
         if rate is None:
-            raise DataError(f"{path}: an SSL-Wearables directory needs its native sample rate: pass --rate (e.g. --rate 30)")
+            raise DataError(f"{path}: an SSL-Wearables directory needs its native sample rate: "
+                            "pass --rate (e.g. --rate 30)")
         return load_ssl_dir(path, rate, drop_nan=drop_nan)
     if path.suffix == ".npz" or path.is_file():
         from .npz import load_npz
 
         return load_npz(path, drop_nan=drop_nan)
-    raise DataError(f"unknown data source {spec!r}: no such built-in source, file or directory; valid sources: {_VALID}")
+    raise DataError(f"unknown data source {spec!r}: no such built-in source, file or directory; "
+                    f"valid sources: {_VALID}")
 
 
 def subject_split(ws: WindowSet, test_frac: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +64,8 @@ def subject_split(ws: WindowSet, test_frac: float = 0.2, seed: int = 42) -> tupl
 
     subjects = np.unique(ws.pid)
     if len(subjects) < 2:
-        raise DataError(f"{ws.source}: field 'pid' has {len(subjects)} subject(s); a subject-wise split needs at least 2")
+        raise DataError(f"{ws.source}: field 'pid' has {len(subjects)} subject(s); "
+                        "a subject-wise split needs at least 2")
     if not 0.0 < test_frac < 1.0:
         raise DataError(f"test_frac must lie between 0 and 1, got {test_frac}")
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_frac, random_state=seed)

@@ -2,7 +2,7 @@
 
 Each window is built in the world frame (x forward, y left, z up) and seen by the sensor:
 
-    reading = G * (R_wrist(t) @ R_mount)^T (e_z + a_dyn(t)) + bias + noise   -> quantised, clipped
+    reading = gain * (R_wrist(t) @ R_mount)^T (e_z + a_dyn(t)) + bias + noise   -> quantised, clipped
 
 - ``e_z``: gravity as the accelerometer feels it at rest (+1 g up); ``a_dyn`` (T, 3) the
   wrist's own acceleration in g.
@@ -34,6 +34,8 @@ G = 9.81  # m/s^2 per g
 FULL_SCALE_G = 8.0
 LSB_G = 2 * FULL_SCALE_G / 4096  # 12-bit converter
 T_S = np.arange(WINDOW_LEN) / RATE_HZ  # (300,) seconds
+_T_COARSE = np.linspace(0.0, T_S[-1], 31)
+_COARSE_TO_T = np.stack([np.interp(T_S, _T_COARSE, row) for row in np.eye(31)])  # (31, 300) linear interpolation
 
 # Posture modes: (weight, pitch mean, pitch sd, roll mean, roll sd) in degrees. Modes overlap
 # across postures on purpose: a hand held in front while standing looks like a forearm on a desk.
@@ -55,10 +57,14 @@ TRANSITIONS = [("sit", "stand"), ("stand", "sit"), ("sit", "lie"), ("lie", "sit"
 # Gait presets: cadence relative to the subject's walking step rate (running has its own),
 # vertical bounce (g), 2nd/3rd harmonic ratios, heel strike (g), arm swing scale, arm length (m).
 GAITS = {
-    "walking": dict(cadence=(1.0, 1.0), bounce=(0.20, 0.32), h2=(0.2, 0.5), h3=(0.0, 0.2), strike=(0.1, 0.4), swing=1.0, arm=0.6),
-    "stairs_up": dict(cadence=(0.85, 1.0), bounce=(0.22, 0.38), h2=(0.1, 0.35), h3=(0.0, 0.1), strike=(0.05, 0.2), swing=0.55, arm=0.6),
-    "stairs_down": dict(cadence=(0.98, 1.1), bounce=(0.18, 0.30), h2=(0.3, 0.6), h3=(0.05, 0.25), strike=(0.2, 0.6), swing=0.65, arm=0.6),
-    "running": dict(cadence=None, bounce=(0.8, 1.2), h2=(0.3, 0.6), h3=(0.1, 0.3), strike=(1.0, 2.5), swing=1.6, arm=0.35),
+    "walking": dict(cadence=(1.0, 1.0), bounce=(0.20, 0.32), h2=(0.2, 0.5), h3=(0.0, 0.2), strike=(0.1, 0.4),
+                    swing=1.0, arm=0.6),
+    "stairs_up": dict(cadence=(0.85, 1.0), bounce=(0.22, 0.38), h2=(0.1, 0.35), h3=(0.0, 0.1), strike=(0.05, 0.2),
+                      swing=0.55, arm=0.6),
+    "stairs_down": dict(cadence=(0.98, 1.1), bounce=(0.18, 0.30), h2=(0.3, 0.6), h3=(0.05, 0.25), strike=(0.2, 0.6),
+                        swing=0.65, arm=0.6),
+    "running": dict(cadence=None, bounce=(0.8, 1.2), h2=(0.3, 0.6), h3=(0.1, 0.3), strike=(1.0, 2.5),
+                    swing=1.6, arm=0.35),
 }
 
 
@@ -77,7 +83,8 @@ def make_synthetic(n_subjects: int = 12, windows_per_activity: int = 8, seed: in
     if unknown or not acts:
         raise DataError(f"synthetic: unknown activities {unknown}; choose from {', '.join(ACTIVITIES)}")
     if n_subjects < 1 or windows_per_activity < 1:
-        raise DataError(f"synthetic: need n_subjects >= 1 and windows_per_activity >= 1, got {n_subjects}, {windows_per_activity}")
+        raise DataError(f"synthetic: need n_subjects >= 1 and windows_per_activity >= 1, "
+                        f"got {n_subjects} and {windows_per_activity}")
     rng = np.random.default_rng(seed)
     subj = _subjects(rng, n_subjects)
     pid = np.repeat(np.arange(n_subjects), len(acts) * windows_per_activity)  # (N,)
@@ -142,19 +149,23 @@ def _angles(yaw, pitch, roll) -> np.ndarray:
 
 
 def _drift(rng, n: int, k: int = 1, fmax: float = 0.15) -> np.ndarray:
-    """Slow smooth wander, unit-ish std, (k, n, T): a few low sines with random phases."""
+    """Slow smooth wander, unit-ish std, (k, n, T): three low sines with random phases.
+
+    Evaluated on a 3 Hz grid and interpolated: the wander is far slower than the grid.
+    """
     f = rng.uniform(0.01, fmax, (k, n, 1, 3))
     ph = rng.uniform(0, 2 * np.pi, (k, n, 1, 3))
-    return np.sin(2 * np.pi * f * T_S[:, None] + ph).sum(-1) / np.sqrt(1.5)
+    coarse = np.sin(2 * np.pi * f * _T_COARSE[:, None] + ph).sum(-1) / np.sqrt(1.5)  # (k, n, 31)
+    return coarse @ _COARSE_TO_T  # (k, n, T)
 
 
-def _band(rng, shape: tuple[int, ...], lo: float, hi: float) -> np.ndarray:
-    """Noise limited to [lo, hi] Hz along the last axis (length T), unit std per row."""
-    spec = np.fft.rfft(rng.normal(size=shape), axis=-1)
+def _band(rng, n: int, lo: float, hi: float) -> np.ndarray:
+    """Three-axis noise limited to [lo, hi] Hz, unit std per axis: (n, T, 3)."""
+    spec = np.fft.rfft(rng.normal(size=(n, WINDOW_LEN, 3)), axis=1)
     freqs = np.fft.rfftfreq(WINDOW_LEN, 1 / RATE_HZ)
-    spec[..., (freqs < lo) | (freqs > hi)] = 0
-    x = np.fft.irfft(spec, n=WINDOW_LEN, axis=-1)
-    return x / (x.std(axis=-1, keepdims=True) + 1e-12)
+    spec[:, (freqs < lo) | (freqs > hi)] = 0
+    x = np.fft.irfft(spec, n=WINDOW_LEN, axis=1)
+    return x / (x.std(axis=1, keepdims=True) + 1e-12)
 
 
 def _bursts(rng, n: int, p: float, width: tuple[float, float]) -> np.ndarray:
@@ -185,7 +196,8 @@ def _gait(rng, subj, pid, name, sty):
     if p["cadence"] is None:
         f = subj["f_run"][pid, None] * rng.uniform(0.97, 1.03, (n, 1))
     else:
-        f = np.clip(subj["f_walk"][pid, None] * _pick(p["cadence"], sty[:, 0]) * rng.uniform(0.98, 1.02, (n, 1)), 1.3, 2.2)
+        f = subj["f_walk"][pid, None] * _pick(p["cadence"], sty[:, 0]) * rng.uniform(0.98, 1.02, (n, 1))
+        f = np.clip(f, 1.3, 2.2)
         if name == "walking":  # a normal walking cadence: 96-119 steps per minute
             f = np.clip(f, 1.63, 1.97)
     f_t = f * (1 + 0.015 * _drift(rng, n)[0])  # step-to-step variability, (n, T)
@@ -201,7 +213,8 @@ def _gait(rng, subj, pid, name, sty):
     # Pendulum arm: theta swings at the stride rate, phase-locked so its pull adds to the bounce.
     th0 = subj["swing"][pid, None] * p["swing"] * _pick((0.7, 1.3), sty[:, 7])
     carrying = rng.random((n, 1)) < 0.4 * sty[:, 8:9]  # a bag, a phone, a pocket: the arm barely swings
-    th0, vert, fwd = np.where(carrying, 0.15 * th0, th0), np.where(carrying, 0.7 * vert, vert), np.where(carrying, 0.7 * fwd, fwd)
+    th0 = np.where(carrying, 0.15 * th0, th0)
+    vert, fwd = np.where(carrying, 0.7 * vert, vert), np.where(carrying, 0.7 * fwd, fwd)
     arg = step / 2 - np.pi / 4 + rng.normal(0, 0.15, (n, 1))
     w = np.pi * f_t
     th, dth, ddth = th0 * np.sin(arg), th0 * w * np.cos(arg), -th0 * w**2 * np.sin(arg)
@@ -224,22 +237,23 @@ def _static(rng, subj, pid, name, sty):
     if name == "sleeping":
         micro = _pick((0.001, 0.005), sty[:, 0])[..., None]
         env = _bursts(rng, n, _pick((0.05, 0.3), sty[:, 1]), (0.15, 0.4))  # twitches
-        acc = micro * _band(rng, (n, 3, WINDOW_LEN), 0.2, 3.0).transpose(0, 2, 1)
-        acc += (rng.uniform(0.03, 0.12, (n, 1)) * env)[..., None] * _band(rng, (n, 3, WINDOW_LEN), 1, 6).transpose(0, 2, 1)
+        acc = micro * _band(rng, n, 0.2, 3.0)
+        acc += (rng.uniform(0.03, 0.12, (n, 1)) * env)[..., None] * _band(rng, n, 1, 6)
         turn = rng.random((n, 1)) < 0.08  # a turn in bed: roll steps to a new side over ~1.5 s
         c = rng.uniform(2, 8, (n, 1))
         roll = roll + turn * rng.normal(0, 70, (n, 1)) / (1 + np.exp(-(T_S - c) / 0.3))
         return _angles(yaw, pitch, roll), acc
     micro = _pick((0.005, 0.03), sty[:, 0])[..., None]
-    acc = micro * _band(rng, (n, 3, WINDOW_LEN), 0.3, 5.0).transpose(0, 2, 1)
+    acc = micro * _band(rng, n, 0.3, 5.0)
     if name == "standing":  # postural sway and weight shifts
-        acc += _pick((0.005, 0.02), sty[:, 3])[..., None] * _band(rng, (n, 3, WINDOW_LEN), 0.1, 1.0).transpose(0, 2, 1)
+        acc += _pick((0.005, 0.02), sty[:, 3])[..., None] * _band(rng, n, 0.1, 1.0)
         # A few steps at a counter or a desk: a short burst of gait bounce inside a standing window.
         shuffle = _bursts(rng, n, 0.5 * sty[:, 4:5], (0.6, 1.5))
         f = subj["f_walk"][pid, None] * rng.uniform(0.85, 1.0, (n, 1))
-        acc[..., 2] += _pick((0.05, 0.2), sty[:, 5]) * shuffle * np.sin(2 * np.pi * f * T_S + rng.uniform(0, 2 * np.pi, (n, 1)))
+        phase = 2 * np.pi * f * T_S + rng.uniform(0, 2 * np.pi, (n, 1))
+        acc[..., 2] += _pick((0.05, 0.2), sty[:, 5]) * shuffle * np.sin(phase)
     env = _bursts(rng, n, _pick((0.1, 0.7), sty[:, 1]), (0.3, 1.0))  # gestures: reach, drink, type, point
-    acc += (_pick((0.05, 0.25), sty[:, 2]) * env)[..., None] * _band(rng, (n, 3, WINDOW_LEN), 0.5, 3.0).transpose(0, 2, 1)
+    acc += (_pick((0.05, 0.25), sty[:, 2]) * env)[..., None] * _band(rng, n, 0.5, 3.0)
     pitch = pitch + rng.normal(0, 25, (n, 1)) * env
     roll = roll + rng.normal(0, 35, (n, 1)) * env
     yaw = yaw + 3 * _drift(rng, n)[0]
@@ -252,8 +266,10 @@ def _cycling(rng, subj, pid, name, sty):
     crank = 2 * np.pi * f * T_S + rng.uniform(0, 2 * np.pi, (n, 1))
     lat = _pick((0.01, 0.05), sty[:, 0]) * np.sin(crank)
     vert = _pick((0.01, 0.05), sty[:, 1]) * np.sin(2 * crank + rng.uniform(0, 2 * np.pi, (n, 1)))
-    road = _pick((0.003, 0.12), sty[:, 2] ** 2)[..., None]  # from a home trainer to a rough road * _band(rng, (n, 3, WINDOW_LEN), 4.0, 14.0).transpose(0, 2, 1)
-    bumps = (rng.random((n, WINDOW_LEN)) < _pick((0.05, 0.5), sty[:, 3]) / RATE_HZ) * rng.uniform(0.1, 0.6, (n, WINDOW_LEN))
+    # Handlebar vibration, from a home trainer (almost none) to a rough road.
+    road = _pick((0.003, 0.12), sty[:, 2] ** 2)[..., None] * _band(rng, n, 4.0, 14.0)
+    hit = rng.random((n, WINDOW_LEN)) < _pick((0.05, 0.5), sty[:, 3]) / RATE_HZ  # bumps per second / rate
+    bumps = hit * rng.uniform(0.1, 0.6, (n, WINDOW_LEN))
     acc = road + np.stack([0 * lat, lat, vert + bumps - bumps.mean(1, keepdims=True)], axis=-1)
     pitch, roll = _pose(rng, subj, pid, "cycle")
     steer = 5 * _drift(rng, n, fmax=0.5)[0]
@@ -279,9 +295,9 @@ def _transition(rng, subj, pid, name, sty):
     lift = np.where(np.isin(pair, [0, 5]), 1.0, np.where(np.isin(pair, [1, 4]), -1.0, 0.3))[:, None]
     vert = _pick((0.08, 0.3), sty[:, 1]) * lift * np.sin(2 * np.pi * s) * moving
     fwd = _pick((0.05, 0.2), sty[:, 2]) * np.sin(2 * np.pi * s + 0.5) * moving
-    arm = _pick((0.03, 0.2), sty[:, 3])[..., None] * _band(rng, (n, 3, WINDOW_LEN), 0.5, 3.0).transpose(0, 2, 1)
+    arm = _pick((0.03, 0.2), sty[:, 3])[..., None] * _band(rng, n, 0.5, 3.0)
     acc = arm * np.sin(np.pi * s)[..., None] + np.stack([fwd, 0 * fwd, vert], axis=-1)
-    acc += 0.01 * _band(rng, (n, 3, WINDOW_LEN), 0.3, 5.0).transpose(0, 2, 1)
+    acc += 0.01 * _band(rng, n, 0.3, 5.0)
     return _angles(rng.normal(0, 30, n), pitch, roll), acc
 
 
@@ -302,14 +318,25 @@ def rotation(yaw, pitch, roll) -> np.ndarray:
     ], -2)
 
 
+def _to_sensor(yaw, pitch, roll, v: np.ndarray) -> np.ndarray:
+    """``rotation(yaw, pitch, roll)^T @ v`` for angles (...) and vectors (..., 3), without building matrices."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    cy, sy = np.cos(yaw), np.sin(yaw)
+    x, y = cy * x + sy * y, cy * y - sy * x  # undo yaw
+    cp, sp = np.cos(pitch), np.sin(pitch)
+    x, z = cp * x - sp * z, sp * x + cp * z  # undo pitch
+    cr, sr = np.cos(roll), np.sin(roll)
+    y, z = cr * y + sr * z, cr * z - sr * y  # undo roll
+    return np.stack([x, y, z], axis=-1)
+
+
 def _sense(angles: np.ndarray, acc: np.ndarray, subj, pid) -> np.ndarray:
     """Specific force in the sensor frame (N, T, 3): (R_wrist R_mount)^T (e_z + a_dyn), left wrists mirrored."""
     f = acc.copy()
     f[..., 2] += 1.0  # the accelerometer feels +1 g up at rest
-    r_wrist = rotation(*angles)  # (N, T, 3, 3)
-    body = np.einsum("ntji,ntj->nti", r_wrist, f)  # into the wrist frame
+    wrist = _to_sensor(*angles, f)  # (N, T, 3) in the wrist frame
     r_mount = rotation(*subj["mount"][pid].T)  # (N, 3, 3)
-    out = np.einsum("nji,ntj->nti", r_mount, body)
+    out = np.einsum("nji,ntj->nti", r_mount, wrist)
     out[subj["left"][pid], :, 1] *= -1  # the other wrist is the mirror image: one axis flips
     return out
 

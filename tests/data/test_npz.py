@@ -116,7 +116,8 @@ def test_nan_is_refused_or_dropped_and_counted(tmp_path):
     X[3, 2, 0] = np.inf
     path = tmp_path / "nan.npz"
     np.savez(path, X=X, y=np.arange(5), pid=np.arange(5))
-    with pytest.raises(DataError, match=r"nan\.npz: field 'X' has 2 window\(s\) with NaN or inf \(first at index \[1, 3\]\).*drop_nan=True"):
+    expected = r"nan\.npz: field 'X' has 2 window\(s\) with NaN or inf \(first at index \[1, 3\]\).*drop_nan=True"
+    with pytest.raises(DataError, match=expected):
         load_npz(path)
     ws = load_npz(path, drop_nan=True)
     assert len(ws) == 3 and ws.meta["dropped_nonfinite"] == 2
@@ -126,7 +127,8 @@ def test_nan_is_refused_or_dropped_and_counted(tmp_path):
 def test_labels_without_subjects(tmp_path):
     path = tmp_path / "nopid.npz"
     np.savez(path, X=windows(3), y=np.array([0, 1, 0]))
-    with pytest.raises(DataError, match=r"nopid\.npz: labels without subjects: field 'y' is present but 'pid' is missing"):
+    expected = r"nopid\.npz: labels without subjects: field 'y' is present but 'pid' is missing"
+    with pytest.raises(DataError, match=expected):
         load_npz(path)
 
 
