@@ -38,7 +38,7 @@ def load_npz(path: str | Path, *, drop_nan: bool = False) -> WindowSet:
         raise DataError(f"{where}: field 'X' has shape {X.shape}, channels last; expected (N, 3, {WINDOW_LEN}) "
                         "channels first: save X.transpose(0, 2, 1)")
     classes = fields.get("classes")
-    return _assemble(X, fields.get("y"), fields.get("pid"), classes, where, drop_nan, "windows")
+    return _assemble(X, fields.get("y"), fields.get("pid"), classes, where, drop_nan)
 
 
 def save_npz(path: str | Path, ws: WindowSet) -> Path:
@@ -82,7 +82,7 @@ def load_ssl_dir(path: str | Path, rate: float, *, drop_nan: bool = False, metho
     if finite.any():  # resample only finite windows: a NaN would smear over its neighbours' filter
         Xw[finite] = resample_windows(X[finite].transpose(0, 2, 1), WINDOW_LEN, method)  # (n, 3, 300)
     Xw[~finite] = np.nan
-    ws = _assemble(Xw, y, pid, None, where, drop_nan, "windows")
+    ws = _assemble(Xw, y, pid, None, str(path), drop_nan)  # names the folder: fields come from three files
     ws.meta.update(rate_hz=float(rate), native_len=int(T), resample=method)
     return ws
 
@@ -136,14 +136,14 @@ def _read_npy(path: Path, required: bool = False) -> np.ndarray | None:
     return a
 
 
-def _assemble(X, y, pid, classes, where: str, drop_nan: bool, what: str) -> WindowSet:
+def _assemble(X, y, pid, classes, where: str, drop_nan: bool) -> WindowSet:
     """Check fields, encode labels, apply the NaN repair, and build the WindowSet."""
     X = np.asarray(X)
     if X.ndim != 3 or X.shape[1:] != (len(CHANNELS), WINDOW_LEN):
         raise DataError(f"{where}: field 'X' has shape {X.shape}; expected (N, 3, {WINDOW_LEN}) "
                         f"(x/y/z in g, 30 Hz, {WINDOW_S} s, channels first)")
     if len(X) == 0:
-        raise DataError(f"{where}: field 'X' holds no {what}; the file is empty")
+        raise DataError(f"{where}: field 'X' holds no windows; the file is empty")
     if not np.issubdtype(X.dtype, np.floating):
         raise DataError(f"{where}: field 'X' has dtype {X.dtype}; expected float acceleration in g")
     n = len(X)
