@@ -277,7 +277,8 @@ def _register_extensions() -> None:
     import importlib
 
     for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),
-                            ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands")):
+                            ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
+                            ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands")):
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:
             importlib.import_module(module).register(app, cli_errors, console)
 
