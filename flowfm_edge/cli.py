@@ -186,14 +186,15 @@ def probe(
 
 
 def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optional[float] = None) -> dict:
-    from .evaluation import embed_windows, linear_probe, probe_head, subject_split
+    from .data import subject_split
+    from .evaluation import embed_windows, linear_probe, probe_head
     from .training import load_model, save_head
 
     model, _ = load_model(run)
     ws = _load(data, rate=rate)
     if ws.y is None:
         raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
-    train_idx, test_idx = subject_split(ws.pid, seed=seed)
+    train_idx, test_idx = subject_split(ws.pid, seed=seed, where=ws.source)
     r = embed_windows(model, ws.X)
     res = linear_probe(r, ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]

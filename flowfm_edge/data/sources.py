@@ -58,16 +58,21 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
                     f"valid sources: {_VALID}")
 
 
-def subject_split(ws: WindowSet, test_frac: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train_idx, test_idx)`` of ``ws`` with no subject on both sides (GroupShuffleSplit on pid)."""
+def subject_split(pid: np.ndarray, test_frac: float = 0.2, seed: int = 42,
+                  where: str = "<data>") -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices ``(train_idx, test_idx)`` over subjects ``pid`` (N,), no subject on both sides.
+
+    GroupShuffleSplit on ``pid``; ``where`` names the data in errors.
+    """
     from sklearn.model_selection import GroupShuffleSplit
 
-    subjects = np.unique(ws.pid)
+    pid = np.asarray(pid)
+    subjects = np.unique(pid)
     if len(subjects) < 2:
-        raise DataError(f"{ws.source}: field 'pid' has {len(subjects)} subject(s); "
+        raise DataError(f"{where}: field 'pid' has {len(subjects)} subject(s); "
                         "a subject-wise split needs at least 2")
     if not 0.0 < test_frac < 1.0:
         raise DataError(f"test_frac must lie between 0 and 1, got {test_frac}")
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_frac, random_state=seed)
-    train_idx, test_idx = next(splitter.split(np.zeros(len(ws)), groups=ws.pid))
+    train_idx, test_idx = next(splitter.split(np.zeros(len(pid)), groups=pid))
     return np.sort(train_idx), np.sort(test_idx)

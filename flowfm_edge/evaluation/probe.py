@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score, f1_score
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..data import subject_split
 from ..models import LinearHead
 
 
@@ -32,13 +32,6 @@ class ProbeResult:
     def to_dict(self) -> dict:
         return {"macro_f1": self.macro_f1, "kappa": self.kappa, "n_train": self.n_train, "n_test": self.n_test,
                 "test_subjects": [str(s) for s in self.test_subjects], "pooled": True}
-
-
-def subject_split(pid: np.ndarray, test_size: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """Train/test indices with no subject on both sides."""
-    splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-    train, test = next(splitter.split(np.zeros(len(pid)), groups=pid))
-    return train, test
 
 
 def linear_probe(features: np.ndarray, y: np.ndarray, pid: np.ndarray, seed: int = 42,
