@@ -123,7 +123,9 @@ def _windows(opts: ExportOptions, config: dict, classes: list[str] | None, log) 
             ws = load_source(source, split="labelled")
         except (ValueError, OSError) as exc:
             if needs_calib or opts.calib is not None:
-                raise ValueError(f"calibration data {source!r} could not be read ({exc}); pass --calib DATA") from exc
+                whose = "" if opts.calib is not None else " (the run's training data)"
+                raise ValueError(f"calibration data {source!r}{whose} could not be read ({exc}); "
+                                 "pass --calib DATA (synthetic, hapt or a .npz file)") from exc
             log(f"note: the run's data {source!r} could not be read; checking with random inputs only")
     if ws is None:
         if needs_calib:

@@ -61,9 +61,15 @@ def _export_legacy(module, args: tuple, spec: GraphSpec, opset: int):
 
 
 def tidy(proto) -> dict:
-    """Drop node metadata, merge identical initializers, name unnamed nodes; returns counts."""
+    """Drop node metadata, turn Constant nodes into initializers, merge identical initializers, name nodes.
+
+    The unrolled sampler repeats the same scalar constants at every step: as shared
+    initializers they cost nothing per step. Returns counts for the manifest.
+    """
     from onnx import numpy_helper
 
+    _constants_to_initializers(proto)
+    _short_value_names(proto)
     for node in proto.graph.node:
         del node.metadata_props[:]
     for i, node in enumerate(proto.graph.node):
@@ -88,6 +94,36 @@ def tidy(proto) -> dict:
                 if name in rename and name not in graph_inputs:
                     node.input[j] = rename[name]
     return {"initializers": len(proto.graph.initializer), "merged_initializers": len(rename)}
+
+
+def _constants_to_initializers(proto) -> None:
+    keep = []
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and not node.domain and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            init = node.attribute[0].t
+            init.name = node.output[0]
+            proto.graph.initializer.append(init)
+        else:
+            keep.append(node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(keep)
+
+
+def _short_value_names(proto) -> None:
+    """Rename intermediate tensors v0, v1, ...: long scoped names are most of an unrolled graph's bytes."""
+    graph = proto.graph
+    fixed = {i.name for i in graph.input} | {o.name for o in graph.output} | {i.name for i in graph.initializer}
+    rename: dict[str, str] = {}
+    for node in graph.node:
+        for j, name in enumerate(node.output):
+            if name and name not in fixed:
+                rename.setdefault(name, f"v{len(rename)}")
+                node.output[j] = rename[name]
+        for j, name in enumerate(node.input):
+            if name in rename:
+                node.input[j] = rename[name]
+    for vi in graph.value_info:
+        vi.name = rename.get(vi.name, vi.name)
 
 
 def export_onnx(module: torch.nn.Module, args: tuple, spec: GraphSpec, path: Path, opset: int = OPSET) -> dict:

@@ -1,0 +1,72 @@
+"""A nano FlowFM run with a probe head, and bundles exported from it, built once per test session.
+
+Both ``tests/export`` and ``tests/runtimes`` load this file; results are cached on disk under
+pytest's session base temp, so the first user builds them and the others reuse them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flowfm_edge.data.contract import WindowSet
+
+
+def activity_windows(n_subjects: int = 6, per_class: int = 6, seed: int = 0) -> WindowSet:
+    """3 easily told apart classes (still, walk 1.8 Hz, run 2.8 Hz), gravity on z: (N, 3, 300) g."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(300) / 30
+    X, y, pid = [], [], []
+    for s in range(n_subjects):
+        for k, (f, amp) in enumerate(((0.0, 0.0), (1.8, 0.3), (2.8, 0.8))):
+            for _ in range(per_class):
+                phase = rng.uniform(0, 2 * np.pi)
+                w = np.stack([amp * np.sin(2 * np.pi * f * t + phase), 0.5 * amp * np.cos(2 * np.pi * f * t + phase),
+                              np.ones(300)]) + 0.02 * rng.standard_normal((3, 300))
+                X.append(w)
+                y.append(k)
+                pid.append(100 + s)
+    return WindowSet(np.asarray(X, np.float32), np.asarray(y), np.asarray(pid), ["still", "walk", "run"], "activity")
+
+
+def nano_run(base: Path) -> Path:
+    """A nano model trained for 30 steps, with a linear-probe head saved in the run."""
+    run = base / "nano-run"
+    if (run / "checkpoint" / "head.json").is_file():
+        return run
+    from flowfm_edge.evaluation import embed_windows, linear_probe, probe_head
+    from flowfm_edge.models import ModelConfig
+    from flowfm_edge.training import TrainConfig, save_head, train
+
+    ws = activity_windows()
+    model = train(ws, run, ModelConfig.from_preset("nano"), TrainConfig(steps=30, batch_size=16, warmup=5), progress=False)
+    res = linear_probe(embed_windows(model, ws.X), ws.y, ws.pid)
+    save_head(run, probe_head(res.pipeline, len(ws.classes)), ws.classes, {"macro_f1": res.macro_f1})
+    return run
+
+
+def nano_bundle(base: Path) -> Path:
+    """Every graph, FP32 + static INT8 + dynamic INT8, samplers euler x 4 and heun x 4."""
+    out = base / "nano-bundle"
+    if (out / "manifest.json").is_file():
+        return out
+    from flowfm_edge.export import ExportOptions, export_bundle
+
+    opts = ExportOptions(precisions=["fp32", "int8", "int8-dynamic"], steps=[4], solvers=["euler", "heun"],
+                         calib=activity_windows(seed=1), calib_size=48, val_size=54)
+    export_bundle(nano_run(base), out, opts)
+    return out
+
+
+def guided_bundle(base: Path) -> Path:
+    """Fused samplers only, FP32, euler x 4 and x 16, taking a guidance weight w."""
+    out = base / "guided-bundle"
+    if (out / "manifest.json").is_file():
+        return out
+    from flowfm_edge.export import ExportOptions, export_bundle
+
+    opts = ExportOptions(precisions=["fp32"], steps=[4, 16], solvers=["euler"], graphs=["sampler"], guidance=True,
+                         calib=activity_windows(seed=2))
+    export_bundle(nano_run(base), out, opts)
+    return out

@@ -1,0 +1,37 @@
+"""The target table drives option checks; bad options fail with messages that name the fix."""
+
+import pytest
+
+from flowfm_edge.export.targets import TARGETS, exportable_targets, get_target, targets_help, targets_table
+
+
+def test_table_rows():
+    assert exportable_targets() == ["cpu"]
+    assert set(TARGETS) == {"cpu", "jetson", "android"}
+    cpu = TARGETS["cpu"]
+    assert cpu.precisions == ("fp32", "int8", "int8-dynamic") and "onnxruntime" in cpu.backends
+    assert "tensorrt" in TARGETS["jetson"].backends and "litert" in TARGETS["android"].backends
+    for t in TARGETS.values():
+        assert set(t.default_precisions) <= set(t.precisions)
+        assert t.name in targets_help() and t.name in targets_table()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(precisions=["fp16"]), "--precision fp16 is not offered by target 'cpu'; choose from fp32, int8, int8-dynamic"),
+    (dict(precisions=[]), "--precision (empty)"),
+    (dict(solvers=["rk5"]), "--solver rk5: unknown solver; choose from euler"),
+    (dict(steps=[0]), "--steps [0]"),
+    (dict(calib_method="kl"), "--calib-method 'kl': choose from minmax, entropy, percentile"),
+])
+def test_bad_options(kwargs, message):
+    args = dict(precisions=["fp32"], solvers=["euler"], steps=[4], calib_method="minmax") | kwargs
+    with pytest.raises(ValueError) as err:
+        get_target("cpu").check(**args)
+    assert message in str(err.value)
+
+
+def test_unknown_and_unexportable_targets():
+    with pytest.raises(ValueError, match="unknown target 'phone'; choose from cpu, jetson, android"):
+        get_target("phone")
+    with pytest.raises(ValueError, match="target 'jetson' is declared but cannot be exported yet.*Exportable targets: cpu"):
+        get_target("jetson").check(["fp16"], ["euler"], [4], "minmax")
