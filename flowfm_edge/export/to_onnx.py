@@ -29,7 +29,7 @@ EXAMPLE_BATCH = 2  # batch 1 would be specialised away by the tracer
 @contextlib.contextmanager
 def _quiet():
     """Silence the exporters' progress prints, deprecation notes and registry warnings."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch.__trace", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
