@@ -11,7 +11,7 @@ from .windows import array_hash
 
 
 class ArrayReader:
-    """Feeds ``inputs`` ({input name: (N, ...) array}) to the calibrator in batches of ``batch_size``."""
+    """Feeds ``inputs`` ({input name: (N, ...) array}) to the calibrator in equal batches of at most ``batch_size``."""
 
     def __init__(self, inputs: dict[str, np.ndarray], batch_size: int = 16):
         sizes = {len(v) for v in inputs.values()}
@@ -19,7 +19,9 @@ class ArrayReader:
             raise ValueError(f"calibration inputs differ in length: { {k: len(v) for k, v in inputs.items()} }")
         self.inputs = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
         self.n = sizes.pop()
-        self.batch_size = batch_size
+        # Equal batches: the histogram calibrators (entropy, percentile) stack every batch's
+        # activations into one array, which fails on a short last batch.
+        self.batch_size = max(d for d in range(1, max(1, min(batch_size, self.n)) + 1) if self.n % d == 0)
         self._pos = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:

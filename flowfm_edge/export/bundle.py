@@ -61,7 +61,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     head, classes = None, None
     if (checkpoint_dir(run) / "head.json").is_file():
         clf, classes = load_classifier(run)
-        head = clf.head
+        model, head = clf.model, clf.head
     graphs = _graphs(opts, head is not None, run)
     windows, calib_info = _windows(opts, config, classes, log)
     schedules = [(s, n) for s in opts.solvers for n in opts.steps]
@@ -180,7 +180,8 @@ def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opt
             quant = quantize_dynamic(fp32, path, spec.signal_input)
         out = run_onnx(path, check, opts.threads)
         validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
-        log(_summary(spec.name, precision, export_info, validation))
+        kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
+        log(_summary(spec.name, precision, export_info, validation) + kept)
         # Run the golden rows on their own: dynamic INT8 scales depend on the whole batch.
         golden_out = run_onnx(path, {k: v[:GOLDEN_ROWS] for k, v in check.items()}, opts.threads)
         np.save(golden_dir / f"output.{precision}.npy", golden_out.astype(np.float32))

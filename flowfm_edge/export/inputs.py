@@ -43,9 +43,10 @@ def _cat(*arrays):
     return np.concatenate([a for a in arrays if a is not None and len(a)]).astype(np.float32)
 
 
-def _real(w: Windows, which: str, model: FlowFM, n: int, seed: int) -> np.ndarray:
+def _real(w: Windows, which: str, model: FlowFM, n: int | None, seed: int) -> np.ndarray:
+    """The first ``n`` (all when None) real windows of ``which``, or random windows when there are none."""
     X = getattr(w, which)
-    return X[:n] if X is not None and len(X) else random_windows(model, n, seed)
+    return X[:n] if X is not None and len(X) else random_windows(model, n or 64, seed)
 
 
 def _guidance(n: int, seed: int) -> np.ndarray:
@@ -58,7 +59,7 @@ def feeds(spec: GraphSpec, model: FlowFM, w: Windows, schedules: list[tuple[str,
     rnd = random_windows(model, N_RANDOM, seed + 7)
     n_real = 0 if w.val is None else len(w.val)
     if spec.graph in ("encoder", "classifier"):
-        calib = {"x": _real(w, "calib", model, 64, seed)}
+        calib = {"x": _real(w, "calib", model, None, seed)}
         check = {"x": _cat(w.val, rnd)}
         return calib, check, n_real, w.val_labels if spec.graph == "classifier" else None
     if spec.graph == "velocity":

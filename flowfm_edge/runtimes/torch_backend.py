@@ -27,8 +27,11 @@ class TorchBackend(Backend):
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.model, _ = load_model(root)
-        self.head = load_classifier(root)[0].head if (checkpoint_dir(root) / "head.json").is_file() else None
+        if (checkpoint_dir(root) / "head.json").is_file():
+            clf, _ = load_classifier(root)
+            self.model, self.head = clf.model, clf.head
+        else:
+            self.model, self.head = load_model(root)[0], None
 
     def precisions(self, name: str) -> list[str]:
         graph = self.manifest["graphs"].get(name, {}).get("graph")

@@ -79,6 +79,18 @@ def test_int8_within_gates(bundle):
         assert sampler["gate"]["metric"] == "trajectory_error" and sampler["trajectory_error"] <= 0.1
 
 
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_calibration_methods(bundle, activity, tmp_path, method):
+    from flowfm_edge.calibration import ArrayReader
+    from flowfm_edge.export.quantize import quantize_static
+
+    src, dst = bundle / "onnx" / "encoder.fp32.onnx", tmp_path / f"encoder.{method}.onnx"
+    info = quantize_static(src, dst, ArrayReader({"x": activity.X[::4]}), "x", method)
+    assert info["method"] == method and info["quantised"]["MatMul"] > 0
+    x = activity.X[1::9]
+    assert compare(run_onnx(dst, {"x": x}), run_onnx(src, {"x": x}))["rel_l2"] < 0.1
+
+
 def test_quantisation_recorded(bundle):
     manifest = read_manifest(bundle)
     q = artefact(manifest, "velocity", "int8")["quantisation"]

@@ -1,0 +1,188 @@
+"""Latency of the exported graphs: torch eager vs onnxruntime FP32 vs INT8 (static QDQ and dynamic).
+
+For the encoder, the classifier and the fused 8-step Euler sampler, at batch 1 and 16 and
+1 and 2 threads: the median (and p90, min) of repeated single calls after warm-up, plus the
+artefact sizes and the accuracy each artefact showed at export. Prints a table and writes
+JSON.
+
+    python benchmarks/export_latency.py --quick              # a few repeats, minutes on 2 cores
+    python benchmarks/export_latency.py --run runs/hapt-tiny # time a trained run instead
+
+Without ``--run`` the model is a freshly initialised ``--preset`` model (default tiny) with its
+zero-initialised adaLN layers perturbed, and a probe head fitted on a few synthetic windows:
+latency does not depend on training, but the accuracy figures of such a model mean little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowfm_edge.data import make_synthetic
+from flowfm_edge.export import TARGETS, ExportOptions, Limits, export_bundle
+from flowfm_edge.export.environment import environment
+from flowfm_edge.training import load_classifier, load_model
+
+GRAPHS = ("encoder", "classifier", "sampler-euler-8")
+CPU = TARGETS["cpu"]  # the target table says which precisions the cpu target has
+VARIANTS = ("torch",) + tuple(f"ort-{p}" for p in CPU.precisions)
+
+
+def make_run(run: Path, preset: str, seed: int = 0) -> Path:
+    """A run directory holding an untrained ``preset`` model and a probe head."""
+    from flowfm_edge.evaluation import embed_windows, linear_probe, probe_head
+    from flowfm_edge.models import ModelConfig, build_model
+    from flowfm_edge.training import save_head
+    from flowfm_edge.training.checkpoint import save_checkpoint
+    from flowfm_edge.training.loop import data_hash, normalisation
+
+    ws = make_synthetic(n_subjects=4, windows_per_activity=3, seed=seed)
+    cfg = ModelConfig.from_preset(preset)
+    cfg.norm_mean, cfg.norm_std = normalisation(ws.X)
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    with torch.no_grad():  # adaLN-Zero makes an untrained velocity net the identity; give it work to do
+        for p in model.velocity.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    config = {"model": cfg.to_dict(), "train": {"untrained": True},
+              "data": {"source": ws.source, "n_windows": len(ws), "hash": data_hash(ws.X), "classes": ws.classes}}
+    save_checkpoint(run, model, model.state_dict(), config, None)
+    res = linear_probe(embed_windows(model, ws.X), ws.y, ws.pid)
+    save_head(run, probe_head(res.pipeline, len(ws.classes)), ws.classes, {"macro_f1": res.macro_f1})
+    return run
+
+
+def timed(fn, repeats: int, warmup: int) -> dict:
+    first = time.perf_counter()
+    fn()
+    first = time.perf_counter() - first
+    for _ in range(max(0, warmup - 1)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1e3
+    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "min_ms": float(ms.min()),
+            "first_ms": first * 1e3, "repeats": repeats}
+
+
+def torch_call(graph: str, model, clf, feeds: dict):
+    f = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    if graph == "encoder":
+        return lambda: model.embed(f["x"])
+    if graph == "classifier":
+        return lambda: clf(f["x"])
+    return lambda: model.sample(f["r"], steps=8, solver="euler", noise=f["noise"])
+
+
+def ort_call(path: Path, threads: int, feeds: dict):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, feeds)
+
+
+def make_feeds(graph: str, batch: int, r_dim: int, rng) -> dict:
+    if graph in ("encoder", "classifier"):
+        x = rng.standard_normal((batch, 3, 300)).astype(np.float32) * 0.3
+        x[:, 2] += 1.0
+        return {"x": x}
+    return {"noise": rng.standard_normal((batch, 3, 300)).astype(np.float32),
+            "r": rng.standard_normal((batch, r_dim)).astype(np.float32)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, help="trained run to time (default: an untrained --preset model)")
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up, small calibration set")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/export_latency.json"))
+    args = ap.parse_args(argv)
+    repeats, warmup = (3, 1) if args.quick else (args.repeats, args.warmup)
+    batches = [int(b) for b in args.batches.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run = args.run or make_run(tmp / "run", args.preset)
+        t0 = time.perf_counter()
+        calib = make_synthetic(n_subjects=4, windows_per_activity=2 if args.quick else 6, seed=1)
+        opts = ExportOptions(target=CPU.name, precisions=list(CPU.precisions), steps=[8], solvers=["euler"],
+                             graphs=["encoder", "classifier", "sampler"], calib=calib,
+                             calib_size=32 if args.quick else 128, val_size=32 if args.quick else 256,
+                             limits=Limits(max_f1_drop=1.0, max_traj_error=10.0, max_rel_error=10.0))
+        manifest = export_bundle(run, tmp / "bundle", opts, log=lambda s: print("  " + s, file=sys.stderr))
+        export_s = time.perf_counter() - t0
+        model, _ = load_model(run)
+        clf, _ = load_classifier(run)
+        artefacts = {(a["name"], a["precision"]): a for a in manifest["artefacts"]}
+        rng = np.random.default_rng(0)
+        results = []
+        for graph in GRAPHS:
+            for batch in batches:
+                feeds = make_feeds(graph, batch, model.cfg.r_dim, rng)
+                for threads in thread_counts:
+                    torch.set_num_threads(threads)
+                    for variant in VARIANTS:
+                        if variant == "torch":
+                            with torch.no_grad():
+                                stats = timed(torch_call(graph, model, clf, feeds), repeats, warmup)
+                        else:
+                            a = artefacts[(graph, variant.removeprefix("ort-"))]
+                            stats = timed(ort_call(tmp / "bundle" / a["file"]["path"], threads, feeds), repeats, warmup)
+                        results.append({"graph": graph, "variant": variant, "batch": batch, "threads": threads, **stats})
+                        print(f"  {graph:<16} {variant:<17} batch {batch:<3} threads {threads}: "
+                              f"{stats['median_ms']:9.2f} ms", file=sys.stderr)
+        sizes = {f"{a['name']}.{a['precision']}": a["file"]["bytes"] for a in manifest["artefacts"]}
+        quality = {f"{a['name']}.{a['precision']}": {k: a["validation"].get(k) for k in
+                                                      ("rel_l2", "cosine", "trajectory_error", "f1_drop")}
+                   for a in manifest["artefacts"]}
+        params = sum(p.numel() for p in model.parameters())
+
+    report = {"preset": model.cfg.preset, "trained": args.run is not None, "parameters": params,
+              "quick": args.quick, "repeats": repeats, "warmup": warmup, "statistic": "median of single calls",
+              "export_seconds": round(export_s, 1), "cpu": platform.processor() or platform.machine(),
+              "cpu_count": os.cpu_count(), "environment": environment(), "results": results,
+              "artefact_bytes": sizes, "export_quality": quality}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(table(results, batches, thread_counts))
+    print("\nartefact sizes (MB): " + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sizes.items()))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def table(results: list[dict], batches: list[int], thread_counts: list[int]) -> str:
+    """Markdown: one row per (graph, batch, threads), one column per variant, median ms."""
+    head = "| graph | batch | threads | " + " | ".join(VARIANTS) + " |"
+    lines = [head, "|" + "---|" * (3 + len(VARIANTS))]
+    for graph in GRAPHS:
+        for batch in batches:
+            for threads in thread_counts:
+                row = {r["variant"]: r["median_ms"] for r in results
+                       if r["graph"] == graph and r["batch"] == batch and r["threads"] == threads}
+                lines.append(f"| {graph} | {batch} | {threads} | " +
+                             " | ".join(f"{row[v]:.2f}" for v in VARIANTS) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
