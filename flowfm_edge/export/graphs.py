@@ -69,7 +69,7 @@ def sampler_name(solver: str, steps: int) -> str:
 def graph_spec(graph: str, cfg, n_classes: int = 0, solver: str = "euler", steps: int = 8,
                guidance: bool = False) -> GraphSpec:
     """The declared signature of ``graph`` for a model config ``cfg``."""
-    window = (("batch", cfg.channels, cfg.window))
+    window = ("batch", cfg.channels, cfg.window)
     x = TensorSpec("x", window, "g")
     r = TensorSpec("r", ("batch", cfg.r_dim), "representation")
     if graph == "encoder":
