@@ -68,8 +68,8 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         console.print(f"{protocol} of {config['model']['objective']} run {run} on {len(ws)} windows from {ws.source}")
 
         def on_fold(fold, row):
-            console.print(f"  fold {row['fold']}: test subjects {', '.join(row['test_subjects'])}, "
-                          f"{row['epochs']} epochs, pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False)
+            console.print(f"  fold {row['fold']}: test subject(s) {', '.join(row['test_subjects'])}; "
+                          f"{row['epochs']} epochs; pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False, soft_wrap=True)
 
         result = evaluate_downstream(model, ws, protocol, split, cfg, on_fold=on_fold)
         result["run"] = str(run)
@@ -77,7 +77,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         console.print(f"{result['split']['kind']} ({result['split']['n_folds']} folds): macro-F1 per subject "
                       f"{ps['macro_f1']['mean']:.3f} +- {ps['macro_f1']['sd']:.3f}, pooled {po['macro_f1']:.3f}; "
                       f"kappa per subject {ps['kappa']['mean']:.3f} +- {ps['kappa']['sd']:.3f}, pooled {po['kappa']:.3f}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         _write_json(json_out, result)
         if plot is not None:
             from .figures import plot_confusion
@@ -107,7 +107,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         info = net.cfg.info
         console.print(f"feature network: {info['epochs']} epochs, validation macro-F1 {info['val_macro_f1_pooled']:.3f} "
                       f"(pooled, subjects {', '.join(info['val_subjects'])}); wrote {weights} and {meta}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
 
     @app.command()
     @cli_errors
@@ -146,14 +146,14 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         def on_result(row):
             console.print(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {row['frechet']:.4f}  "
                           f"PSD {row['psd']['mean_db']:.2f} dB  |a| {row['marginals']['generated']['mean_abs_a']:.3f} g  "
-                          f"{row['ms_per_window']:.2f} ms/window", highlight=False)
+                          f"{row['ms_per_window']:.2f} ms/window", highlight=False, soft_wrap=True)
 
         console.print(f"quality of {objective} run {run} against {min(n, len(ws))} windows of {ws.source}")
         result = quality_sweep(model, objective, ws.X, net, step_list, modes, n=n, seed=seed, solver=solver,
                                guidance=guidance, ddpm_steps=ddpm_steps, on_result=on_result)
         result.update(run=str(run), data=ws.source, feature_net=str(feature_net))
         if "real_vs_real" in result:
-            console.print(f"  real vs real (floor at this n): FD {result['real_vs_real']['frechet']:.4f}", highlight=False)
+            console.print(f"  real vs real (floor at this n): FD {result['real_vs_real']['frechet']:.4f}", highlight=False, soft_wrap=True)
         _write_json(json_out, result)
         if plot is not None:
             from .figures import plot_quality
