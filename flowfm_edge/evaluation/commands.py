@@ -130,7 +130,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         from ..solvers import check_solver
         from ..training import load_model
         from .feature_net import load_feature_net
-        from .quality import MODES, quality_sweep
+        from .quality import MODES, quality_sweep, sampling_plan
 
         step_list = _parse_steps(steps)
         modes = MODES if mode == "both" else (mode,)
@@ -140,6 +140,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         objective = config["model"].get("objective", "flow")
         if objective == "flow":
             check_solver(solver)
+        sampling_plan(objective, step_list, solver, guidance, ddpm_steps)  # refuses runs without a generator
         net = load_feature_net(feature_net)
         ws = _load(data, rate)
 
