@@ -6,11 +6,14 @@ artefact sizes and the accuracy each artefact showed at export. Prints a table a
 JSON.
 
     python benchmarks/export_latency.py --quick              # a few repeats, minutes on 2 cores
-    python benchmarks/export_latency.py --run runs/hapt-tiny # time a trained run instead
+    python benchmarks/export_latency.py --run runs/hapt-tiny --calib hapt --f1-data hapt
 
 Without ``--run`` the model is a freshly initialised ``--preset`` model (default tiny) with its
 zero-initialised adaLN layers perturbed, and a probe head fitted on a few synthetic windows:
 latency does not depend on training, but the accuracy figures of such a model mean little.
+With ``--f1-data`` every classifier artefact also labels the held-out subjects of that
+dataset (the probe's subject-wise split, seed 42), and the macro-F1 drop against torch is
+reported.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowfm_edge.data import make_synthetic
+from flowfm_edge.data import load_source, make_synthetic, subject_split
 from flowfm_edge.export import TARGETS, ExportOptions, Limits, export_bundle
 from flowfm_edge.export.environment import environment
 from flowfm_edge.training import load_classifier, load_model
@@ -114,6 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up, small calibration set")
+    ap.add_argument("--calib", help="calibration windows (synthetic, hapt, .npz); default a small synthetic set")
+    ap.add_argument("--f1-data", help="labelled data whose held-out subjects measure each classifier's macro-F1")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/export_latency.json"))
     args = ap.parse_args(argv)
     repeats, warmup = (3, 1) if args.quick else (args.repeats, args.warmup)
@@ -124,7 +129,8 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         run = args.run or make_run(tmp / "run", args.preset)
         t0 = time.perf_counter()
-        calib = make_synthetic(n_subjects=4, windows_per_activity=2 if args.quick else 6, seed=1)
+        calib = (load_source(args.calib) if args.calib else
+                 make_synthetic(n_subjects=4, windows_per_activity=2 if args.quick else 6, seed=1))
         opts = ExportOptions(target=CPU.name, precisions=list(CPU.precisions), steps=[8], solvers=["euler"],
                              graphs=["encoder", "classifier", "sampler"], calib=calib,
                              calib_size=32 if args.quick else 128, val_size=32 if args.quick else 256,
@@ -156,18 +162,39 @@ def main(argv=None) -> int:
                                                       ("rel_l2", "cosine", "trajectory_error", "f1_drop")}
                    for a in manifest["artefacts"]}
         params = sum(p.numel() for p in model.parameters())
+        held_out_f1 = classifier_f1(args.f1_data, clf, artefacts, tmp / "bundle") if args.f1_data else None
 
     report = {"preset": model.cfg.preset, "trained": args.run is not None, "parameters": params,
               "quick": args.quick, "repeats": repeats, "warmup": warmup, "statistic": "median of single calls",
               "export_seconds": round(export_s, 1), "cpu": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count(), "environment": environment(), "results": results,
-              "artefact_bytes": sizes, "export_quality": quality}
+              "artefact_bytes": sizes, "export_quality": quality, "held_out_f1": held_out_f1}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(table(results, batches, thread_counts))
     print("\nartefact sizes (MB): " + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sizes.items()))
+    if held_out_f1:
+        print("\nheld-out macro-F1: " + ", ".join(f"{k} {v:.4f}" for k, v in held_out_f1["macro_f1"].items()))
     print(f"wrote {args.out}")
     return 0
+
+
+def classifier_f1(data: str, clf, artefacts: dict, bundle: Path) -> dict:
+    """Macro-F1 of torch and of every classifier artefact on the test subjects of ``data``."""
+    from sklearn.metrics import f1_score
+
+    ws = load_source(data)
+    _, test = subject_split(ws.pid, seed=42, where=ws.source)
+    x = ws.X[test]
+    with torch.no_grad():
+        preds = {"torch": clf(torch.from_numpy(x)).argmax(1).numpy()}
+    for (graph, precision), a in artefacts.items():
+        if graph == "classifier":
+            run = ort_call(bundle / a["file"]["path"], 2, {"x": x})
+            preds[f"ort-{precision}"] = np.asarray(run()[0]).argmax(1)
+    f1 = {k: float(f1_score(ws.y[test], p, average="macro")) for k, p in preds.items()}
+    return {"data": ws.source, "test_windows": int(len(test)), "macro_f1": f1,
+            "drop_points": {k: 100 * (f1["torch"] - v) for k, v in f1.items() if k != "torch"}}
 
 
 def table(results: list[dict], batches: list[int], thread_counts: list[int]) -> str:
