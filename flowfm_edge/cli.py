@@ -178,16 +178,21 @@ def probe(
     data: str = typer.Option("hapt", help=DATA_HELP),
     seed: int = typer.Option(42, help="Seed of the subject-wise 80/20 split."),
     raw_baseline: bool = typer.Option(True, help="Also probe raw flattened windows, for comparison."),
+    untrained_baseline: bool = typer.Option(False, help="Also probe an untrained encoder of the same config (seed 0)."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
 ):
     """Fit a linear classifier on frozen embeddings (subject-wise split) and save it with the run."""
-    result = run_probe(run, data, seed, raw_baseline, rate)
+    result = run_probe(run, data, seed, raw_baseline, rate, untrained_baseline)
     console.print_json(json.dumps(result))
 
 
-def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optional[float] = None) -> dict:
+def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optional[float] = None,
+              untrained_baseline: bool = False) -> dict:
+    import torch
+
     from .data import subject_split
     from .evaluation import embed_windows, linear_probe, probe_head
+    from .models import build_model
     from .training import load_model, save_head
 
     model, _ = load_model(run)
@@ -204,6 +209,11 @@ def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optiona
     if raw_baseline:
         raw = linear_probe(ws.X.reshape(len(ws), -1), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
         result["raw_windows"] = raw.to_dict()
+    if untrained_baseline:
+        torch.manual_seed(0)
+        untrained = build_model(model.cfg).eval()  # same config and normalisation, random weights
+        res0 = linear_probe(embed_windows(untrained, ws.X), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
+        result["untrained_encoder"] = res0.to_dict()
     (Path(run) / "probe.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -225,10 +235,10 @@ def quickstart(
     train(data=data, out=out, preset=preset, steps=steps, batch_size=64, lr=1e-3, warmup=min(100, steps // 10),
           p_dgs=0.5, time_sampling="uniform", objective="flow", seed=seed, amp="auto", ckpt_every=500,
           resume=False, until=None, rate=None, device=None)
-    result = run_probe(out, data, seed=42, raw_baseline=True)
-    emb, raw = result["embedding"], result["raw_windows"]
-    console.print(f"linear probe, {result['split']}, pooled macro-F1: "
-                  f"FlowFM embeddings {emb['macro_f1']:.3f} vs raw windows {raw['macro_f1']:.3f}")
+    result = run_probe(out, data, seed=42, raw_baseline=True, untrained_baseline=True)
+    emb, raw, rnd = result["embedding"], result["raw_windows"], result["untrained_encoder"]
+    console.print(f"linear probe, {result['split']}, pooled macro-F1: FlowFM embeddings {emb['macro_f1']:.3f}, "
+                  f"raw windows {raw['macro_f1']:.3f}, untrained encoder {rnd['macro_f1']:.3f}")
     ws = _load(data)
     model, _ = load_model(out)
     plot_embeddings(embed_windows(model, ws.X), ws.y, ws.classes, out / "embeddings.png",
