@@ -8,6 +8,7 @@ when every artefact passed, so a failed export never leaves a half-written bundl
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -40,6 +41,7 @@ class ExportOptions:
     calib_size: int = 128
     val_size: int = 256
     guidance: bool = False  # fused samplers take a guidance weight input w
+    batch_profile: tuple[int, int, int] | None = None  # TensorRT optimisation profile (min, opt, max batch)
     limits: Limits = field(default_factory=Limits)
     threads: int | None = None
     seed: int = 0
@@ -69,12 +71,14 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     if "sampler" in graphs:
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
 
+    hooks = importlib.import_module(target.hooks) if target.hooks else None
+    export_graph = hooks.export_graph if hooks else _export_graph
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         artefacts, golden = [], {}
         for spec in specs:
-            a, g = _export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log)
+            a, g = export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log)
             artefacts += a
             golden[spec.name] = g
         from .environment import build_manifest, copy_torch_checkpoint
@@ -82,6 +86,8 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
         manifest = build_manifest(run, config, model, classes, target, specs, artefacts, golden, torch_files,
                                   calib_info, opts)
+        if hooks:
+            manifest = hooks.manifest_section(manifest, opts)
         write_manifest(tmp, manifest)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():

@@ -37,6 +37,7 @@ class Target:
     options: frozenset[str] = frozenset({"steps", "solver", "calib", "calib_method", "guidance"})
     exportable: bool = True
     note: str = ""
+    hooks: str = ""  # module with export_graph/manifest_section for this target; "" = the ONNX/onnxruntime path
 
     def check(self, precisions: list[str], solvers: list[str], steps: list[int], calib_method: str) -> None:
         """Raise ValueError naming the bad option and the allowed values."""
@@ -70,13 +71,14 @@ TARGETS: dict[str, Target] = {
     ),
     "jetson": Target(
         name="jetson",
-        description="Jetson-class GPUs: TensorRT-ready ONNX, engines built on the device",
+        description="Jetson-class GPUs: TensorRT-ready ONNX (opset 17, checked for TensorRT 8.6-10.x) and build "
+                    "recipes; engines are built on the device with `flowfm-edge build-engine`",
         format="onnx-tensorrt",
-        precisions=("fp16", "int8"),
-        default_precisions=("fp16",),
-        backends=("tensorrt", "torch"),
-        exportable=False,
-        note="TensorRT-ready graphs and `build-engine` are not implemented in this version.",
+        precisions=("fp32", "fp16", "int8"),
+        default_precisions=("fp16", "int8"),
+        backends=("tensorrt", "onnxruntime", "torch"),
+        options=frozenset({"steps", "solver", "calib", "calib_method", "guidance", "batch_profile"}),
+        hooks="flowfm_edge.export.tensorrt",
     ),
     "android": Target(
         name="android",

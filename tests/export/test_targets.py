@@ -6,7 +6,7 @@ from flowfm_edge.export.targets import TARGETS, exportable_targets, get_target, 
 
 
 def test_table_rows():
-    assert exportable_targets() == ["cpu"]
+    assert exportable_targets() == ["cpu", "jetson"]
     assert set(TARGETS) == {"cpu", "jetson", "android"}
     cpu = TARGETS["cpu"]
     assert cpu.precisions == ("fp32", "int8", "int8-dynamic") and "onnxruntime" in cpu.backends
@@ -33,5 +33,5 @@ def test_bad_options(kwargs, message):
 def test_unknown_and_unexportable_targets():
     with pytest.raises(ValueError, match="unknown target 'phone'; choose from cpu, jetson, android"):
         get_target("phone")
-    with pytest.raises(ValueError, match="target 'jetson' is declared but cannot be exported yet.*Exportable targets: cpu"):
-        get_target("jetson").check(["fp16"], ["euler"], [4], "minmax")
+    with pytest.raises(ValueError, match="target 'android' is declared but cannot be exported yet.*Exportable targets: cpu, jetson"):
+        get_target("android").check(["fp32"], ["euler"], [4], "minmax")
