@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     help="Train FlowFM on wearable accelerometer windows and take it to edge devices.",
@@ -33,7 +34,7 @@ def cli_errors(fn):
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -288,6 +289,7 @@ def _register_extensions() -> None:
     import importlib
 
     for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),
+                            ("flowfm_edge.export", "flowfm_edge.export.engine_commands"),
                             ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
                             ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands")):
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:

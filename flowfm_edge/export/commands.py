@@ -29,7 +29,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
         out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
         target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
-        precision: str = typer.Option("fp32,int8", help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated)."),
+        precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8)."),
         steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16)."),
         solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
         graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler); default all the run has."),
@@ -40,6 +40,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         max_f1_drop: float = typer.Option(0.01, help="INT8 gate: largest allowed classifier macro-F1 drop (0.01 = 1 point)."),
         max_traj_error: float = typer.Option(0.1, help="INT8 gate: largest sampler trajectory error (relative L2, normalised units)."),
         max_rel_error: float = typer.Option(0.1, help="INT8 gate: largest encoder/velocity relative L2 error."),
+        batch_profile: str = typer.Option("1,8,64", help="jetson: TensorRT optimisation profile MIN,OPT,MAX batch."),
         threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads for the checks."),
         seed: int = typer.Option(0, help="Seed for window sampling and noise."),
         force: bool = typer.Option(False, help="Replace OUT if it exists."),
@@ -49,8 +50,11 @@ def register(app: typer.Typer, cli_errors, console) -> None:
 
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        from .trt_recipe import parse_profile
+
+        precisions = _list(precision, "precision") if precision else list(TARGETS[target].default_precisions)
         opts = ExportOptions(
-            target=target, precisions=_list(precision, "precision"), steps=_list(steps, "steps", int),
+            target=target, precisions=precisions, batch_profile=parse_profile(batch_profile), steps=_list(steps, "steps", int),
             solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
             calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
             force=force, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
@@ -64,7 +68,8 @@ def register(app: typer.Typer, cli_errors, console) -> None:
     @cli_errors
     def validate(
         bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
-        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime or torch."),
+        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime, torch, or "
+                                                        "tensorrt (the engines of `build-engine`, on their device)."),
         threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
     ):
         """Re-run the bundle's golden checks here: fails on a modified or missing file, or on drift."""

@@ -59,8 +59,8 @@ def write_manifest(bundle: Path, manifest: dict) -> None:
 
 
 def listed_files(manifest: dict) -> list[dict]:
-    """Every file entry (path, sha256) the manifest lists: artefacts, golden files, torch checkpoint."""
-    entries = [a["file"] for a in manifest.get("artefacts", [])]
+    """Every file entry (path, sha256) the manifest lists: artefacts, engines, golden files, torch checkpoint."""
+    entries = [a["file"] for a in manifest.get("artefacts", []) + manifest.get("engines", [])]
     for golden in manifest.get("golden", {}).values():
         entries += list(golden["files"].values())
     entries += manifest.get("torch", {}).get("files", [])

@@ -27,8 +27,11 @@ class BackendInfo:
     formats: tuple[str, ...]  # artefact formats it runs ("torch": the bundle's checkpoint)
     implemented: bool = True
     note: str = ""
+    hint: str = ""  # how to install, where pip is not the answer
 
     def install_hint(self) -> str:
+        if self.hint:
+            return self.hint
         return f"pip install 'flowfm-edge[{self.extra}]'" if self.extra else f"pip install {' '.join(self.requires)}"
 
 
@@ -43,9 +46,10 @@ def register_backend(info: BackendInfo) -> None:
 register_backend(BackendInfo("onnxruntime", "flowfm_edge.runtimes.ort", "OrtBackend", ("onnxruntime",), "onnx", ("onnx",)))
 register_backend(BackendInfo("torch", "flowfm_edge.runtimes.torch_backend", "TorchBackend", ("torch", "safetensors"),
                              None, ("torch",)))
-register_backend(BackendInfo("tensorrt", "flowfm_edge.runtimes.tensorrt", "TensorRTBackend", ("tensorrt",), "tensorrt",
-                             ("onnx-tensorrt",), implemented=False,
-                             note="TensorRT engines are not supported in this version"))
+register_backend(BackendInfo("tensorrt", "flowfm_edge.runtimes.tensorrt_backend", "TensorRTBackend", ("tensorrt",),
+                             "tensorrt", ("tensorrt-plan",),
+                             hint="on a Jetson, TensorRT comes with JetPack (`sudo apt install nvidia-jetpack`); on x86 "
+                                  "with an NVIDIA GPU, pip install 'flowfm-edge[tensorrt]'"))
 register_backend(BackendInfo("litert", "flowfm_edge.runtimes.litert", "LiteRTBackend", ("ai_edge_litert",), "litert",
                              ("tflite",), implemented=False, note="LiteRT models are not supported in this version"))
 

@@ -22,7 +22,9 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
         report["passed"] = False
         return report  # never run a tampered artefact
     runner = backend_class(backend)(bundle, manifest, threads)
-    if backend == "onnxruntime":
+    if hasattr(runner, "golden_rows"):  # backends whose artefacts carry their own checks (TensorRT engines)
+        rows = runner.golden_rows()
+    elif backend == "onnxruntime":
         rows = [(a["name"], a["precision"], a["golden_check"]) for a in manifest["artefacts"] if a["format"] == "onnx"]
     else:
         rows = [(name, "fp32", {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE})

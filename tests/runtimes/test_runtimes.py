@@ -83,7 +83,7 @@ def test_registry():
     assert {"onnxruntime", "torch", "tensorrt", "litert"} <= set(BACKENDS)
     with pytest.raises(ValueError, match="unknown backend 'tvm'; choose from onnxruntime, torch"):
         backend_class("tvm")
-    with pytest.raises(BackendUnavailable, match="backend 'tensorrt': TensorRT engines are not supported"):
+    with pytest.raises(BackendUnavailable, match="backend 'tensorrt' needs the Python package 'tensorrt'.*JetPack"):
         backend_class("tensorrt")
     register_backend(BackendInfo("fake", "flowfm_edge.runtimes.fake", "Fake", ("no_such_module_xyz",), "fake", ("onnx",)))
     try:
