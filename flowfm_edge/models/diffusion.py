@@ -25,6 +25,7 @@ from torch import nn
 from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
+from .layers import guided
 
 T_STEPS = 1000
 SAMPLERS = ("ddim", "ddpm")
@@ -176,16 +177,8 @@ class DiffusionTwin(nn.Module):
 
     def guided_eps(self, r: torch.Tensor, guidance: float | None = None, e: torch.Tensor | None = None) -> Eps:
         """Noise predictor (z, timestep) -> eps for the samplers; guidance w gives eps0 + w (eps_r - eps0)."""
-
-        def eps(z: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-            t = step.float() / self.T
-            er = self.denoiser(z, t, r, e)
-            if guidance is None:
-                return er
-            e0 = self.denoiser(z, t, torch.zeros_like(r), e)
-            return e0 + guidance * (er - e0)
-
-        return eps
+        eps = guided(self.denoiser, r, guidance, e)
+        return lambda z, step: eps(z, step.float() / self.T)
 
     @torch.no_grad()
     def sample(

@@ -13,6 +13,7 @@ from ..solvers import integrate
 from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
+from .layers import guided
 
 
 class FlowFM(nn.Module):
@@ -58,16 +59,7 @@ class FlowFM(nn.Module):
 
     def guided_velocity(self, r: torch.Tensor, guidance: float | torch.Tensor | None = None, e: torch.Tensor | None = None):
         """Velocity callable (z, t) -> v for the solvers; guidance w gives v0 + w (v_r - v0)."""
-
-        def v(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            tb = t.expand(z.shape[0])
-            vr = self.velocity(z, tb, r, e)
-            if guidance is None:
-                return vr
-            v0 = self.velocity(z, tb, torch.zeros_like(r), e)
-            return v0 + guidance * (vr - v0)
-
-        return v
+        return guided(self.velocity, r, guidance, e)
 
     @torch.no_grad()
     def sample(

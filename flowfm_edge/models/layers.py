@@ -79,3 +79,20 @@ class TimeEmbed(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.mlp(sinusoidal(t, self.freq_dim))
+
+
+def guided(net, r: torch.Tensor, guidance=None, e: torch.Tensor | None = None):
+    """(z, t) -> net(z, t, r, e), or with guidance w: out0 + w (out_r - out0), out0 taken at r = 0.
+
+    Serves any conditional network with the VelocityNet signature: the flow velocity and the
+    diffusion twin's noise predictor alike.
+    """
+
+    def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = net(z, t, r, e)
+        if guidance is None:
+            return out
+        base = net(z, t, torch.zeros_like(r), e)
+        return base + guidance * (out - base)
+
+    return f
