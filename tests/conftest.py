@@ -1,6 +1,14 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+# Trained nano runs and exported bundles, shared by the export, runtime and gateway tests.
+_spec = importlib.util.spec_from_file_location("export_fixtures", Path(__file__).parent / "export" / "fixtures.py")
+fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fixtures)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -25,3 +33,30 @@ def make_sine_windows(n: int, seed: int = 0) -> np.ndarray:
     X[:, 1] = 0.1 * np.cos(2 * np.pi * 3.6 * t + phase)
     X[:, 2] = 1.0 + 0.05 * g.standard_normal((n, 300))
     return X
+
+
+def needs_onnx():
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module, reason=f"needs the [onnx] extra ({module}): pip install 'flowfm-edge[onnx]'")
+
+
+@pytest.fixture(scope="session")
+def nano_run(tmp_path_factory):
+    return fixtures.nano_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory):
+    needs_onnx()
+    return fixtures.nano_bundle(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def guided_bundle(tmp_path_factory):
+    needs_onnx()
+    return fixtures.guided_bundle(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def activity():
+    return fixtures.activity_windows(seed=1)
