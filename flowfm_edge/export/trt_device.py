@@ -90,7 +90,7 @@ def jetson(root: str | Path = "/", run=_run) -> dict | None:
     l4t = l4t_release(text)
     pkg = run(["dpkg-query", "-W", "-f=${Version}", "nvidia-jetpack"])
     model = root / "proc/device-tree/model"
-    return {"l4t": l4t, "jetpack": (pkg or "").split("-")[0] or jetpack_for_l4t(l4t),
+    return {"l4t": l4t, "jetpack": re.split(r"[-+]", pkg or "")[0] or jetpack_for_l4t(l4t),  # '6.2.1+b38', '5.1.2-b104'
             "jetpack_source": "dpkg nvidia-jetpack" if pkg else "L4T release table",
             "model": model.read_text(errors="replace").strip("\x00\n ") if model.is_file() else None,
             "nv_tegra_release": text.splitlines()[0].strip() if text else ""}
