@@ -60,3 +60,9 @@ def guided_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def activity():
     return fixtures.activity_windows(seed=1)
+
+
+@pytest.fixture(scope="session")
+def activity_windows():
+    """Still / walk / run windows of 5 subjects, seed 0."""
+    return fixtures.activity_windows(n_subjects=5)
