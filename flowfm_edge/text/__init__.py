@@ -1,0 +1,12 @@
+"""Text-to-signal: fine-tune FlowFM's generator on activity descriptions and generate from a sentence.
+
+- :mod:`.prompts`     descriptions per activity (training phrasings and held-out paraphrases)
+- :mod:`.embeddings`  offline MiniLM sentence embeddings (the ``[text]`` extra) and their cache
+- :mod:`.finetune`    frozen encoder, TextProj added, velocity network fine-tuned
+- :mod:`.generate`    sampling with a text embedding, guidance over the text
+- :mod:`.evaluate`    per-prompt accuracy and Frechet distance against the unconditional floor
+- :mod:`.export`      the text-conditioned fused sampler as ONNX (embedding as an input)
+- :mod:`.commands`    the ``train-text`` and ``text-eval`` commands and ``generate --text``
+
+Importing this package needs neither torch nor the embedding model.
+"""
