@@ -88,7 +88,7 @@ def build_one(trt, bundle: Path, recipe: dict, workspace_gib: float, dla_core: i
               cache_bytes: bytes, logger) -> tuple[bytes, bytes, list[str]]:
     """(serialised plan, updated timing cache, names of the layers kept in FP32) for one recipe."""
     builder = trt.Builder(logger)
-    network, _parser = _network(trt, builder, logger, bundle / recipe["onnx"])
+    network, _parser = _network(trt, builder, logger, bundle / recipe["onnx"])  # the parser owns the weights: keep it alive
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
     for flag in recipe["builder_flags"]:

@@ -180,10 +180,12 @@ def test_tensorrt_runtime_on_a_real_gpu(tmp_path):
     from flowfm_edge.export import ExportOptions, export_bundle
     from flowfm_edge.export.engine_build import build_engines
 
-    _spec = __import__("importlib.util").util.spec_from_file_location("fx", __file__.replace(
-        "runtimes/test_tensorrt_backend.py", "export/fixtures.py"))
-    fx = __import__("importlib.util").util.module_from_spec(_spec)
-    _spec.loader.exec_module(fx)
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("fx", Path(__file__).parents[1] / "export" / "fixtures.py")
+    fx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fx)
     out = tmp_path / "bundle"
     export_bundle(fx.nano_run(tmp_path), out, ExportOptions(target="jetson", precisions=["fp16"], steps=[4],
                                                             calib=fx.activity_windows(seed=1)))
