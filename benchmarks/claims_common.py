@@ -1,0 +1,109 @@
+"""Shared pieces of the paper-claim scripts (``claims_*.py``): runs, feature net, quality, output.
+
+Runs live under ``runs/claims/`` and are named by everything that defines them, so a run
+one script trained is reused by another (training is deterministic given the name).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowfm_edge.data import load_source
+from flowfm_edge.doctor import cpu_model
+from flowfm_edge.evaluation import load_feature_net, quality_sweep, save_feature_net, train_feature_net
+from flowfm_edge.models import ModelConfig
+from flowfm_edge.training import TrainConfig, load_model, read_config, train
+
+RUNS = Path("runs/claims")
+RESULTS = Path("benchmarks/results")
+
+
+def train_config(steps: int, seed: int, **kw) -> TrainConfig:
+    """The one pretraining recipe every claim uses (library defaults; warm-up 10% of the steps)."""
+    return TrainConfig(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw)
+
+
+def run_dir(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
+    return RUNS / f"{data}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
+
+
+def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
+    """A finished pretraining run of this description; trained now unless already there."""
+    out = run_dir(data, preset, objective, steps, seed, p_dgs)
+    try:
+        if read_config(out)["step"] == steps:
+            return out
+    except ValueError:
+        pass
+    ws = load_source(data, split="pretrain")
+    ws.meta["spec"] = data
+    t0 = time.perf_counter()
+    train(ws, out, ModelConfig.from_preset(preset, objective=objective, p_dgs=p_dgs), train_config(steps, seed),
+          progress=False, device="cpu")
+    print(f"trained {out} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def feature_net(data: str, epochs: int = 30):
+    """The frozen HAR classifier for Frechet distances on ``data`` (trained once, kept in runs/claims)."""
+    path = RUNS / f"feature-net-{data}"
+    if not path.with_suffix(".safetensors").is_file():
+        save_feature_net(train_feature_net(load_source(data, split="labelled"), epochs=epochs), path)
+    return load_feature_net(path)
+
+
+def best_quality(model, objective: str, real: np.ndarray, net, steps: list[int], mode: str = "unconditional",
+                 n: int = 256, ddpm_steps: int = 0, seed: int = 0) -> dict:
+    """The sweep of ``quality_sweep`` in one mode, plus its best row (lowest Frechet distance)."""
+    sweep = quality_sweep(model, objective, real, net, steps, (mode,), n=n, seed=seed, ddpm_steps=ddpm_steps)
+    best = min(sweep["results"], key=lambda r: r["frechet"])
+    return {"best": {k: best[k] for k in ("sampler", "nfe", "frechet")}, "floor": sweep.get("real_vs_real", {}).get("frechet"),
+            "rows": [{k: r[k] for k in ("sampler", "nfe", "frechet")} | {"psd_db": r["psd"]["mean_db"]}
+                     for r in sweep["results"]]}
+
+
+def load(run: Path):
+    return load_model(run)[0]
+
+
+def environment() -> dict:
+    try:
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        load = None
+    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "load_average_at_end": load,
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows])
+
+
+def write_outputs(stem: str, result: dict, markdown: str) -> tuple[Path, Path]:
+    """``benchmarks/results/STEM.json`` and ``STEM.md``; the caller writes ``STEM.png``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result["env"] = environment()
+    js, md = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
+    js.write_text(json.dumps(result, indent=2))
+    md.write_text(markdown + "\n")
+    print(markdown)
+    print(f"wrote {js}, {md}")
+    return js, md
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

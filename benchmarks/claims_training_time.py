@@ -1,0 +1,130 @@
+"""Training time for FlowFM to reach the diffusion twin's final generation quality (paper: 49.6%).
+
+Protocol. FlowFM and its diffusion twin (same preset, data, seed and training recipe) are
+trained for ``--steps`` steps each, interleaved in slices of ``--slice`` steps (diffusion
+slice, then FlowFM slice, ...) so that load from other processes falls on both alike.
+Training time is the loop's own ``elapsed_s`` (metrics.csv), summed over slices: model
+build, checkpointing and evaluation are not counted. After every slice both EMA
+checkpoints are scored: Frechet distance (FD) of unconditional samples (r = 0) in the
+frozen feature net's space, against ``--n`` real windows, best over the sampler settings
+(FlowFM: Euler steps; diffusion: DDIM steps, plus DDPM ancestral at the end). The target is
+the diffusion twin's final FD at its best sampler; FlowFM's time to target is the
+training time at the first checkpoint whose best FD is at or below it. Because the
+machine may be shared, the fraction is also given with each run's time estimated as
+(median seconds per step) x steps, which discounts load spikes.
+
+    python benchmarks/claims_training_time.py --data hapt --preset nano --steps 300 --slice 50 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import statistics
+
+import numpy as np
+
+from claims_common import RUNS, best_quality, feature_net, load, markdown_table, pyplot, train_config, write_outputs
+from flowfm_edge.data import load_source
+from flowfm_edge.models import ModelConfig
+from flowfm_edge.training import train
+
+
+def step_seconds(run, start: int, stop: int) -> list[float]:
+    """Seconds of each step in (start, stop] of the call that ran them, from metrics.csv (logged every step)."""
+    with (run / "metrics.csv").open() as f:
+        elapsed = [float(r["elapsed_s"]) for r in csv.DictReader(f) if start < int(r["step"]) <= stop]
+    return list(np.diff([0.0] + elapsed))
+
+
+def one_seed(args, seed: int, ws, real, net) -> dict:
+    flow_steps = [int(s) for s in args.flow_steps.split(",")]
+    ddim_steps = [int(s) for s in args.ddim_steps.split(",")]
+    cfg = train_config(args.steps, seed, log_every=1, ckpt_every=10**9)
+    runs = {obj: RUNS / f"time-{args.data}-{args.preset}-{obj}-{args.steps}steps-seed{seed}" for obj in ("diffusion", "flow")}
+    curves = {obj: [] for obj in runs}
+    seconds = {obj: 0.0 for obj in runs}
+    per_step = {obj: [] for obj in runs}
+    for obj, run in runs.items():
+        shutil.rmtree(run, ignore_errors=True)  # timing needs fresh runs
+    for stop in range(args.slice, args.steps + 1, args.slice):
+        order = list(runs.items())[:: 1 if (stop // args.slice) % 2 else -1]  # alternate who goes first
+        for obj, run in order:
+            mcfg = ModelConfig.from_preset(args.preset, objective=obj, p_dgs=args.p_dgs)
+            train(ws, run, mcfg, cfg, resume=stop > args.slice, device="cpu", progress=False, until=stop)
+            per_step[obj] += step_seconds(run, stop - args.slice, stop)
+            seconds[obj] = sum(per_step[obj])
+            final = stop == args.steps and obj == "diffusion"
+            q = best_quality(load(run), obj, real, net, flow_steps if obj == "flow" else ddim_steps, n=args.n,
+                             ddpm_steps=args.ddpm_steps if final else 0, seed=seed)
+            curves[obj].append({"step": stop, "train_s": round(seconds[obj], 2),
+                                "train_s_median": round(stop * statistics.median(per_step[obj]), 2), **q["best"], "rows": q["rows"],
+                                "floor": q["floor"]})
+            print(f"seed {seed} {obj:>9} step {stop:>5}  {seconds[obj]:7.1f} s  best FD {q['best']['frechet']:.4f} "
+                  f"({q['best']['sampler']})", flush=True)
+    target = curves["diffusion"][-1]["frechet"]
+    hit = next((p for p in curves["flow"] if p["frechet"] <= target), None)
+    return {"seed": seed, "target_fd": target, "target_sampler": curves["diffusion"][-1]["sampler"],
+            "diffusion_train_s": seconds["diffusion"], "flow_train_s": seconds["flow"],
+            "flow_step_to_target": hit and hit["step"], "flow_s_to_target": hit and hit["train_s"],
+            "fraction": hit and hit["train_s"] / seconds["diffusion"],
+            "fraction_median_step": hit and hit["train_s_median"] / curves["diffusion"][-1]["train_s_median"],
+            "median_step_s": {obj: statistics.median(v) for obj, v in per_step.items()}, "curves": curves}
+
+
+def plot(result: dict, path) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in result["seeds"]:
+        for obj, style in (("flow", "o-"), ("diffusion", "s--")):
+            c = r["curves"][obj]
+            ax.plot([p["train_s"] for p in c], [p["frechet"] for p in c], style, label=f"{obj} seed {r['seed']}")
+        ax.axhline(r["target_fd"], color="grey", lw=0.8)
+    ax.set(xlabel="training time (s, loop only)", ylabel="best Frechet distance (unconditional)", yscale="log",
+           title=f"FlowFM vs diffusion twin: quality along training ({result['protocol']['data']}, {result['protocol']['preset']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="hapt")
+    ap.add_argument("--preset", default="nano")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--slice", type=int, default=50, help="steps per interleaved slice (and per quality check)")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--p-dgs", type=float, default=0.5)
+    ap.add_argument("--n", type=int, default=256, help="real windows per FD (as many generated)")
+    ap.add_argument("--flow-steps", default="1,2,4,8,16")
+    ap.add_argument("--ddim-steps", default="10,25,50")
+    ap.add_argument("--ddpm-steps", type=int, default=1000, help="DDPM ancestral steps for the final target (0: none)")
+    args = ap.parse_args()
+    if args.steps % args.slice:
+        raise SystemExit(f"--steps {args.steps} must be a multiple of --slice {args.slice}")
+    ws = load_source(args.data, split="pretrain")
+    ws.meta["spec"] = args.data
+    real = load_source(args.data, split="labelled").X
+    net = feature_net(args.data)
+    seeds = [one_seed(args, int(s), ws, real, net) for s in args.seeds.split(",")]
+    result = {"claim": "FlowFM reaches the diffusion twin's final quality in 49.6% of its training time",
+              "protocol": vars(args) | {"mode": "unconditional", "timing": "training loop elapsed_s, interleaved slices"},
+              "seeds": seeds}
+    rows = [[r["seed"], f"{r['target_fd']:.4f} ({r['target_sampler']})", f"{r['diffusion_train_s']:.1f}",
+             f"{r['flow_train_s']:.1f}", f"{r['curves']['flow'][-1]['frechet']:.4f}",
+             r["flow_step_to_target"] or "not reached",
+             f"{r['flow_s_to_target']:.1f}" if r["fraction"] else "-",
+             f"{100 * r['fraction']:.1f}%" if r["fraction"] else f"> {100 * r['flow_train_s'] / r['diffusion_train_s']:.0f}%",
+             f"{100 * r['fraction_median_step']:.1f}%" if r["fraction"] else "-"]
+            for r in seeds]
+    md = markdown_table(["seed", "diffusion final FD (best sampler)", "diffusion train s", "flow train s",
+                         "flow final FD", "flow step at target", "flow s at target", "flow time / diffusion time",
+                         "same, median step time x steps"], rows)
+    stem = f"claims_training_time_{args.data}_{args.preset}"
+    write_outputs(stem, result, md)
+    plot(result, f"benchmarks/results/{stem}.png")
+
+
+if __name__ == "__main__":
+    main()
