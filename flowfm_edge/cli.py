@@ -96,8 +96,13 @@ def generate(
     seed: int = typer.Option(0, help="Noise seed."),
     out: Path = typer.Option(Path("samples.npz"), help="Output .npz with X (N, 3, 300) in g."),
     plot: Optional[Path] = typer.Option(None, help="Also write a PNG of real vs generated windows."),
+    text: Optional[str] = typer.Option(None, help="Text-to-signal: a description, e.g. 'walking up the stairs' (a run from train-text)."),
 ):
-    """Generate windows: unconditional (r = 0) or reconstructions of real windows (--like)."""
+    """Generate windows: unconditional (r = 0), reconstructions of real windows (--like), or from text (--text)."""
+    if isinstance(text, str):  # called from Python without text, the default is typer's OptionInfo
+        from .text.commands import generate_from_text
+
+        return generate_from_text(run, text, n, steps, solver, guidance, like, seed, out, plot, console)
     import numpy as np
     import torch
 
@@ -291,7 +296,8 @@ def _register_extensions() -> None:
     for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),
                             ("flowfm_edge.export", "flowfm_edge.export.engine_commands"),
                             ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
-                            ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands")):
+                            ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands"),
+                            ("flowfm_edge.text", "flowfm_edge.text.commands")):
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:
             importlib.import_module(module).register(app, cli_errors, console)
 

@@ -117,8 +117,9 @@ class EmbeddingCache:
         missing = list(dict.fromkeys(t for t in texts if t not in self._table))
         if missing:
             if self.embedder is None:
-                raise ValueError(f"{self.path}: no cached embedding for {missing[:3]}; embedding new text "
-                                 f"needs the embedding model ({INSTALL_HINT})")
+                how = (f"needs the embedding model ({INSTALL_HINT})" if self.model == MODEL_NAME else
+                       f"needs {self.model!r}, which flowfm-edge cannot load; use a description cached in this file")
+                raise ValueError(f"{self.path}: no cached embedding for {missing[:3]}; embedding new text {how}")
             E = np.asarray(self.embedder(missing), np.float32)
             if E.shape != (len(missing), self.dim):
                 raise ValueError(f"embedder {self.model!r} returned shape {E.shape}; expected ({len(missing)}, {self.dim})")
