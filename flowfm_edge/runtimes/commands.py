@@ -1,0 +1,158 @@
+"""The ``stream`` command, registered on the main typer app by ``flowfm_edge.cli``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+STREAM_HELP = ("Stream raw samples through a bundle: reads device,timestamp,x,y,z lines (CSV or JSON lines, any rate, "
+               "g or m/s^2) and writes one JSON line per 10 s window: device, start, end, label, probabilities "
+               "[, embedding].\n\nExample: flowfm-edge stream bundles/tiny --input samples.csv --hop 5 --stats")
+
+
+def _open_input(stack: ExitStack, path: str):
+    if path == "-":
+        return sys.stdin, "<stdin>"
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--input {path}: no such file; pass a CSV/JSON-lines file or - for stdin")
+    return stack.enter_context(open(p, encoding="utf-8", newline="")), str(p)
+
+
+def _format(fmt: Optional[str], path: str) -> str:
+    if fmt:
+        return fmt
+    return "jsonl" if path.endswith((".jsonl", ".ndjson", ".json")) else "csv"
+
+
+def stream_file(gw, reader, write) -> dict:
+    """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event. Returns run figures."""
+    from .stream import LatencyHistogram
+
+    latency = LatencyHistogram()
+    windows, started = 0, time.perf_counter()
+
+    def emit(events):
+        nonlocal windows
+        for ev in events:
+            write(ev)
+        windows += len(events)
+        latency.add([ev.latency_s for ev in events])
+
+    for block in reader:
+        emit(gw.push_rows(block.devices, block.t, block.xyz))
+        emit(gw.poll())
+    emit(gw.flush())
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "windows": windows, "windows_per_s": windows / wall if wall else 0.0,
+            "samples_per_s": reader.stats.rows / wall if wall else 0.0,
+            "latency_p50_ms": latency.percentile(50) * 1e3, "latency_p99_ms": latency.percentile(99) * 1e3}
+
+
+COUNTS = {"received": "received", "dropped_nan": "nan", "dropped_bad_time": "bad_time", "dropped_late": "late",
+          "dropped_duplicate": "duplicate", "reordered": "reordered", "unit_converted": "unit_fixed", "gaps": "gaps",
+          "padded": "padded", "partial_discarded": "partial", "windows": "windows"}
+
+
+def print_stats(write, run: dict, read, gw_stats: dict, top: int = 20) -> None:
+    """Throughput and per-device drop/repair counts as plain text lines through ``write`` (stderr in the CLI)."""
+    t = gw_stats["total"]
+    write(f"lines {read.lines:,}  samples {read.rows:,}  malformed lines {read.malformed:,}  "
+          f"devices {len(gw_stats['devices']):,}  windows {run['windows']:,}  batches {gw_stats['batches']:,}")
+    write(f"wall {run['wall_s']:.2f} s  {run['windows_per_s']:,.0f} windows/s  {run['samples_per_s']:,.0f} samples/s  "
+          f"latency p50 {run['latency_p50_ms']:.2f} ms  p99 {run['latency_p99_ms']:.2f} ms  "
+          f"dropped {t.get('dropped', 0):,}  repaired {t.get('repaired', 0):,}")
+    for reason in read.first_malformed:
+        write(f"skipped {reason}")
+    rows = sorted(gw_stats["devices"].items(), key=lambda kv: -kv[1]["dropped"])[:top]
+    table = [["device", "units", "rate_hz", *COUNTS.values()]]
+    table += [[d, s["units"], f"{s['rate_hz']:.1f}", *(str(s[k]) for k in COUNTS)] for d, s in rows]
+    table.append(["total", "", "", *(str(t.get(k, 0)) for k in COUNTS)])
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    if len(gw_stats["devices"]) > top:
+        write(f"per device: the {top} with most dropped samples of {len(gw_stats['devices'])}")
+    for r in table:
+        write("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+
+
+def register(app: typer.Typer, cli_errors, console) -> None:
+    @app.command(help=STREAM_HELP)
+    @cli_errors
+    def stream(
+        bundle: Path = typer.Argument(..., help="Bundle directory from `flowfm-edge export` (with a classifier graph)."),
+        input: str = typer.Option("-", "--input", "-i", help="Sample lines: a file, or - for stdin."),
+        format: Optional[str] = typer.Option(None, "--format", help="csv or jsonl (default: from the file name; csv for stdin)."),
+        output: str = typer.Option("-", "--output", "-o", help="Events as JSON lines: a file, or - for stdout."),
+        hop: float = typer.Option(5.0, help="Seconds between window starts (a multiple of 1/30 s)."),
+        backend: str = typer.Option("onnxruntime", help="Runtime backend: onnxruntime, torch, ..."),
+        precision: str = typer.Option("auto", help="Artefact precision: auto (int8 when the bundle has it, else fp32), fp32, int8, ..."),
+        threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the backend's)."),
+        batch_size: int = typer.Option(32, min=1, help="Windows per inference call, batched across devices."),
+        classify: bool = typer.Option(True, help="Labels and probabilities (classifier graph)."),
+        embed: bool = typer.Option(False, help="Also write each window's embedding r (encoder graph)."),
+        gap: float = typer.Option(1.0, help="Samples further apart than this many seconds are a gap."),
+        gap_policy: str = typer.Option("split", help="split: start new windows after a gap; pad: interpolate gaps up to --max-pad."),
+        max_pad: float = typer.Option(5.0, help="pad: longest gap (s) to interpolate; longer ones split."),
+        reorder: float = typer.Option(0.5, help="Out-of-order tolerance in seconds (adds that much delay)."),
+        units: str = typer.Option("auto", help="Input units: auto (detect g / m/s^2 / mg per device), g, m/s^2, mg."),
+        time_unit: str = typer.Option("s", help="Unit of numeric timestamps: s, ms, us, ns (ISO-8601 strings also work)."),
+        idle: float = typer.Option(300.0, help="Finish and forget a device silent this many seconds (wall clock)."),
+        strict: bool = typer.Option(False, help="Fail on an unreadable line instead of skipping and counting it."),
+        stats: bool = typer.Option(False, "--stats", help="Print throughput and per-device drop counts to stderr at the end."),
+    ):
+        from .stream import GatewayStream
+        from .stream_io import SampleReader
+
+        gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop,
+                                       batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
+                                       gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
+                                       idle_s=idle)
+        with ExitStack() as stack:
+            lines, source = _open_input(stack, input)
+            out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+            reader = SampleReader(lines, _format(format, input), time_unit, source, strict=strict)
+            classes = gw.classes
+
+            def write(ev):
+                out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
+
+            run = stream_file(gw, reader, write)
+            out.flush()
+        if stats:
+            print_stats(lambda line: print(line, file=sys.stderr), run, reader.stats, gw.stats())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flowfm_edge.runtimes stream ...``: the stream command alone, without importing torch.
+
+    The full ``flowfm-edge`` CLI loads every subsystem (training, evaluation: torch); a
+    gateway with only numpy and onnxruntime runs this instead.
+    """
+    import functools
+
+    app = typer.Typer(help="flowfm-edge gateway runtime (no torch).", no_args_is_help=True,
+                      pretty_exceptions_enable=False, add_completion=False)
+
+    def cli_errors(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                raise typer.Exit(1) from None
+        return wrapper
+
+    register(app, cli_errors, None)
+
+    @app.callback()
+    def _root():  # keeps `stream` a named subcommand
+        pass
+
+    app(argv)

@@ -1,0 +1,270 @@
+"""The gateway runtime: raw accelerometer streams from many devices in, labelled window events out.
+
+Each device's samples (any rate, with timestamps, in g or a detectable other unit) are
+cleaned, resampled to 30 Hz and cut into 10 s windows every ``hop_s`` seconds by a
+:class:`~flowfm_edge.runtimes.stream_device.DeviceStream` (its docstring states the fault
+policy). Completed windows from all devices queue up and run through the bundle's
+classifier (and encoder, with ``embed=True``) in micro-batches of ``batch_size``; a window
+waits at most ``max_delay_s`` of wall time for its batch to fill. Needs numpy and one
+runtime backend; never torch, never scipy.
+
+>>> from flowfm_edge.runtimes.stream import GatewayStream
+>>> gw = GatewayStream.from_bundle("bundles/tiny", hop_s=5)                  # doctest: +SKIP
+>>> for ev in gw.push("wrist-7", t, xyz):   # t (n,) s, xyz (n, 3) g         # doctest: +SKIP
+...     print(ev.device, ev.start, ev.label, ev.probabilities.max())
+>>> events = gw.poll()    # call now and then: runs overdue batches, expires idle devices  # doctest: +SKIP
+>>> events = gw.flush()   # at shutdown: finish every device                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .base import Runtime
+from .resample import UNITS
+from .stream_device import DeviceStats, DeviceStream, Window, hop_samples
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    hop_s: float = 5.0  # window hop, a multiple of 1/30 s
+    batch_size: int = 32  # windows per inference call, across devices
+    max_delay_s: float = 0.05  # wall time a window may wait for its batch to fill
+    gap_s: float = 1.0  # consecutive samples further apart than this are a gap
+    gap_policy: str = "split"  # split | pad (see stream_device)
+    max_pad_s: float = 5.0  # pad: longer gaps still split
+    reorder_s: float = 0.5  # out-of-order tolerance, device seconds
+    dup_tol_s: float = 1e-4  # timestamps closer than this are duplicates
+    units: str = "auto"  # auto | g | m/s^2 | mg
+    probe: int = 32  # samples that set the units and the rate
+    idle_s: float = 300.0  # expire devices silent this long (gateway clock)
+    max_devices: int = 10_000  # beyond this, the longest-silent device expires
+    classify: bool = True  # labels and probabilities from the classifier graph
+    embed: bool = False  # also r from the encoder graph
+
+    def check(self) -> None:
+        hop_samples(self.hop_s)
+        if self.gap_policy not in ("split", "pad"):
+            raise ValueError(f"gap_policy {self.gap_policy!r}: choose split or pad")
+        if self.units != "auto" and self.units not in UNITS:
+            raise ValueError(f"units {self.units!r}: choose auto, {', '.join(UNITS)}")
+        if not (self.classify or self.embed):
+            raise ValueError("the stream has nothing to compute: enable classify and/or embed")
+        for name in ("batch_size", "probe", "max_devices"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("gap_s", "max_pad_s", "reorder_s", "idle_s", "max_delay_s", "dup_tol_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class WindowEvent:
+    """One window's result. ``probabilities`` (classes,) and ``embedding`` (r_dim,) are float32 or None."""
+
+    device: str
+    index: int  # window number on this device
+    start: float  # device seconds, first sample
+    end: float  # device seconds, exclusive
+    label: str | None
+    probabilities: np.ndarray | None
+    embedding: np.ndarray | None
+    latency_s: float  # wall time from the push that completed the window to this event
+    x: np.ndarray  # the window (3, 300) float32 in g that was classified
+
+    def to_dict(self, classes: list[str] | None = None, digits: int = 5) -> dict:
+        """JSON-ready: probabilities keyed by class name when ``classes`` is given."""
+        out = {"device": self.device, "window": self.index, "start": round(self.start, 6), "end": round(self.end, 6)}
+        if self.probabilities is not None:
+            p = [round(float(v), digits) for v in self.probabilities]
+            out["label"] = self.label
+            out["probabilities"] = dict(zip(classes, p)) if classes else p
+        if self.embedding is not None:
+            out["embedding"] = [round(float(v), digits) for v in self.embedding]
+        out["latency_ms"] = round(self.latency_s * 1e3, 3)
+        return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """(B, C) logits -> (B, C) float32 probabilities."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class GatewayStream:
+    """Per-device streams over one :class:`Runtime`; see the module docstring.
+
+    ``clock`` (seconds, default ``time.monotonic``) decides idle expiry only; pass a fake one
+    to replay recordings faster than real time.
+    """
+
+    def __init__(self, runtime: Runtime, config: StreamConfig | None = None, clock=time.monotonic, **overrides):
+        self.cfg = replace(config or StreamConfig(), **overrides)
+        self.cfg.check()
+        self.runtime, self.clock = runtime, clock
+        graphs = runtime.manifest["graphs"]
+        for graph, wanted in (("classifier", self.cfg.classify), ("encoder", self.cfg.embed)):
+            if wanted and graph not in graphs:
+                hint = ("fit a head with `flowfm-edge probe RUN` and re-export, or stream embeddings only (--embed --no-classify)"
+                        if graph == "classifier" else "re-export with the encoder graph")
+                raise ValueError(f"{runtime.backend.bundle}: the bundle has no {graph} graph; {hint}")
+        self.classes = runtime.classes
+        self.devices: dict[str, DeviceStream] = {}
+        self.last_seen: dict[str, float] = {}
+        self.expired: dict[str, DeviceStats] = {}  # stats of expired devices, picked up again if they return
+        self.forgotten = DeviceStats()  # summed stats of expired devices beyond max_devices
+        self.queue: list[Window] = []
+        self.batches = 0
+        self._infer([Window("warm-up", 0, 0.0, 10.0, np.zeros((3, 300), np.float32))])  # load sessions now, not on the first window
+        self.batches = 0
+
+    @classmethod
+    def from_bundle(cls, bundle: str | Path, backend: str = "onnxruntime", precision: str = "auto",
+                    threads: int | None = None, clock=time.monotonic, **config) -> "GatewayStream":
+        """Load ``bundle`` with ``backend``; ``precision="auto"`` takes int8 when the bundle has it, else fp32."""
+        from .base import load
+
+        rt = load(bundle, backend=backend, threads=threads)
+        if precision == "auto":
+            graph = "classifier" if config.get("classify", True) else "encoder"
+            have = rt.backend.precisions(graph) if graph in rt.manifest["graphs"] else []
+            precision = "int8" if "int8" in have else "fp32"
+        rt.precision = precision
+        return cls(rt, clock=clock, **config)
+
+    # ---- input ---------------------------------------------------------------------------
+    def push(self, device: str, t, xyz) -> list[WindowEvent]:
+        """Samples of one device: timestamps ``t`` (n,) in seconds, ``xyz`` (n, 3) -> events ready now.
+
+        Events may belong to other devices: windows are batched across devices.
+        """
+        arrived = time.perf_counter()
+        self.queue += self._device(str(device)).push(t, xyz, arrived)
+        return self._run_ready()
+
+    def push_rows(self, devices, t, xyz) -> list[WindowEvent]:
+        """Interleaved samples of many devices: ``devices`` (n,), ``t`` (n,), ``xyz`` (n, 3), e.g. lines of a CSV."""
+        arrived = time.perf_counter()
+        devices, t, xyz = np.asarray(devices), np.asarray(t, np.float64), np.asarray(xyz, np.float64)
+        if not (devices.ndim == t.ndim == 1 and len(devices) == len(t) and xyz.shape == (len(t), 3)):
+            raise ValueError(f"push_rows: devices {devices.shape}, t {t.shape}, xyz {xyz.shape}; expected (n,), (n,), (n, 3)")
+        names, inverse = np.unique(devices, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")  # keep each device's arrival order
+        bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+        for i, name in enumerate(names):
+            rows = order[bounds[i]:bounds[i + 1]]
+            self.queue += self._device(str(name)).push(t[rows], xyz[rows], arrived)
+        return self._run_ready()
+
+    def _device(self, device: str) -> DeviceStream:
+        stream = self.devices.get(device)
+        if stream is None:
+            if len(self.devices) >= self.cfg.max_devices:  # make room: the longest-silent device goes
+                self.queue += self._expire(min(self.devices, key=self.last_seen.__getitem__))
+            stream = self.devices[device] = DeviceStream(device, self.cfg, self.expired.pop(device, None))
+        self.last_seen[device] = self.clock()
+        return stream
+
+    # ---- housekeeping --------------------------------------------------------------------
+    def poll(self) -> list[WindowEvent]:
+        """Expire idle devices and run batches whose oldest window waited ``max_delay_s``; call it regularly."""
+        now = self.clock()
+        for device in [d for d, seen in self.last_seen.items() if now - seen > self.cfg.idle_s]:
+            self.queue += self._expire(device)
+        return self._run_ready()
+
+    def close_device(self, device: str) -> list[WindowEvent]:
+        """Finish one device now (it disconnected): emit what completes, count the rest, free its state."""
+        self.queue += self._expire(str(device))
+        return self._run(len(self.queue))
+
+    def flush(self) -> list[WindowEvent]:
+        """Finish every device and run every queued window (end of input, shutdown)."""
+        for device in list(self.devices):
+            self.queue += self._expire(device)
+        return self._run(len(self.queue))
+
+    def _expire(self, device: str) -> list[Window]:
+        stream = self.devices.pop(device, None)
+        self.last_seen.pop(device, None)
+        if stream is None:
+            return []
+        windows = stream.finish(time.perf_counter())
+        self.expired[device] = stream.stats
+        while len(self.expired) > self.cfg.max_devices:  # bounded: forget the oldest expired device's stats
+            self._forget(next(iter(self.expired)))
+        return windows
+
+    def _forget(self, device: str) -> None:
+        for k, v in self.expired.pop(device).__dict__.items():
+            if isinstance(v, int):
+                setattr(self.forgotten, k, getattr(self.forgotten, k) + v)
+
+    def stats(self) -> dict:
+        """{"total": counts summed over every device seen, "devices": {device: counts}, "active": n, "batches": n}."""
+        per = {d: s.stats.as_dict() for d, s in self.devices.items()}
+        per.update({d: s.as_dict() for d, s in self.expired.items() if d not in per})
+        total: dict = {}
+        for row in [*per.values(), self.forgotten.as_dict()]:
+            for k, v in row.items():
+                if isinstance(v, int):
+                    total[k] = total.get(k, 0) + v
+        return {"total": total, "devices": per, "active": len(self.devices), "batches": self.batches,
+                "queued": len(self.queue)}
+
+    # ---- inference -----------------------------------------------------------------------
+    def _run_ready(self) -> list[WindowEvent]:
+        full = len(self.queue) - len(self.queue) % self.cfg.batch_size
+        if self.queue and time.perf_counter() - self.queue[0].arrived >= self.cfg.max_delay_s:
+            full = len(self.queue)
+        return self._run(full)
+
+    def _run(self, n: int) -> list[WindowEvent]:
+        events: list[WindowEvent] = []
+        while n > 0:
+            batch, self.queue = self.queue[:min(n, self.cfg.batch_size)], self.queue[min(n, self.cfg.batch_size):]
+            n -= len(batch)
+            events += self._infer(batch)
+        return events
+
+    def _infer(self, batch: list[Window]) -> list[WindowEvent]:
+        x = np.stack([w.x for w in batch])  # (B, 3, 300)
+        probs = softmax(self.runtime.classify(x)) if self.cfg.classify else None  # (B, C)
+        emb = self.runtime.embed(x) if self.cfg.embed else None  # (B, r_dim)
+        done = time.perf_counter()
+        self.batches += 1
+        events = []
+        for i, w in enumerate(batch):
+            label = None
+            if probs is not None:
+                k = int(probs[i].argmax())
+                label = self.classes[k] if self.classes else str(k)
+            events.append(WindowEvent(w.device, w.index, w.start, w.end, label, None if probs is None else probs[i],
+                                      None if emb is None else emb[i], done - w.arrived, x[i]))
+        return events
+
+
+class LatencyHistogram:
+    """Constant-memory latency percentiles: log-spaced bins from 10 us to 100 s (~1% resolution)."""
+
+    def __init__(self):
+        self.edges = np.logspace(-5, 2, 1601)
+        self.counts = np.zeros(len(self.edges) + 1, np.int64)
+        self.n, self.max = 0, 0.0
+
+    def add(self, seconds) -> None:
+        s = np.atleast_1d(np.asarray(seconds, np.float64))
+        np.add.at(self.counts, np.searchsorted(self.edges, s), 1)
+        self.n += len(s)
+        self.max = max(self.max, float(s.max())) if len(s) else self.max
+
+    def percentile(self, q: float) -> float:
+        """Upper bin edge below which q% of the latencies fall (seconds); nan when empty."""
+        if self.n == 0:
+            return float("nan")
+        i = int(np.searchsorted(np.cumsum(self.counts), q / 100 * self.n))
+        return float(self.edges[min(i, len(self.edges) - 1)])

@@ -1,0 +1,302 @@
+"""One device's stream: clean, order, resample and cut raw samples into 30 Hz windows (numpy only).
+
+Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats`):
+
+- **NaN / inf values** in any axis: the sample is dropped (``dropped_nan``); the gap it
+  leaves is bridged by interpolation like any missing sample.
+- **Non-finite timestamps**: dropped (``dropped_bad_time``).
+- **Out of order**: samples wait ``reorder_s`` seconds (device time, behind the newest
+  sample seen) before they are resampled, and are sorted meanwhile (``reordered``). A
+  sample older than what was already resampled is dropped (``dropped_late``).
+- **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
+  kept (``dropped_duplicate``).
+- **Units**: with ``units="auto"`` the first ``probe`` samples decide g, m/s^2 or mg from
+  their median magnitude (gravity is always there); converted samples are counted
+  (``unit_converted``). Set ``units`` to skip detection.
+- **Gaps** (consecutive samples more than ``gap_s`` apart): ``gap_policy="split"`` ends
+  the segment (the resampled samples no window covered are ``partial_discarded``) and
+  starts a new one, whose windows are anchored at its first sample; ``"pad"`` interpolates
+  linearly across gaps up to ``max_pad_s`` (the 30 Hz samples made up are ``padded``) and
+  splits longer ones. Shorter holes are bridged by interpolation, uncounted.
+- **Rate drift**: timestamps drive the grid, so a drifting rate still gives 30 Hz in
+  device time; the rate estimate follows it and the anti-alias filter is rebuilt when it
+  moves by more than 25%.
+
+Memory per device is bounded: the reorder buffer holds ``reorder_s`` of input, the
+filter ``2 * delay`` samples, the window buffer at most one window plus one hop plus one
+pushed chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .resample import OUT_RATE_HZ, UNITS, Resampler, detect_units, lowpass_taps
+
+WINDOW_LEN = 300  # samples at 30 Hz: the 10 s window of the data contract
+
+
+@dataclass
+class DeviceStats:
+    """Counts for one device: samples in, what was dropped, what was repaired, windows out."""
+
+    received: int = 0
+    accepted: int = 0  # raw samples that reached the resampler
+    dropped_nan: int = 0
+    dropped_bad_time: int = 0
+    dropped_late: int = 0
+    dropped_duplicate: int = 0
+    reordered: int = 0
+    unit_converted: int = 0
+    gaps: int = 0
+    padded: int = 0  # 30 Hz samples interpolated across gaps (gap_policy="pad")
+    partial_discarded: int = 0  # 30 Hz samples in no emitted window (split, expiry, flush)
+    resampled: int = 0  # 30 Hz samples made
+    windows: int = 0
+    segments: int = 0
+    units: str = "?"
+    rate_hz: float = 0.0
+    filter_rebuilds: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_nan + self.dropped_bad_time + self.dropped_late + self.dropped_duplicate
+
+    @property
+    def repaired(self) -> int:
+        return self.reordered + self.unit_converted + self.padded
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "dropped": self.dropped, "repaired": self.repaired}
+
+
+@dataclass
+class Window:
+    """A cut window: ``x`` (3, 300) float32 in g; ``start``/``end`` in device seconds (end exclusive)."""
+
+    device: str
+    index: int
+    start: float
+    end: float
+    x: np.ndarray
+    arrived: float = 0.0  # perf_counter() when the push that completed it began
+    extra: dict = field(default_factory=dict)
+
+
+def hop_samples(hop_s: float) -> int:
+    """Hop in 30 Hz samples; refuses hops that are not a whole number of samples.
+
+    >>> hop_samples(5), hop_samples(2.5)
+    (150, 75)
+    """
+    n = round(hop_s * OUT_RATE_HZ)
+    if n < 1 or abs(hop_s * OUT_RATE_HZ - n) > 1e-6:
+        raise ValueError(f"hop {hop_s!r} s is not a positive whole number of {OUT_RATE_HZ} Hz samples; "
+                         f"use a multiple of 1/{OUT_RATE_HZ} s, e.g. 5 or 2.5")
+    return n
+
+
+def window_starts(n_samples: int, hop: int, window: int = WINDOW_LEN) -> np.ndarray:
+    """Grid indices where windows start in a segment of ``n_samples`` 30 Hz samples.
+
+    >>> window_starts(1800, 150).tolist()[:3], len(window_starts(1800, 150)), len(window_starts(299, 150))
+    ([0, 150, 300], 11, 0)
+    """
+    return np.arange(0, max(n_samples - window, -1) + 1, hop)
+
+
+class Windower:
+    """Cuts a segment's 30 Hz samples (pushed in order) into windows every ``hop`` samples."""
+
+    def __init__(self, hop: int, window: int = WINDOW_LEN):
+        self.hop, self.window = hop, window
+        self.buf = np.empty((0, 3), np.float32)  # (n, 3) grid samples from index buf_k0 on
+        self.buf_k0 = 0
+        self.next_start = 0
+        self.covered = 0  # grid index up to which an emitted window covered the data
+
+    def push(self, k0: int, grid: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Grid samples (m, 3) starting at index k0 -> [(start index, x (3, 300))] of completed windows."""
+        if len(grid) == 0:
+            return []
+        assert k0 == self.buf_k0 + len(self.buf), "grid samples must arrive in order"
+        self.buf = np.concatenate([self.buf, grid]) if len(self.buf) else grid
+        out = []
+        while self.next_start + self.window <= self.buf_k0 + len(self.buf):
+            i = self.next_start - self.buf_k0
+            out.append((self.next_start, np.ascontiguousarray(self.buf[i:i + self.window].T)))
+            self.covered = self.next_start + self.window
+            self.next_start += self.hop
+        drop = min(max(self.next_start - self.buf_k0, 0), len(self.buf))
+        self.buf, self.buf_k0 = self.buf[drop:], self.buf_k0 + drop
+        return out
+
+    def uncovered(self) -> int:
+        """Samples held that no emitted window covered (lost if the segment ends now)."""
+        return max(self.buf_k0 + len(self.buf) - max(self.covered, self.buf_k0), 0)
+
+
+class DeviceStream:
+    """Raw samples of one device in, :class:`Window` s out. See the module docstring for the fault policy."""
+
+    def __init__(self, device: str, cfg, stats: DeviceStats | None = None):
+        self.device, self.cfg = device, cfg
+        self.stats = stats or DeviceStats()
+        self.hop = hop_samples(cfg.hop_s)
+        self.pending_t = np.empty(0)  # reorder buffer, sorted: (p,) seconds
+        self.pending_v = np.empty((0, 3))  # (p, 3)
+        self.newest = -np.inf  # latest timestamp kept
+        self.committed = -np.inf  # latest timestamp handed to the resampler
+        self.factor: float | None = None if cfg.units == "auto" else UNITS[cfg.units]
+        if self.factor is not None:
+            self.stats.units = cfg.units
+        self.rate: float | None = None
+        self.design_rate: float | None = None
+        self.resampler: Resampler | None = None
+        self.windower: Windower | None = None
+        self.window_index = self.stats.windows
+        self._ready = False
+        self.last_t: float | None = None  # latest timestamp resampled
+        self._probe_t: list[np.ndarray] = []
+        self._probe_v: list[np.ndarray] = []
+
+    # ---- input: clean and order ---------------------------------------------------------
+    def push(self, t, v, arrived: float = 0.0) -> list[Window]:
+        """Timestamps ``t`` (n,) in seconds and values ``v`` (n, 3) -> windows completed by them."""
+        t = np.atleast_1d(np.asarray(t, np.float64))
+        v = np.asarray(v, np.float64).reshape(-1, 3) if np.ndim(v) == 1 and np.size(v) == 3 else np.asarray(v, np.float64)
+        if t.ndim != 1 or v.shape != (len(t), 3):
+            raise ValueError(f"device {self.device!r}: timestamps of shape {t.shape} and values of shape {v.shape}; "
+                             "expected t (n,) seconds and v (n, 3) x/y/z samples")
+        s, tol = self.stats, self.cfg.dup_tol_s
+        s.received += len(t)
+        ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
+        s.dropped_bad_time += int((~ok_t).sum())
+        s.dropped_nan += int((ok_t & ~ok_v).sum())
+        t, v = t[ok_t & ok_v], v[ok_t & ok_v]
+        dup = np.abs(t - self.committed) <= tol
+        late = (t < self.committed) & ~dup
+        s.dropped_duplicate += int(dup.sum())
+        s.dropped_late += int(late.sum())
+        t, v = t[~(dup | late)], v[~(dup | late)]
+        if len(t):
+            behind = np.maximum.accumulate(np.concatenate([[self.newest], t]))[:-1]
+            self._merge(t, v, t < behind - tol)
+        cut = int(np.searchsorted(self.pending_t, self.newest - self.cfg.reorder_s, side="right"))
+        return self._commit(cut, arrived)
+
+    def _merge(self, t: np.ndarray, v: np.ndarray, out_of_order: np.ndarray) -> None:
+        bt = np.concatenate([self.pending_t, t])
+        order = np.argsort(bt, kind="stable")  # earlier arrivals first among equal times
+        bt, bv = bt[order], np.concatenate([self.pending_v, v])[order]
+        ooo = np.concatenate([np.zeros(len(self.pending_t), bool), out_of_order])[order]
+        keep = np.ones(len(bt), bool)
+        if len(bt) > 1:  # a run of near-equal times keeps its first sample
+            keep[1:] = np.diff(bt) > self.cfg.dup_tol_s
+        self.stats.dropped_duplicate += int((~keep).sum())
+        self.stats.reordered += int((ooo & keep).sum())
+        self.pending_t, self.pending_v = bt[keep], bv[keep]
+        self.newest = max(self.newest, float(self.pending_t[-1]))
+
+    def _commit(self, cut: int, arrived: float, final: bool = False) -> list[Window]:
+        t = v = None
+        if cut:
+            t, v = self.pending_t[:cut], self.pending_v[:cut]
+            self.pending_t, self.pending_v = self.pending_t[cut:], self.pending_v[cut:]
+            self.committed = float(t[-1])
+            self.stats.accepted += len(t)
+        if not self._ready:  # the first `probe` samples set the units and the rate before any resampling
+            if t is not None:
+                self._probe_t.append(t)
+                self._probe_v.append(v)
+            n = sum(len(p) for p in self._probe_t)
+            if n == 0 or (n < self.cfg.probe and not final):
+                return []
+            t, v = np.concatenate(self._probe_t), np.concatenate(self._probe_v)
+            self._probe_t, self._probe_v = [], []
+            self._ready = True
+            if self.factor is None:
+                self._decide_units(v)
+        elif t is None:
+            return []
+        if self.factor != 1.0:
+            v = v * self.factor
+            self.stats.unit_converted += len(v)
+        return self._process(t, v, arrived)
+
+    def _decide_units(self, v: np.ndarray) -> None:
+        name, _ = detect_units(v)
+        self.factor = UNITS.get(name, 1.0)
+        self.stats.units = name if name != "unknown" else "unknown (treated as g)"
+
+    # ---- resampling and windows ---------------------------------------------------------
+    def _process(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
+        dt = np.diff(t, prepend=t[0] if self.last_t is None else self.last_t)
+        self.last_t = float(t[-1])
+        self._update_rate(dt[(dt > 0) & (dt <= self.cfg.gap_s)])
+        out: list[Window] = []
+        bounds = np.concatenate([[0], np.flatnonzero(dt > self.cfg.gap_s), [len(t)]])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a == b:
+                continue
+            if self.resampler is not None and dt[a] > self.cfg.gap_s:
+                self.stats.gaps += 1
+                if self.cfg.gap_policy == "pad" and dt[a] <= self.cfg.max_pad_s:
+                    self._count_padded(t[a] - dt[a], t[a])
+                else:
+                    out += self.end_segment(arrived)
+            if self.resampler is None:
+                self._start_segment(t[a])
+            out += self._emit(*self.resampler.push(t[a:b], v[a:b]), arrived)
+        return out
+
+    def _count_padded(self, before: float, after: float) -> None:
+        anchor = self.resampler.anchor
+        first = int(np.floor((before - anchor) * OUT_RATE_HZ + 1e-6)) + 1
+        last = int(np.ceil((after - anchor) * OUT_RATE_HZ - 1e-6)) - 1
+        self.stats.padded += max(last - first + 1, 0)
+
+    def _update_rate(self, dt: np.ndarray) -> None:
+        if len(dt) < 3:
+            return
+        rate = 1.0 / float(np.median(dt))
+        if self.rate is None or (len(dt) >= 8 and abs(rate / self.rate - 1) > 0.25):  # a step change: follow at once
+            self.rate = rate
+        else:  # drift and jitter: smooth
+            self.rate = 0.9 * self.rate + 0.1 * rate
+        self.stats.rate_hz = round(self.rate, 3)
+
+    def _start_segment(self, t0: float) -> None:
+        self.design_rate = self.rate or OUT_RATE_HZ
+        self.resampler = Resampler(t0, lowpass_taps(self.design_rate))
+        self.windower = Windower(self.hop)
+        self.stats.segments += 1
+
+    def _emit(self, k0: int, grid: np.ndarray, arrived: float) -> list[Window]:
+        self.stats.resampled += len(grid)
+        out = []
+        for start, x in self.windower.push(k0, grid):
+            t0 = self.resampler.anchor + start / OUT_RATE_HZ
+            out.append(Window(self.device, self.window_index, t0, t0 + WINDOW_LEN / OUT_RATE_HZ, x, arrived))
+            self.window_index += 1
+        self.stats.windows += len(out)
+        if self.rate and abs(self.rate / self.design_rate - 1) > 0.25:  # the input rate changed: rebuild the filter
+            self.design_rate = self.rate
+            self.stats.filter_rebuilds += 1
+            out += self._emit(*self.resampler.retune(lowpass_taps(self.rate)), arrived)
+        return out
+
+    def end_segment(self, arrived: float = 0.0) -> list[Window]:
+        """Flush the filter, emit the windows that complete, and count what no window covered."""
+        if self.resampler is None:
+            return []
+        out = self._emit(*self.resampler.finish(), arrived)
+        self.stats.partial_discarded += self.windower.uncovered()
+        self.resampler = self.windower = None
+        return out
+
+    def finish(self, arrived: float = 0.0) -> list[Window]:
+        """Resample everything held (reorder buffer, unit probe, filter) and end the segment."""
+        return self._commit(len(self.pending_t), arrived, final=True) + self.end_segment(arrived)
