@@ -297,7 +297,8 @@ def _register_extensions() -> None:
                             ("flowfm_edge.export", "flowfm_edge.export.engine_commands"),
                             ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
                             ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands"),
-                            ("flowfm_edge.text", "flowfm_edge.text.commands")):
+                            ("flowfm_edge.text", "flowfm_edge.text.commands"),
+                            ("flowfm_edge.bench", "flowfm_edge.bench.commands")):
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(module) is not None:
             importlib.import_module(module).register(app, cli_errors, console)
 

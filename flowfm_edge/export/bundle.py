@@ -72,7 +72,14 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
 
     hooks = importlib.import_module(target.hooks) if target.hooks else None
-    export_graph = hooks.export_graph if hooks else _export_graph
+    twin = None
+    if model.cfg.objective == "diffusion":  # the twin's denoiser and fused DDIM samplers
+        from . import diffusion_export as twin
+
+        twin.check_target(target)
+        specs = twin.graph_specs(graphs, model.cfg, len(classes or []), opts)
+        hooks = None
+    export_graph = twin.export_graph if twin else hooks.export_graph if hooks else _export_graph
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -88,6 +95,8 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
                                   calib_info, opts)
         if hooks:
             manifest = hooks.manifest_section(manifest, opts)
+        if twin:
+            manifest = twin.manifest_section(manifest, opts, model)
         write_manifest(tmp, manifest)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
@@ -154,14 +163,18 @@ def _windows(opts: ExportOptions, config: dict, classes: list[str] | None, log) 
 
 
 def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opts: ExportOptions, target: str,
-                  bundle: Path, log) -> tuple[list[dict], dict]:
-    """Every precision of one graph: returns (artefact entries, golden entry)."""
+                  bundle: Path, log, kit=None) -> tuple[list[dict], dict]:
+    """Every precision of one graph: returns (artefact entries, golden entry).
+
+    ``kit`` = (feeds, reference, build_graph, example_args) for models other than FlowFM.
+    """
     from ..calibration import ArrayReader
     from .quantize import quantize_dynamic, quantize_static
     from .to_onnx import export_onnx
 
-    calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
-    ref = reference(spec, model, head, check)
+    feeds_fn, reference_fn, build_fn, example_fn = kit or (feeds, reference, build_graph, example_args)
+    calib, check, n_real, labels = feeds_fn(spec, model, windows, schedules, seed=opts.seed)
+    ref = reference_fn(spec, model, head, check)
     norm = (model.cfg.norm_mean, model.cfg.norm_std)
     golden_dir = bundle / "golden" / spec.name
     golden_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +185,7 @@ def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opt
 
     onnx_dir = bundle / "onnx"
     fp32 = onnx_dir / f"{spec.name}.fp32.onnx"
-    export_info = export_onnx(build_graph(spec, model, head), example_args(spec, model), spec, fp32)
+    export_info = export_onnx(build_fn(spec, model, head), example_fn(spec, model), spec, fp32)
     artefacts = []
     for precision in ["fp32"] + [p for p in opts.precisions if p != "fp32"]:
         path, quant = fp32, None

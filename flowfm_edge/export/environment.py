@@ -59,7 +59,7 @@ def build_manifest(run: Path, config: dict, model, classes, target, specs, artef
                    calib_info, opts) -> dict:
     cfg = model.cfg
     data = config.get("data", {})
-    samplers = [{"name": s.name, **s.sampler, "nfe": nfe(s.sampler["solver"], s.sampler["steps"])}
+    samplers = [{"name": s.name, **s.sampler, "nfe": s.sampler.get("nfe") or nfe(s.sampler["solver"], s.sampler["steps"])}
                 for s in specs if s.graph == "sampler"]
     return {
         "schema_version": SCHEMA_VERSION,

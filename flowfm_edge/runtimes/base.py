@@ -110,6 +110,10 @@ class Runtime:
         elif guidance is not None:
             raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
                               "re-export with --guidance to pass a guidance weight")
+        if entry.get("loop"):  # no fused graph (DDPM-1000): one call of the loop graph per step
+            from .denoiser_loop import loop_generate
+
+            return loop_generate(self, entry, feeds, seed)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 
 

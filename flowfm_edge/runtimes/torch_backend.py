@@ -52,8 +52,20 @@ class TorchBackend(Backend):
                 y = self.head(self.model.embed(f["x"]))
             elif spec["graph"] == "velocity":
                 y = self.model.velocity(f["z_t"], f["t"], f["r"])
+            elif spec["graph"] == "denoiser":
+                y = self.model.denoiser(f["z_t"], f["t"], f["r"])
+            elif spec["sampler"]["solver"] == "ddim":  # the diffusion twin's own sampler
+                y = self.model.sample(f["r"], steps=spec["sampler"]["steps"], sampler="ddim", noise=f["noise"])
             else:
                 s = spec["sampler"]
                 w = f["w"][:, None, None] if "w" in f else None
                 y = self.model.sample(f["r"], steps=s["steps"], solver=s["solver"], guidance=w, noise=f["noise"])
         return y.float().numpy()
+
+    def sample_loop(self, entry: dict, feeds: dict[str, np.ndarray], seed: int) -> np.ndarray:
+        """A sampler the bundle has no fused graph for (DDPM-1000): the model's own sampler, step noise from ``seed``."""
+        torch = self.torch
+        r, z = (torch.from_numpy(np.ascontiguousarray(feeds[k], dtype=np.float32)) for k in ("r", "noise"))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            return self.model.sample(r, steps=entry["steps"], sampler=entry["sampler"], noise=z, generator=gen).float().numpy()
