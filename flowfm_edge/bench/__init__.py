@@ -1,0 +1,12 @@
+"""Benchmarks: latency statistics, energy meters, the harness over a bundle's cases, FlowFM vs diffusion (SPEC 8).
+
+>>> from flowfm_edge.bench import BenchOptions, bench_bundle        # doctest: +SKIP
+>>> result = bench_bundle("bundle", BenchOptions(batches=[1, 16]))   # doctest: +SKIP
+"""
+
+from .harness import BenchOptions, bench_bundle
+from .meters import EnergyMeter, JetsonMeter, MeterUnavailable, NvmlMeter, RaplMeter, choose_meter
+from .stats import summarize, time_calls
+
+__all__ = ["BenchOptions", "EnergyMeter", "JetsonMeter", "MeterUnavailable", "NvmlMeter", "RaplMeter", "bench_bundle",
+           "choose_meter", "summarize", "time_calls"]
