@@ -9,7 +9,8 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
   sample seen) before they are resampled, and are sorted meanwhile (``reordered``). A
   sample older than what was already resampled is dropped (``dropped_late``).
 - **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
-  kept (``dropped_duplicate``).
+  kept (``dropped_duplicate``); a re-sent copy of one of the last 256 resampled samples is
+  a duplicate too, not a late sample.
 - **Units**: with ``units="auto"`` the first ``probe`` samples decide g, m/s^2 or mg from
   their median magnitude (gravity is always there); converted samples are counted
   (``unit_converted``). Set ``units`` to skip detection.
@@ -36,6 +37,7 @@ import numpy as np
 from .resample import OUT_RATE_HZ, UNITS, Resampler, detect_units, lowpass_taps
 
 WINDOW_LEN = 300  # samples at 30 Hz: the 10 s window of the data contract
+RECENT = 256
 
 
 @dataclass
@@ -138,6 +140,15 @@ class Windower:
         return max(self.buf_k0 + len(self.buf) - max(self.covered, self.buf_k0), 0)
 
 
+def _distance_to_nearest(sorted_t: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For each of t (n,), the distance to the nearest of sorted_t (m,); inf when m == 0."""
+    if len(sorted_t) == 0:
+        return np.full(len(t), np.inf)
+    i = np.searchsorted(sorted_t, t)
+    lo, hi = sorted_t[np.clip(i - 1, 0, len(sorted_t) - 1)], sorted_t[np.clip(i, 0, len(sorted_t) - 1)]
+    return np.minimum(np.abs(t - lo), np.abs(t - hi))
+
+
 class DeviceStream:
     """Raw samples of one device in, :class:`Window` s out. See the module docstring for the fault policy."""
 
@@ -149,6 +160,7 @@ class DeviceStream:
         self.pending_v = np.empty((0, 3))  # (p, 3)
         self.newest = -np.inf  # latest timestamp kept
         self.committed = -np.inf  # latest timestamp handed to the resampler
+        self._recent = np.empty(0)  # the last RECENT resampled timestamps, to tell re-sent samples from late ones
         self.factor: float | None = None if cfg.units == "auto" else UNITS[cfg.units]
         if self.factor is not None:
             self.stats.units = cfg.units
@@ -176,8 +188,11 @@ class DeviceStream:
         s.dropped_bad_time += int((~ok_t).sum())
         s.dropped_nan += int((ok_t & ~ok_v).sum())
         t, v = t[ok_t & ok_v], v[ok_t & ok_v]
-        dup = np.abs(t - self.committed) <= tol
-        late = (t < self.committed) & ~dup
+        old = t <= self.committed + tol
+        dup = np.zeros(len(t), bool)
+        if old.any():  # already resampled: a re-sent sample (duplicate) or one that came too late
+            dup[old] = _distance_to_nearest(self._recent, t[old]) <= tol
+        late = old & ~dup
         s.dropped_duplicate += int(dup.sum())
         s.dropped_late += int(late.sum())
         t, v = t[~(dup | late)], v[~(dup | late)]
@@ -206,6 +221,7 @@ class DeviceStream:
             t, v = self.pending_t[:cut], self.pending_v[:cut]
             self.pending_t, self.pending_v = self.pending_t[cut:], self.pending_v[cut:]
             self.committed = float(t[-1])
+            self._recent = np.concatenate([self._recent, t])[-RECENT:]
             self.stats.accepted += len(t)
         if not self._ready:  # the first `probe` samples set the units and the rate before any resampling
             if t is not None:
