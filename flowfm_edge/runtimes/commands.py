@@ -93,7 +93,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         backend: str = typer.Option("onnxruntime", help="Runtime backend: onnxruntime, torch, ..."),
         precision: str = typer.Option("auto", help="Artefact precision: auto (int8 when the bundle has it, else fp32), fp32, int8, ..."),
         threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the backend's)."),
-        batch_size: int = typer.Option(32, min=1, help="Windows per inference call, batched across devices."),
+        batch_size: int = typer.Option(16, min=1, help="Windows per inference call, batched across devices (memory grows with it)."),
         classify: bool = typer.Option(True, help="Labels and probabilities (classifier graph)."),
         embed: bool = typer.Option(False, help="Also write each window's embedding r (encoder graph)."),
         gap: float = typer.Option(1.0, help="Samples further apart than this many seconds are a gap."),

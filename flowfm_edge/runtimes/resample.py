@@ -105,8 +105,7 @@ class Resampler:
 
     def _convolve(self, bv: np.ndarray) -> np.ndarray:
         """'valid' FIR over bv (n, 3) -> (n - 2D, 3); taps are symmetric, so no flip."""
-        windows = np.lib.stride_tricks.sliding_window_view(bv, len(self.taps), axis=0)  # (n - 2D, 3, L)
-        return windows @ self.taps
+        return np.stack([np.convolve(bv[:, c], self.taps, "valid") for c in range(3)], axis=1)
 
     def _filter(self, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self.delay

@@ -5,8 +5,10 @@ cleaned, resampled to 30 Hz and cut into 10 s windows every ``hop_s`` seconds by
 :class:`~flowfm_edge.runtimes.stream_device.DeviceStream` (its docstring states the fault
 policy). Completed windows from all devices queue up and run through the bundle's
 classifier (and encoder, with ``embed=True``) in micro-batches of ``batch_size``; a window
-waits at most ``max_delay_s`` of wall time for its batch to fill. Needs numpy and one
-runtime backend; never torch, never scipy.
+waits at most ``max_delay_s`` of wall time for its batch to fill. With ``pipeline=True``
+inference runs in a background thread (onnxruntime releases the GIL), so cleaning and
+resampling the next pushes overlap it; results then come out of a later ``push``/``poll``
+and ``flush`` waits for all. Needs numpy and one runtime backend; never torch, never scipy.
 
 >>> from flowfm_edge.runtimes.stream import GatewayStream
 >>> gw = GatewayStream.from_bundle("bundles/tiny", hop_s=5)                  # doctest: +SKIP
@@ -19,7 +21,9 @@ runtime backend; never torch, never scipy.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,7 @@ from .stream_device import DeviceStats, DeviceStream, Window, hop_samples
 @dataclass(frozen=True)
 class StreamConfig:
     hop_s: float = 5.0  # window hop, a multiple of 1/30 s
-    batch_size: int = 32  # windows per inference call, across devices
+    batch_size: int = 16  # windows per inference call, across devices (onnxruntime needs ~1.7 MB per window of tiny)
     max_delay_s: float = 0.05  # wall time a window may wait for its batch to fill
     gap_s: float = 1.0  # consecutive samples further apart than this are a gap
     gap_policy: str = "split"  # split | pad (see stream_device)
@@ -45,6 +49,8 @@ class StreamConfig:
     max_devices: int = 10_000  # beyond this, the longest-silent device expires
     classify: bool = True  # labels and probabilities from the classifier graph
     embed: bool = False  # also r from the encoder graph
+    pipeline: bool = False  # infer in a background thread, overlapping the next pushes; events come out of later calls
+    max_inflight: int = 2  # pipeline: batches handed to the thread before push waits (bounds memory)
 
     def check(self) -> None:
         hop_samples(self.hop_s)
@@ -54,7 +60,7 @@ class StreamConfig:
             raise ValueError(f"units {self.units!r}: choose auto, {', '.join(UNITS)}")
         if not (self.classify or self.embed):
             raise ValueError("the stream has nothing to compute: enable classify and/or embed")
-        for name in ("batch_size", "probe", "max_devices"):
+        for name in ("batch_size", "probe", "max_devices", "max_inflight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("gap_s", "max_pad_s", "reorder_s", "idle_s", "max_delay_s", "dup_tol_s"):
@@ -73,8 +79,9 @@ class WindowEvent:
     label: str | None
     probabilities: np.ndarray | None
     embedding: np.ndarray | None
-    latency_s: float  # wall time from the push that completed the window to this event
+    latency_s: float  # wall time from the push that completed the window to the call that returned this event
     x: np.ndarray  # the window (3, 300) float32 in g that was classified
+    arrived: float = field(default=0.0, repr=False)  # perf_counter() of that push
 
     def to_dict(self, classes: list[str] | None = None, digits: int = 5) -> dict:
         """JSON-ready: probabilities keyed by class name when ``classes`` is given."""
@@ -121,6 +128,22 @@ class GatewayStream:
         self.batches = 0
         self._infer([Window("warm-up", 0, 0.0, 10.0, np.zeros((3, 300), np.float32))])  # load sessions now, not on the first window
         self.batches = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowfm-infer") if self.cfg.pipeline else None
+        self._inflight: deque[Future] = deque()
+
+    def close(self) -> list[WindowEvent]:
+        """:meth:`flush`, then stop the inference thread (pipeline mode)."""
+        events = self.flush()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return events
+
+    def __enter__(self) -> "GatewayStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @classmethod
     def from_bundle(cls, bundle: str | Path, backend: str = "onnxruntime", precision: str = "auto",
@@ -180,13 +203,13 @@ class GatewayStream:
     def close_device(self, device: str) -> list[WindowEvent]:
         """Finish one device now (it disconnected): emit what completes, count the rest, free its state."""
         self.queue += self._expire(str(device))
-        return self._run(len(self.queue))
+        return self._run(len(self.queue), wait=True)
 
     def flush(self) -> list[WindowEvent]:
         """Finish every device and run every queued window (end of input, shutdown)."""
         for device in list(self.devices):
             self.queue += self._expire(device)
-        return self._run(len(self.queue))
+        return self._run(len(self.queue), wait=True)
 
     def _expire(self, device: str) -> list[Window]:
         stream = self.devices.pop(device, None)
@@ -214,7 +237,7 @@ class GatewayStream:
                 if isinstance(v, int):
                     total[k] = total.get(k, 0) + v
         return {"total": total, "devices": per, "active": len(self.devices), "batches": self.batches,
-                "queued": len(self.queue)}
+                "queued": len(self.queue), "inflight": len(self._inflight)}
 
     # ---- inference -----------------------------------------------------------------------
     def _run_ready(self) -> list[WindowEvent]:
@@ -223,19 +246,30 @@ class GatewayStream:
             full = len(self.queue)
         return self._run(full)
 
-    def _run(self, n: int) -> list[WindowEvent]:
+    def _run(self, n: int, wait: bool = False) -> list[WindowEvent]:
+        """Infer the first ``n`` queued windows in batches; returns the events ready (all of them when ``wait``)."""
         events: list[WindowEvent] = []
         while n > 0:
-            batch, self.queue = self.queue[:min(n, self.cfg.batch_size)], self.queue[min(n, self.cfg.batch_size):]
-            n -= len(batch)
-            events += self._infer(batch)
+            k = min(n, self.cfg.batch_size)
+            batch, self.queue = self.queue[:k], self.queue[k:]
+            n -= k
+            if self._pool is None:
+                events += self._infer(batch)
+                continue
+            while len(self._inflight) >= self.cfg.max_inflight:  # back-pressure: the thread is behind
+                events += self._inflight.popleft().result()
+            self._inflight.append(self._pool.submit(self._infer, batch))
+        while self._inflight and (wait or self._inflight[0].done()):
+            events += self._inflight.popleft().result()
+        now = time.perf_counter()
+        for ev in events:  # latency as the caller sees it: until the event leaves this call
+            ev.latency_s = now - ev.arrived
         return events
 
     def _infer(self, batch: list[Window]) -> list[WindowEvent]:
         x = np.stack([w.x for w in batch])  # (B, 3, 300)
         probs = softmax(self.runtime.classify(x)) if self.cfg.classify else None  # (B, C)
         emb = self.runtime.embed(x) if self.cfg.embed else None  # (B, r_dim)
-        done = time.perf_counter()
         self.batches += 1
         events = []
         for i, w in enumerate(batch):
@@ -244,7 +278,7 @@ class GatewayStream:
                 k = int(probs[i].argmax())
                 label = self.classes[k] if self.classes else str(k)
             events.append(WindowEvent(w.device, w.index, w.start, w.end, label, None if probs is None else probs[i],
-                                      None if emb is None else emb[i], done - w.arrived, x[i]))
+                                      None if emb is None else emb[i], 0.0, x[i], w.arrived))
         return events
 
 

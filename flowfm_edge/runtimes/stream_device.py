@@ -185,31 +185,38 @@ class DeviceStream:
         s, tol = self.stats, self.cfg.dup_tol_s
         s.received += len(t)
         ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
-        s.dropped_bad_time += int((~ok_t).sum())
-        s.dropped_nan += int((ok_t & ~ok_v).sum())
-        t, v = t[ok_t & ok_v], v[ok_t & ok_v]
+        if not (ok_t.all() and ok_v.all()):
+            s.dropped_bad_time += int((~ok_t).sum())
+            s.dropped_nan += int((ok_t & ~ok_v).sum())
+            t, v = t[ok_t & ok_v], v[ok_t & ok_v]
         old = t <= self.committed + tol
-        dup = np.zeros(len(t), bool)
         if old.any():  # already resampled: a re-sent sample (duplicate) or one that came too late
+            dup = np.zeros(len(t), bool)
             dup[old] = _distance_to_nearest(self._recent, t[old]) <= tol
-        late = old & ~dup
-        s.dropped_duplicate += int(dup.sum())
-        s.dropped_late += int(late.sum())
-        t, v = t[~(dup | late)], v[~(dup | late)]
+            s.dropped_duplicate += int(dup.sum())
+            s.dropped_late += int((old & ~dup).sum())
+            t, v = t[~old], v[~old]
         if len(t):
-            behind = np.maximum.accumulate(np.concatenate([[self.newest], t]))[:-1]
-            self._merge(t, v, t < behind - tol)
+            self._merge(t, v)
         cut = int(np.searchsorted(self.pending_t, self.newest - self.cfg.reorder_s, side="right"))
         return self._commit(cut, arrived)
 
-    def _merge(self, t: np.ndarray, v: np.ndarray, out_of_order: np.ndarray) -> None:
+    def _merge(self, t: np.ndarray, v: np.ndarray) -> None:
+        tol = self.cfg.dup_tol_s
+        steps = np.diff(t)
+        if t[0] > self.newest + tol and (steps > tol).all():  # in order, no duplicates: the usual case
+            self.pending_t = np.concatenate([self.pending_t, t]) if len(self.pending_t) else t
+            self.pending_v = np.concatenate([self.pending_v, v]) if len(self.pending_v) else v
+            self.newest = float(t[-1])
+            return
+        behind = np.maximum.accumulate(np.concatenate([[self.newest], t]))[:-1]
         bt = np.concatenate([self.pending_t, t])
         order = np.argsort(bt, kind="stable")  # earlier arrivals first among equal times
         bt, bv = bt[order], np.concatenate([self.pending_v, v])[order]
-        ooo = np.concatenate([np.zeros(len(self.pending_t), bool), out_of_order])[order]
+        ooo = np.concatenate([np.zeros(len(self.pending_t), bool), t < behind - tol])[order]
         keep = np.ones(len(bt), bool)
         if len(bt) > 1:  # a run of near-equal times keeps its first sample
-            keep[1:] = np.diff(bt) > self.cfg.dup_tol_s
+            keep[1:] = np.diff(bt) > tol
         self.stats.dropped_duplicate += int((~keep).sum())
         self.stats.reordered += int((ooo & keep).sum())
         self.pending_t, self.pending_v = bt[keep], bv[keep]
@@ -249,7 +256,7 @@ class DeviceStream:
 
     # ---- resampling and windows ---------------------------------------------------------
     def _process(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
-        dt = np.diff(t, prepend=t[0] if self.last_t is None else self.last_t)
+        dt = t - np.concatenate([[t[0] if self.last_t is None else self.last_t], t[:-1]])
         self.last_t = float(t[-1])
         self._update_rate(dt[(dt > 0) & (dt <= self.cfg.gap_s)])
         out: list[Window] = []
@@ -277,7 +284,7 @@ class DeviceStream:
     def _update_rate(self, dt: np.ndarray) -> None:
         if len(dt) < 3:
             return
-        rate = 1.0 / float(np.median(dt))
+        rate = len(dt) / float(dt.sum())  # gaps and duplicates are already out: the mean is robust enough
         if self.rate is None or (len(dt) >= 8 and abs(rate / self.rate - 1) > 0.25):  # a step change: follow at once
             self.rate = rate
         else:  # drift and jitter: smooth

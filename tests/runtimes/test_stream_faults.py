@@ -185,6 +185,28 @@ def test_micro_batching_across_devices():
     assert gw.stats()["total"]["windows"] == 70 and gw.stats()["active"] == 0
 
 
+def test_pipeline_mode_gives_the_same_events():
+    def run_all(**cfg):
+        with GatewayStream(StubRuntime(), batch_size=3, max_delay_s=0, **cfg) as gw:
+            out = []
+            for i in range(0, 1200, 100):
+                for d in range(4):
+                    out += gw.push(f"d{d}", T30[i:i + 100], V30[i:i + 100] * (1 + d / 10))
+            out += gw.close()
+            assert gw.stats()["inflight"] == 0
+        return out
+
+    sync, piped = run_all(), run_all(pipeline=True, max_inflight=1)
+    assert len(sync) == len(piped) == 28
+    for d in range(4):
+        a = [e for e in sync if e.device == f"d{d}"]
+        b = [e for e in piped if e.device == f"d{d}"]
+        assert [e.index for e in b] == list(range(7))  # per-device order kept
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.probabilities, y.probabilities)
+            assert y.latency_s >= 0
+
+
 def test_push_rows_matches_per_device_pushes():
     rows_dev = np.repeat(np.array(["a", "b"])[None], 1200, 0).T.reshape(-1)
     a = GatewayStream(StubRuntime(), max_delay_s=1e9)
