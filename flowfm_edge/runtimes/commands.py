@@ -48,7 +48,7 @@ def stream_file(gw, reader, write) -> dict:
     for block in reader:
         emit(gw.push_rows(block.devices, block.t, block.xyz))
         emit(gw.poll())
-    emit(gw.flush())
+    emit(gw.close())
     wall = time.perf_counter() - started
     return {"wall_s": wall, "windows": windows, "windows_per_s": windows / wall if wall else 0.0,
             "samples_per_s": reader.stats.rows / wall if wall else 0.0,
@@ -96,6 +96,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         batch_size: int = typer.Option(16, min=1, help="Windows per inference call, batched across devices (memory grows with it)."),
         classify: bool = typer.Option(True, help="Labels and probabilities (classifier graph)."),
         embed: bool = typer.Option(False, help="Also write each window's embedding r (encoder graph)."),
+        pipeline: bool = typer.Option(False, help="Infer in a background thread while the next lines are read and resampled."),
         gap: float = typer.Option(1.0, help="Samples further apart than this many seconds are a gap."),
         gap_policy: str = typer.Option("split", help="split: start new windows after a gap; pad: interpolate gaps up to --max-pad."),
         max_pad: float = typer.Option(5.0, help="pad: longest gap (s) to interpolate; longer ones split."),
@@ -112,7 +113,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop,
                                        batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
                                        gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
-                                       idle_s=idle)
+                                       idle_s=idle, pipeline=pipeline)
         with ExitStack() as stack:
             lines, source = _open_input(stack, input)
             out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))

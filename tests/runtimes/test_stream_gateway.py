@@ -128,7 +128,7 @@ def test_stream_command_jsonl_stdin_with_embeddings(stream_bundle, signals):
     sig = signals["wrist-0"][:450]
     lines = [json.dumps({"device": 7, "t": (T0 + i / 30) * 1000, "x": v[0], "y": v[1], "z": v[2]}) for i, v in enumerate(sig)]
     res = runner.invoke(_app(), ["stream", str(stream_bundle), "--format", "jsonl", "--time-unit", "ms", "--embed",
-                                 "--hop", "2.5"], input="\n".join(lines) + "\n")
+                                 "--hop", "2.5", "--pipeline"], input="\n".join(lines) + "\n")
     assert res.exit_code == 0, res.output
     events = [json.loads(line) for line in res.stdout.splitlines()]
     assert [e["window"] for e in events] == [0, 1, 2] and len(events[0]["embedding"]) == 64
