@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import ExitStack
@@ -31,8 +32,9 @@ def _format(fmt: Optional[str], path: str) -> str:
     return "jsonl" if path.endswith((".jsonl", ".ndjson", ".json")) else "csv"
 
 
-def stream_file(gw, reader, write) -> dict:
-    """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event. Returns run figures."""
+def stream_file(gw, reader, write, flush=lambda: None) -> dict:
+    """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event, ``flush()`` after each
+    block that produced some (live consumers see them at once). Returns run figures."""
     from .stream import LatencyHistogram
 
     latency = LatencyHistogram()
@@ -42,6 +44,8 @@ def stream_file(gw, reader, write) -> dict:
         nonlocal windows
         for ev in events:
             write(ev)
+        if events:
+            flush()
         windows += len(events)
         latency.add([ev.latency_s for ev in events])
 
@@ -123,8 +127,11 @@ def register(app: typer.Typer, cli_errors, console) -> None:
             def write(ev):
                 out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
 
-            run = stream_file(gw, reader, write)
-            out.flush()
+            try:
+                run = stream_file(gw, reader, write, out.flush)
+            except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+                sys.stdout = open(os.devnull, "w")
+                raise typer.Exit(0) from None
         if stats:
             print_stats(lambda line: print(line, file=sys.stderr), run, reader.stats, gw.stats())
 

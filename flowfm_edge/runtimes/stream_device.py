@@ -18,7 +18,8 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
   the segment (the resampled samples no window covered are ``partial_discarded``) and
   starts a new one, whose windows are anchored at its first sample; ``"pad"`` interpolates
   linearly across gaps up to ``max_pad_s`` (the 30 Hz samples made up are ``padded``) and
-  splits longer ones. Shorter holes are bridged by interpolation, uncounted.
+  splits longer ones (with the anti-alias filter on, the samples either side of a padded
+  gap are filtered as neighbours). Shorter holes are bridged by interpolation, uncounted.
 - **Rate drift**: timestamps drive the grid, so a drifting rate still gives 30 Hz in
   device time; the rate estimate follows it and the anti-alias filter is rebuilt when it
   moves by more than 25%.
@@ -30,7 +31,7 @@ pushed chunk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -84,7 +85,6 @@ class Window:
     end: float
     x: np.ndarray
     arrived: float = 0.0  # perf_counter() when the push that completed it began
-    extra: dict = field(default_factory=dict)
 
 
 def hop_samples(hop_s: float) -> int:
