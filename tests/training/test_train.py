@@ -1,5 +1,6 @@
 import csv
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -90,7 +91,11 @@ def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path, sine_windows):
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script), str(tmp_path)]
+    with socket.socket() as s:  # a free port, so concurrent test runs never collide
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={port}", str(script), str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = load_file(str(tmp_path / "rank0.safetensors"))
