@@ -40,6 +40,11 @@ def needs_onnx():
         pytest.importorskip(module, reason=f"needs the [onnx] extra ({module}): pip install 'flowfm-edge[onnx]'")
 
 
+def needs_litert():
+    for module in ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"):
+        pytest.importorskip(module, reason=f"needs the [litert] extra ({module}): pip install 'flowfm-edge[litert]'")
+
+
 @pytest.fixture(scope="session")
 def nano_run(tmp_path_factory):
     return fixtures.nano_run(tmp_path_factory.getbasetemp())
@@ -49,6 +54,12 @@ def nano_run(tmp_path_factory):
 def bundle(tmp_path_factory):
     needs_onnx()
     return fixtures.nano_bundle(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def litert_bundle(tmp_path_factory):
+    needs_litert()
+    return fixtures.litert_bundle(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

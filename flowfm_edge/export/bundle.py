@@ -42,6 +42,8 @@ class ExportOptions:
     val_size: int = 256
     guidance: bool = False  # fused samplers take a guidance weight input w
     batch_profile: tuple[int, int, int] | None = None  # TensorRT optimisation profile (min, opt, max batch)
+    int8_io: bool = False  # android: full-INT8 LiteRT models keep INT8 input/output
+    fixed_batch: int = 1  # android: the fixed batch LiteRT models are exported with
     limits: Limits = field(default_factory=Limits)
     threads: int | None = None
     seed: int = 0

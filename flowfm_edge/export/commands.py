@@ -29,7 +29,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
         out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
         target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
-        precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8)."),
+        precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
         steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16)."),
         solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
         graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler); default all the run has."),
@@ -41,6 +41,8 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         max_traj_error: float = typer.Option(0.1, help="INT8 gate: largest sampler trajectory error (relative L2, normalised units)."),
         max_rel_error: float = typer.Option(0.1, help="INT8 gate: largest encoder/velocity relative L2 error."),
         batch_profile: str = typer.Option("1,8,64", help="jetson: TensorRT optimisation profile MIN,OPT,MAX batch."),
+        int8_io: bool = typer.Option(False, help="android: full-INT8 LiteRT models keep INT8 input/output (default float)."),
+        fixed_batch: int = typer.Option(1, min=1, help="android: the fixed batch of the LiteRT models."),
         threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads for the checks."),
         seed: int = typer.Option(0, help="Seed for window sampling and noise."),
         force: bool = typer.Option(False, help="Replace OUT if it exists."),
@@ -57,7 +59,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
             target=target, precisions=precisions, batch_profile=parse_profile(batch_profile), steps=_list(steps, "steps", int),
             solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
             calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
-            force=force, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
+            force=force, int8_io=int8_io, fixed_batch=fixed_batch, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
         )
         manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
         total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
@@ -68,8 +70,9 @@ def register(app: typer.Typer, cli_errors, console) -> None:
     @cli_errors
     def validate(
         bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
-        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime, torch, or "
-                                                        "tensorrt (the engines of `build-engine`, on their device)."),
+        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime, torch, "
+                                                        "litert (LiteRT models of --target android), or tensorrt "
+                                                        "(the engines of `build-engine`, on their device)."),
         threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
     ):
         """Re-run the bundle's golden checks here: fails on a modified or missing file, or on drift."""

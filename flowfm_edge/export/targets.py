@@ -82,13 +82,15 @@ TARGETS: dict[str, Target] = {
     ),
     "android": Target(
         name="android",
-        description="phones: LiteRT (TFLite) models converted from PyTorch, batch 1",
+        description="phones: LiteRT (TFLite) models converted from PyTorch with litert-torch (needs the [litert] "
+                    "extra), fixed batch (1 by default); fp16 = FP16 weights, int8-dynamic = dynamic-range INT8, "
+                    "int8 = full INT8 with float I/O unless --int8-io",
         format="tflite",
         precisions=("fp32", "fp16", "int8-dynamic", "int8"),
-        default_precisions=("fp32",),
+        default_precisions=("fp32", "fp16", "int8-dynamic", "int8"),
         backends=("litert", "torch"),
-        exportable=False,
-        note="LiteRT conversion is not implemented in this version.",
+        options=frozenset({"steps", "solver", "calib", "calib_method", "guidance", "int8_io", "fixed_batch"}),
+        hooks="flowfm_edge.export.litert",
     ),
 }
 

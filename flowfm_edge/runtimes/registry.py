@@ -51,7 +51,7 @@ register_backend(BackendInfo("tensorrt", "flowfm_edge.runtimes.tensorrt_backend"
                              hint="on a Jetson, TensorRT comes with JetPack (`sudo apt install nvidia-jetpack`); on x86 "
                                   "with an NVIDIA GPU, pip install 'flowfm-edge[tensorrt]'"))
 register_backend(BackendInfo("litert", "flowfm_edge.runtimes.litert", "LiteRTBackend", ("ai_edge_litert",), "litert",
-                             ("tflite",), implemented=False, note="LiteRT models are not supported in this version"))
+                             ("tflite",)))
 
 
 def backend_class(name: str):

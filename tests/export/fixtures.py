@@ -70,3 +70,16 @@ def guided_bundle(base: Path) -> Path:
                          calib=activity_windows(seed=2))
     export_bundle(nano_run(base), out, opts)
     return out
+
+
+def litert_bundle(base: Path) -> Path:
+    """The android target: every graph at fp32, fp16, int8-dynamic and int8 (LiteRT, batch 1), sampler euler x 2."""
+    out = base / "litert-bundle"
+    if (out / "manifest.json").is_file():
+        return out
+    from flowfm_edge.export import ExportOptions, export_bundle
+
+    opts = ExportOptions(target="android", precisions=["fp32", "fp16", "int8-dynamic", "int8"], steps=[2],
+                         calib=activity_windows(seed=1), calib_size=24, val_size=36)
+    export_bundle(nano_run(base), out, opts)
+    return out

@@ -37,7 +37,7 @@ def test_export_and_validate(nano_run, tmp_path, activity):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", "android"], "target 'android' is declared but cannot be exported yet"),
+    (["--target", "android", "--precision", "fp32,int4"], "--precision int4 is not offered by target 'android'"),
     (["--target", "tpu"], "unknown target 'tpu'; choose from cpu, jetson, android"),
     (["--precision", "fp32,bf16"], "--precision bf16 is not offered by target 'cpu'"),
     (["--steps", "4,eight"], "--steps '4,eight': expected a comma-separated list"),

@@ -2,11 +2,11 @@
 
 import pytest
 
-from flowfm_edge.export.targets import TARGETS, exportable_targets, get_target, targets_help, targets_table
+from flowfm_edge.export.targets import TARGETS, Target, exportable_targets, get_target, targets_help, targets_table
 
 
 def test_table_rows():
-    assert exportable_targets() == ["cpu", "jetson"]
+    assert exportable_targets() == ["cpu", "jetson", "android"]
     assert set(TARGETS) == {"cpu", "jetson", "android"}
     cpu = TARGETS["cpu"]
     assert cpu.precisions == ("fp32", "int8", "int8-dynamic") and "onnxruntime" in cpu.backends
@@ -33,5 +33,8 @@ def test_bad_options(kwargs, message):
 def test_unknown_and_unexportable_targets():
     with pytest.raises(ValueError, match="unknown target 'phone'; choose from cpu, jetson, android"):
         get_target("phone")
-    with pytest.raises(ValueError, match="target 'android' is declared but cannot be exported yet.*Exportable targets: cpu, jetson"):
-        get_target("android").check(["fp32"], ["euler"], [4], "minmax")
+    declared = Target("watch", "smartwatches", "tflite", ("fp32",), ("fp32",), ("litert",), exportable=False,
+                      note="not implemented.")
+    with pytest.raises(ValueError, match="target 'watch' is declared but cannot be exported yet: not implemented. "
+                                         "Exportable targets: cpu, jetson, android"):
+        declared.check(["fp32"], ["euler"], [4], "minmax")

@@ -1,0 +1,135 @@
+"""The android target: LiteRT (``.tflite``) models converted from PyTorch, validated with ai-edge-litert.
+
+For every graph: convert FP32 with ``litert-torch`` at a fixed batch (1 by default), derive
+FP16-weight and dynamic-range INT8 models from it, convert a calibrated full-INT8 model
+straight from torch with PT2E (:mod:`.litert_convert`), then run every artefact with ``ai-edge-litert`` in a
+child process (a malformed model can abort the interpreter) on the same check inputs as
+the ONNX path, and gate each against PyTorch with the same quality gates
+(:func:`~.validation.check_artefact`). :func:`export_graph` and :func:`manifest_section`
+are the hooks ``export_bundle`` calls for this target.
+
+Bundle files: ``litert/<artefact>.<precision>.tflite`` and ``golden/<artefact>/*.npy``
+(golden rows are run one call per row, as on the phone).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
+
+from .graphs import GraphSpec, build_graph
+from .inputs import feeds, reference
+from .manifest import file_entry
+from .metrics import FP32_REL_TOLERANCE
+from .validation import INT8_DRIFT_TOLERANCE, check_artefact
+
+FP16_DRIFT_TOLERANCE = 1e-3  # golden check of an FP16-weight artefact against its own export-time output
+ORDER = ("fp32", "fp16", "int8-dynamic", "int8")
+
+
+def golden_check(precision: str) -> dict:
+    """What ``flowfm-edge validate --backend litert`` compares each precision's golden output with."""
+    if precision == "fp32":
+        return {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
+    tolerance = FP16_DRIFT_TOLERANCE if precision == "fp16" else INT8_DRIFT_TOLERANCE
+    return {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": tolerance}
+
+
+def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
+                 log) -> tuple[list[dict], dict]:
+    """Every precision of one graph as LiteRT models: returns (artefact entries, golden entry)."""
+    from ..calibration import ArrayReader
+    from .bundle import GOLDEN_ROWS, _summary
+    from .litert_convert import convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
+    from .litert_io import summary
+    from .litert_run import run_isolated
+
+    version = require_litert()
+    batch = int(getattr(opts, "fixed_batch", 1) or 1)
+    calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
+    ref = reference(spec, model, head, check)
+    norm = (model.cfg.norm_mean, model.cfg.norm_std)
+    golden = _Golden(bundle, spec.name, {k: v[:GOLDEN_ROWS] for k, v in check.items()})
+    golden.save("reference", ref[:GOLDEN_ROWS])
+
+    module = build_graph(spec, model, head)
+    kwargs = sample_kwargs(spec, check, batch)
+    models, export_info = {}, {"exporter": "litert-torch", "litert_torch": version, "batch": batch}
+    if any(p in opts.precisions for p in ("fp32", "fp16", "int8-dynamic")):  # full INT8 comes from torch directly
+        fp32, export_info = convert_fp32(module, kwargs)
+        models["fp32"] = (fp32, None)
+    for precision in [p for p in ORDER if p in opts.precisions and p != "fp32"]:
+        if precision == "int8":
+            content, quant = convert_int8(module, kwargs, calib, spec.signal_input, getattr(opts, "int8_io", False))
+            quant["calibration_set"] = ArrayReader(calib).describe()
+            quant["calibration_method"] = "minmax weights, histogram activations (PT2E)"
+        else:
+            content, quant = quantize_weights(models["fp32"][0], precision, spec.signal_input)
+        models[precision] = (content, quant)
+
+    out_dir = bundle / "litert"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for precision, (content, _) in models.items():
+        paths[precision] = out_dir / f"{spec.name}.{precision}.tflite"
+        paths[precision].write_bytes(content)
+    order = list(models)
+    outs = run_isolated([(paths[p], check) for p in order] + [(paths[p], golden.inputs) for p in order],
+                        threads=opts.threads)
+    artefacts = []
+    for i, precision in enumerate(order):
+        validation = check_artefact(spec, precision, outs[i], ref, opts.limits, norm, labels, n_real)
+        kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
+        log(_summary(spec.name, precision, export_info, validation) + f" [LiteRT, batch {batch}]" + kept)
+        if precision not in opts.precisions:
+            paths[precision].unlink()
+            continue
+        golden.save(f"output.{precision}", outs[len(order) + i])
+        content, quant = models[precision]
+        artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
+                          "format": "tflite", "file": file_entry(bundle, paths[precision]),
+                          "export": {**export_info, "batch": batch}, "quantisation": quant, "validation": validation,
+                          "golden_check": golden_check(precision), "litert": summary(content)})
+    return artefacts, {"inputs": spec.input_names, "output": spec.output_name, "files": golden.files}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def manifest_section(manifest: dict, opts) -> dict:
+    """Fixed shapes in the graph signatures, the LiteRT build facts and versions; returns the manifest."""
+    batch = int(getattr(opts, "fixed_batch", 1) or 1)
+    for graph in manifest["graphs"].values():
+        for tensor in graph["inputs"] + graph["outputs"]:
+            tensor["shape"] = [batch if isinstance(d, str) else d for d in tensor["shape"]]
+            tensor["dynamic_axes"] = {}
+    manifest["litert"] = {
+        "batch": batch,
+        "batch_note": "LiteRT models have fixed shapes; runtimes feed any batch in chunks of this size",
+        "int8_io": bool(getattr(opts, "int8_io", False)),
+        "runtime": "ai-edge-litert Interpreter (XNNPACK delegate applied by default)",
+        "versions": {"litert_torch": _version("litert-torch"), "ai_edge_litert": _version("ai-edge-litert"),
+                     "ai_edge_quantizer": _version("ai-edge-quantizer"), "torchao": _version("torchao")},
+    }
+    return manifest
+
+
+class _Golden:
+    """The golden files of one graph: inputs and reference rows, and each precision's output."""
+
+    def __init__(self, bundle: Path, name: str, inputs: dict[str, np.ndarray]):
+        self.bundle, self.dir, self.inputs, self.files = bundle, bundle / "golden" / name, inputs, {}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for key, arr in inputs.items():
+            self.save(key, arr)
+
+    def save(self, key: str, arr: np.ndarray) -> None:
+        path = self.dir / f"{key}.npy"
+        np.save(path, np.ascontiguousarray(arr, dtype=np.float32))
+        self.files[key] = file_entry(self.bundle, path)
