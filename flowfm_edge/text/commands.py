@@ -40,11 +40,13 @@ def text_run(run: Path):
     return model, config, cache
 
 
-def _class_of(prompt: str, config: dict) -> Optional[str]:
+def _class_of(prompt: str, config: dict) -> tuple[Optional[str], Optional[str]]:
+    """(class, "train" or "held_out") of a description the run knows, else (None, None)."""
     for cls, entry in config["text"]["prompts"].items():
-        if prompt in entry["train"] or prompt in entry["held_out"]:
-            return cls
-    return None
+        for split in ("train", "held_out"):
+            if prompt in entry[split]:
+                return cls, split
+    return None, None
 
 
 def generate_from_text(run: Path, text: str, n: int, steps: int, solver: str, guidance: Optional[float],
@@ -71,8 +73,9 @@ def generate_from_text(run: Path, text: str, n: int, steps: int, solver: str, gu
     np.savez(out, X=X, text=np.array(text), steps=steps, solver=solver,
              guidance=np.nan if guidance is None else guidance)
     mag = np.linalg.norm(X, axis=1)
-    cls = _class_of(text, config)
-    seen = f" (a {cls} description seen in fine-tuning)" if cls else ""
+    cls, split = _class_of(text, config)
+    seen = {"train": f" (a {cls} description used in fine-tuning)",
+            "held_out": f" (a held-out {cls} paraphrase, never used in fine-tuning)"}.get(split, "")
     console.print(f"wrote {len(X)} windows for {text!r}{seen} to {out}: |a| mean {mag.mean():.3f} g, "
                   f"range [{X.min():.2f}, {X.max():.2f}] g", highlight=False, soft_wrap=True)
     if plot is not None:

@@ -29,7 +29,7 @@ def test_generate_text_from_a_cached_prompt_needs_no_embedding_model(text_run, t
     res = invoke("generate", text_run, "--text", "a stroll", "--n", 3, "--steps", 2, "--guidance", 2, "--out", out,
                  "--plot", tmp_path / "walk.png")
     assert res.exit_code == 0, res.output
-    assert "a walk description seen in fine-tuning" in res.output
+    assert "a held-out walk paraphrase, never used in fine-tuning" in res.output
     with np.load(out) as f:
         assert f["X"].shape == (3, 3, 300) and str(f["text"]) == "a stroll" and float(f["guidance"]) == 2.0
     assert (tmp_path / "walk.png").is_file()
