@@ -69,6 +69,12 @@ def guided_bundle(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def diffusion_bundle(tmp_path_factory, activity_windows, activity):
+    needs_onnx()
+    return fixtures.nano_diffusion_bundle(tmp_path_factory.getbasetemp(), activity_windows, activity)
+
+
+@pytest.fixture(scope="session")
 def activity():
     return fixtures.activity_windows(seed=1)
 

@@ -54,27 +54,6 @@ def test_sampler_spec_bakes_the_timesteps(twin):
         graph_spec("decoder", twin.cfg)
 
 
-@pytest.fixture(scope="module")
-def diffusion_bundle(tmp_path_factory, activity_windows, activity):
-    pytest.importorskip("onnxruntime")
-    from flowfm_edge.export import ExportOptions, Limits, export_bundle
-    from flowfm_edge.training import TrainConfig, train
-
-    base = tmp_path_factory.getbasetemp()
-    ws = activity_windows
-    run = base / "nano-diffusion-run"
-    train(ws, run, ModelConfig.from_preset("nano", objective="diffusion"), TrainConfig(steps=20, batch_size=16, warmup=5),
-          progress=False)
-    out = base / "nano-diffusion-bundle"
-    opts = ExportOptions(precisions=["fp32", "int8"], steps=[2, 5], graphs=["encoder", "velocity", "sampler"],
-                         calib=activity, calib_size=24, val_size=24,
-                         # 20 training steps leave a poor noise predictor whose DDIM states are large; the
-                         # gates are for trained models, this test checks the machinery
-                         limits=Limits(max_rel_error=10.0, max_traj_error=10.0))
-    export_bundle(run, out, opts)
-    return out
-
-
 def test_export_writes_denoiser_ddim_and_ddpm_loop(diffusion_bundle):
     from flowfm_edge.export.manifest import read_manifest, verify_files
 
