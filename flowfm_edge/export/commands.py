@@ -64,7 +64,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
         total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
         console.print(f"bundle {out}: {len(manifest['artefacts'])} artefacts, {total / 1e6:.1f} MB; "
-                      f"check it anywhere with `flowfm-edge validate {out}`")
+                      f"check it anywhere with `flowfm-edge validate {out}{' --backend litert' if target == 'android' else ''}`")
 
     @app.command()
     @cli_errors

@@ -10,6 +10,7 @@ from .base import Backend
 
 class OrtBackend(Backend):
     name = "onnxruntime"
+    spinning = True  # worker threads busy-wait between ops; on a shared CPU (a gateway) turning it off is faster
 
     def __init__(self, bundle, manifest, threads=None):
         super().__init__(bundle, manifest, threads)
@@ -37,6 +38,8 @@ class OrtBackend(Backend):
             if self.threads:
                 opts.intra_op_num_threads = self.threads
                 opts.inter_op_num_threads = 1
+            if not self.spinning:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return self._sessions[key]
 
