@@ -126,7 +126,7 @@ def plan(bundle: str | Path, opts: BenchOptions) -> list[Case]:
     for row in artefact_rows(manifest):
         if opts.graphs and row["kind"] not in opts.graphs:
             continue
-        if row["kind"] == "sampler" and ((opts.steps and row["steps"] not in opts.steps) or
+        if row["kind"] in ("sampler", "text-sampler") and ((opts.steps and row["steps"] not in opts.steps) or
                                           (opts.solvers and row["solver"] not in opts.solvers)):
             continue
         for b, runner in runners.items():
@@ -160,6 +160,9 @@ def _inputs(case: Case, rt, ctx: QualityContext | None, rng) -> Callable[[], obj
                  "t": rng.random(B).astype(np.float32), "r": rng.standard_normal((B, rt.r_dim)).astype(np.float32)}
         graph = rt._graph(case.artefact)
         return lambda: rt.backend.run(graph, case.precision, feeds)
+    if case.kind == "text-sampler":
+        e = np.repeat(next(iter(rt.text_prompts().values()))[None], B, axis=0)
+        return lambda: rt.generate_text(e, steps=case.steps, solver=case.solver, seed=0)
     return lambda: rt.generate(n=B, steps=case.steps, solver=case.solver, seed=0)
 
 

@@ -66,12 +66,20 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     if (checkpoint_dir(run) / "head.json").is_file():
         clf, classes = load_classifier(run)
         model, head = clf.model, clf.head
-    graphs = _graphs(opts, head is not None, run)
+    text = config.get("text") if model.cfg.text_dim > 0 else None
+    graphs = _graphs(opts, head is not None, text is not None, run)
     windows, calib_info = _windows(opts, config, classes, log)
     schedules = [(s, n) for s in opts.solvers for n in opts.steps]
-    specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g != "sampler"]
+    specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g not in ("sampler", "text-sampler")]
     if "sampler" in graphs:
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
+    text_kit = None
+    if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host
+        from ..text import export as text_export
+
+        texts, E = text_export.prompt_embeddings(run, config)
+        text_kit = text_export.kit(E)
+        specs += [text_export.text_sampler_spec(model.cfg, s, n, opts.guidance, text["embedder"]) for s, n in schedules]
 
     hooks = importlib.import_module(target.hooks) if target.hooks else None
     twin = None
@@ -87,7 +95,10 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     try:
         artefacts, golden = [], {}
         for spec in specs:
-            a, g = export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log)
+            if spec.graph == "text-sampler":
+                a, g = _export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log, text_kit)
+            else:
+                a, g = export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log)
             artefacts += a
             golden[spec.name] = g
         from .environment import build_manifest, copy_torch_checkpoint
@@ -99,6 +110,8 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
             manifest = hooks.manifest_section(manifest, opts)
         if twin:
             manifest = twin.manifest_section(manifest, opts, model)
+        if text_kit:
+            manifest["text"] = text_export.bundle_section(tmp, config, texts, E)
         write_manifest(tmp, manifest)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
@@ -111,16 +124,21 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     return manifest
 
 
-def _graphs(opts: ExportOptions, has_head: bool, run: Path) -> list[str]:
+def _graphs(opts: ExportOptions, has_head: bool, is_text: bool, run: Path) -> list[str]:
     target = get_target(opts.target)
     if opts.graphs is None:
-        return [g for g in target.graphs if g != "classifier" or has_head]
+        return [g for g in target.graphs if (g != "classifier" or has_head) and (g != "text-sampler" or is_text)]
     bad = [g for g in opts.graphs if g not in target.graphs]
     if bad:
-        raise ValueError(f"--graphs {','.join(bad)}: unknown graph; choose from {', '.join(target.graphs)}")
+        where = " (text samplers export to the cpu target)" if "text-sampler" in bad else ""
+        raise ValueError(f"--graphs {','.join(bad)}: unknown graph for target {target.name!r}{where}; "
+                         f"choose from {', '.join(target.graphs)}")
     if "classifier" in opts.graphs and not has_head:
         raise ValueError(f"{run}: no classifier head to export; fit one with `flowfm-edge probe {run} --data ...` "
                          "or leave classifier out of --graphs")
+    if "text-sampler" in opts.graphs and not is_text:
+        raise ValueError(f"{run}: not a text run, so there is no text-sampler to export; fine-tune one with "
+                         f"`flowfm-edge train-text {run} --data ... --out RUN_TEXT`")
     return list(dict.fromkeys(opts.graphs))
 
 

@@ -32,7 +32,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
         steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16)."),
         solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
-        graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler); default all the run has."),
+        graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler; text-sampler for text runs, cpu target); default all the run has."),
         calib: Optional[str] = typer.Option(None, help="Calibration/validation windows: synthetic, hapt or a .npz; default the run's training data."),
         calib_method: str = typer.Option("minmax", help=f"Static INT8 calibration: {', '.join(CALIBRATION_METHODS)}."),
         calib_size: int = typer.Option(128, min=1, help="Calibration windows, drawn by class and subject."),

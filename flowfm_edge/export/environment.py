@@ -60,7 +60,7 @@ def build_manifest(run: Path, config: dict, model, classes, target, specs, artef
     cfg = model.cfg
     data = config.get("data", {})
     samplers = [{"name": s.name, **s.sampler, "nfe": s.sampler.get("nfe") or nfe(s.sampler["solver"], s.sampler["steps"])}
-                for s in specs if s.graph == "sampler"]
+                for s in specs if s.graph in ("sampler", "text-sampler")]
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -59,11 +59,13 @@ def write_manifest(bundle: Path, manifest: dict) -> None:
 
 
 def listed_files(manifest: dict) -> list[dict]:
-    """Every file entry (path, sha256) the manifest lists: artefacts, engines, golden files, torch checkpoint."""
+    """Every file entry (path, sha256) the manifest lists: artefacts, engines, golden files, torch checkpoint, text."""
     entries = [a["file"] for a in manifest.get("artefacts", []) + manifest.get("engines", [])]
     for golden in manifest.get("golden", {}).values():
         entries += list(golden["files"].values())
     entries += manifest.get("torch", {}).get("files", [])
+    if manifest.get("text"):
+        entries.append(manifest["text"]["embeddings"]["file"])
     return entries
 
 

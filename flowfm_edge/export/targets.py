@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GRAPHS = ("encoder", "classifier", "velocity", "sampler")
+TEXT_GRAPHS = ("text-sampler",)  # text runs only (from `flowfm-edge train-text`)
 
 # precision -> what it means, for --help and the manifest
 PRECISIONS = {
@@ -68,6 +69,7 @@ TARGETS: dict[str, Target] = {
         precisions=("fp32", "int8", "int8-dynamic"),
         default_precisions=("fp32", "int8"),
         backends=("onnxruntime", "torch"),
+        graphs=GRAPHS + TEXT_GRAPHS,
     ),
     "jetson": Target(
         name="jetson",

@@ -81,13 +81,17 @@ class Runtime:
         """Windows x (B, 3, 300) in g -> one class name per window."""
         return [self.classes[i] for i in self.classify(x).argmax(axis=1)]
 
-    def sampler(self, steps: int | None = None, solver: str | None = None) -> dict:
-        """The manifest entry of the fused sampler for ``steps`` (and ``solver``); defaults to the first one."""
-        samplers = self.manifest.get("samplers", [])
+    def sampler(self, steps: int | None = None, solver: str | None = None, condition: str = "r") -> dict:
+        """The manifest entry of the fused sampler for ``steps`` (and ``solver``); defaults to the first one.
+
+        ``condition``: "r" for the representation-conditioned samplers, "text" for text samplers.
+        """
+        samplers = [s for s in self.manifest.get("samplers", []) if s.get("condition", "r") == condition]
         match = [s for s in samplers if (steps is None or s["steps"] == steps) and (solver is None or s["solver"] == solver)]
         if not match:
+            kind = "text sampler" if condition == "text" else "fused sampler"
             have = ", ".join(f"{s['solver']} x {s['steps']}" for s in samplers) or "none"
-            raise BundleError(f"{self.backend.bundle}: no fused sampler for solver={solver or 'any'}, steps={steps}; "
+            raise BundleError(f"{self.backend.bundle}: no {kind} for solver={solver or 'any'}, steps={steps}; "
                               f"the bundle has: {have}. Re-export with --steps/--solver to add it")
         return match[0]
 
@@ -114,6 +118,47 @@ class Runtime:
             from .denoiser_loop import loop_generate
 
             return loop_generate(self, entry, feeds, seed)
+        return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
+
+
+    def _text(self) -> dict:
+        if not self.manifest.get("text"):
+            raise BundleError(f"{self.backend.bundle}: the bundle has no text samplers; export a text run "
+                              "(from `flowfm-edge train-text`) to the cpu target")
+        return self.manifest["text"]
+
+    def text_prompts(self) -> dict[str, np.ndarray]:
+        """The descriptions whose embeddings the bundle carries: {text: (text_dim,) float32}."""
+        text = self._text()
+        E = np.load(self.backend.bundle / text["embeddings"]["file"]["path"], allow_pickle=False)
+        return dict(zip(text["embeddings"]["texts"], E.astype(np.float32)))
+
+    def generate_text(self, e, n: int = 1, steps: int | None = None, seed: int = 0, solver: str | None = None,
+                      guidance: float | None = None) -> np.ndarray:
+        """Windows (B, 3, 300) in g conditioned on sentence embeddings.
+
+        ``e``: embeddings (B, text_dim) made on the host with the bundle's text model (normalised,
+        ``manifest["text"]["embedder"]``), or one description the bundle carries (see
+        :meth:`text_prompts`), repeated ``n`` times. A row of zeros gives the unconditional generator.
+        """
+        dim = self._text()["text_dim"]
+        entry = self.sampler(steps, solver, condition="text")
+        if isinstance(e, str):
+            prompts = self.text_prompts()
+            if e not in prompts:
+                raise BundleError(f"{self.backend.bundle}: {e!r} is not among the bundle's {len(prompts)} descriptions; "
+                                  f"embed it on the host with {self.manifest['text']['embedder']} "
+                                  "(flowfm_edge.text.embeddings.MiniLMEmbedder) and pass the embedding")
+            e = np.repeat(prompts[e][None], n, axis=0)
+        e = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
+        if e.ndim != 2 or e.shape[1] != dim or len(e) == 0:
+            raise ValueError(f"e has shape {e.shape}; expected (batch, {dim}) sentence embeddings")
+        feeds = {"noise": noise(len(e), self.channels, self.window, seed), "e": e}
+        if entry["guidance"] is not None:
+            feeds["w"] = np.full(len(e), 1.0 if guidance is None else guidance, np.float32)
+        elif guidance is not None:
+            raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
+                              "re-export with --guidance to pass a guidance weight")
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 
 

@@ -54,6 +54,12 @@ class TorchBackend(Backend):
                 y = self.model.velocity(f["z_t"], f["t"], f["r"])
             elif spec["graph"] == "denoiser":
                 y = self.model.denoiser(f["z_t"], f["t"], f["r"])
+            elif spec["graph"] == "text-sampler":
+                from ..text.generate import sample_text
+
+                s = spec["sampler"]
+                w = f["w"][:, None, None] if "w" in f else None
+                y = sample_text(self.model, f["e"], s["steps"], s["solver"], guidance=w, noise=f["noise"])
             elif spec["sampler"]["solver"] == "ddim":  # the diffusion twin's own sampler
                 y = self.model.sample(f["r"], steps=spec["sampler"]["steps"], sampler="ddim", noise=f["noise"])
             else:

@@ -5,7 +5,7 @@
 - :mod:`.finetune`    frozen encoder, TextProj added, velocity network fine-tuned
 - :mod:`.generate`    sampling with a text embedding, guidance over the text
 - :mod:`.evaluate`    per-prompt accuracy and Frechet distance against the unconditional floor
-- :mod:`.export`      the text-conditioned fused sampler as ONNX (embedding as an input)
+- :mod:`.export`      the text-conditioned fused sampler, a bundle graph (embedding as an input)
 - :mod:`.commands`    the ``train-text`` and ``text-eval`` commands and ``generate --text``
 
 Importing this package needs neither torch nor the embedding model.

@@ -1,4 +1,6 @@
-"""CLI of text-to-signal: ``train-text``, ``text-eval``, ``export-text``, and ``generate --text``.
+"""CLI of text-to-signal: ``train-text``, ``text-eval``, and ``generate --text``.
+
+Text samplers are exported with the other graphs: ``flowfm-edge export TEXT_RUN --target cpu``.
 
 :func:`register` adds the commands to the main typer app; ``flowfm-edge generate RUN --text
 "..."`` delegates to :func:`generate_from_text`. Errors become one red line and exit 1
@@ -101,7 +103,7 @@ def _real_windows(config: dict, cls: Optional[str], n: int):
 
 
 def register(app: typer.Typer, cli_errors, console) -> None:
-    """Add ``train-text``, ``text-eval`` and ``export-text`` to ``app``."""
+    """Add ``train-text`` and ``text-eval`` to ``app``."""
 
     @app.command("train-text")
     @cli_errors
@@ -173,26 +175,3 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
                 console.print(f"wrote {path}")
-
-    @app.command("export-text")
-    @cli_errors
-    def export_text_cmd(
-        run: Path = typer.Argument(..., help="Text run directory (from `flowfm-edge train-text`)."),
-        out: Path = typer.Option(..., help="Directory for text-sampler-<solver>-<steps>.onnx and its .json."),
-        steps: int = typer.Option(8, min=1, help="Solver steps baked into the graph."),
-        solver: str = typer.Option("euler", help="euler, midpoint, heun or rk4."),
-        guidance: bool = typer.Option(False, help="The graph takes a text guidance weight w (doubles its cost)."),
-        seed: int = typer.Option(0, help="Seed of the check inputs."),
-    ):
-        """Export the text-conditioned fused sampler to ONNX (embedding e as input), checked against PyTorch."""
-        from .export import export_text_sampler
-        from .prompts import all_texts
-
-        model, config, cache = text_run(run)
-        prompts = [t for t in all_texts(config["text"]["prompts"]) if t in cache]
-        record = export_text_sampler(model, out, solver, steps, guidance, cache.get(prompts), config["text"]["embedder"],
-                                     seed)
-        v = record["validation"]
-        console.print(f"wrote {out / record['file']} ({record['bytes'] / 1e6:.2f} MB): onnxruntime vs PyTorch on "
-                      f"{v['n_inputs']} inputs, max-abs {v['max_abs']:.2e} g, trajectory error {v['trajectory_error']:.2e}",
-                      highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""The text-conditioned fused sampler as one ONNX graph, checked against PyTorch with onnxruntime.
+"""The text-conditioned fused sampler: a bundle graph (``text-sampler``) with the sentence embedding as input.
 
 ``noise (B, 3, 300) N(0, I), e (B, text_dim)[, w (B,)] -> x (B, 3, 300) in g``: the whole
 ODE solve unrolled with the time grid baked in, like the bundle's fused samplers
@@ -8,14 +8,14 @@ sentence embedding ``e`` is an input (the embedding model stays on the host; a r
 zeros asks for the unconditional generator). With ``w`` the graph applies text guidance
 ``v0 + w (v_text - v0)``.
 
-Files written to ``OUT/``: ``text-sampler-<solver>-<steps>.onnx`` and a ``.json`` beside it
-with the declared signature, sampler, exporter record, validation and sha256.
+``flowfm-edge export TEXT_RUN --target cpu`` exports these graphs beside the others
+(:func:`flowfm_edge.export.export_bundle` takes :func:`kit` for their inputs, reference and
+module) and stores the run's prompt embeddings in the bundle (:func:`bundle_section`), so a
+device can generate for the known descriptions without the text model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..models import FlowFM
-from ..solvers import check_solver, time_grid
+from ..solvers import time_grid
 from .generate import check_text_model, sample_text
 
 
@@ -41,9 +41,10 @@ def text_sampler_spec(cfg, solver: str = "euler", steps: int = 8, guidance: bool
     if guidance:
         inputs += (TensorSpec("w", ("batch",), "text guidance weight"),)
     info = {"solver": solver, "steps": steps, "time_grid": [round(float(t), 8) for t in time_grid(steps)],
-            "guidance": "input w: v0 + w (v_text - v0), v0 at e = 0" if guidance else None, "r": "zero (text-only)"}
+            "guidance": "input w: v0 + w (v_text - v0), v0 at e = 0" if guidance else None, "r": "zero (text-only)",
+            "condition": "text"}
     # Legacy exporter, as for the other fused samplers: the unrolled loop shares one set of weights.
-    return GraphSpec("sampler", text_sampler_name(solver, steps), inputs, (TensorSpec("x", window, "g"),), "noise",
+    return GraphSpec("text-sampler", text_sampler_name(solver, steps), inputs, (TensorSpec("x", window, "g"),), "noise",
                      exporter="legacy", sampler=info)
 
 
@@ -105,47 +106,64 @@ def reference_output(model: FlowFM, feeds: dict, solver: str, steps: int) -> np.
                        noise=torch.from_numpy(feeds["noise"])).numpy()
 
 
-def export_text_sampler(model: FlowFM, out: str | Path, solver: str = "euler", steps: int = 8, guidance: bool = False,
-                        embeddings: np.ndarray | None = None, embedder: str = "", seed: int = 0) -> dict:
-    """Export, check with onnxruntime against PyTorch (FP32 gate), write the .onnx and its .json; return the record.
+TEXT_CALIB = 64  # (noise, e) pairs that calibrate a text sampler for static INT8
 
-    ``embeddings`` (K, text_dim): prompt embeddings to check on, beside zero and random ones.
+
+def prompt_embeddings(run: str | Path, config: dict) -> tuple[list[str], np.ndarray]:
+    """(texts, E (K, text_dim)) of the run's descriptions found in its embedding cache (no text model needed)."""
+    from .embeddings import CACHE_NAME, EmbeddingCache
+    from .prompts import all_texts
+
+    text = config["text"]
+    cache = EmbeddingCache(Path(run) / text.get("cache", CACHE_NAME), None, model=text["embedder"])
+    texts = [t for t in all_texts(text["prompts"]) if t in cache]
+    return texts, cache.get(texts) if texts else np.zeros((0, text["text_dim"]), np.float32)
+
+
+def kit(embeddings: np.ndarray):
+    """(feeds, reference, build_graph, example_args) of the text samplers, for the bundle exporter.
+
+    ``embeddings`` (K, text_dim): the run's prompt embeddings. Calibration cycles through them
+    with one row in five at e = 0 (the null text the model was fine-tuned with); checks use them,
+    a zero row and random unit vectors, each with fresh noise.
     """
-    for module in ("onnx", "onnxruntime"):
-        try:
-            __import__(module)
-        except ImportError as exc:
-            raise ImportError(f"exporting needs the [onnx] extra ({module}): pip install 'flowfm-edge[onnx]'") from exc
-    from ..export.metrics import FP32_REL_TOLERANCE, compare, trajectory_error
-    from ..export.to_onnx import EXAMPLE_BATCH, export_onnx
-    from ..export.validation import run_onnx
+    E = np.asarray(embeddings, np.float32)
 
-    check_text_model(model)
-    check_solver(solver)
-    out = Path(out)
-    spec = text_sampler_spec(model.cfg, solver, steps, guidance, embedder)
-    module = TextSamplerGraph(model, solver, steps, guidance).eval()
-    g = torch.Generator().manual_seed(seed)
-    args = (torch.randn(EXAMPLE_BATCH, model.cfg.channels, model.cfg.window, generator=g),
-            torch.randn(EXAMPLE_BATCH, model.cfg.text_dim, generator=g))
-    if guidance:
-        args += (1 + torch.rand(EXAMPLE_BATCH, generator=g),)
-    path = out / f"{spec.name}.onnx"
-    info = export_onnx(module, args, spec, path)
-    emb = np.zeros((0, model.cfg.text_dim), np.float32) if embeddings is None else np.asarray(embeddings, np.float32)
-    feeds = check_feeds(model, emb, guidance=guidance, seed=seed)
-    got, ref = run_onnx(path, feeds), reference_output(model, feeds, solver, steps)
-    validation = {"n_inputs": len(ref), "n_prompt_embeddings": len(emb), **compare(got, ref),
-                  "trajectory_error": trajectory_error(got, ref, model.cfg.norm_mean, model.cfg.norm_std),
-                  "limit": FP32_REL_TOLERANCE}
-    if not validation["trajectory_error"] <= FP32_REL_TOLERANCE:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"{spec.name}: the ONNX graph differs from PyTorch (trajectory error "
-                           f"{validation['trajectory_error']:.3g} > {FP32_REL_TOLERANCE}); the exporter produced a wrong "
-                           "graph, please report it with the model config")
-    record = {"name": spec.name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-              "bytes": path.stat().st_size, "precision": "fp32", "graph": spec.to_dict(), "export": info,
-              "validation": validation, "normalisation": {"mean": model.cfg.norm_mean, "std": model.cfg.norm_std},
-              "text_model": embedder or None}
-    (out / f"{spec.name}.json").write_text(json.dumps(record, indent=2))
-    return record
+    def feeds(spec, model: FlowFM, windows, schedules, seed: int = 0):
+        guidance = "w" in spec.input_names
+        rng = np.random.default_rng(seed + 600)
+        rows = E[np.arange(TEXT_CALIB) % len(E)] if len(E) else np.zeros((TEXT_CALIB, model.cfg.text_dim), np.float32)
+        rows = np.where((np.arange(TEXT_CALIB) % 5 == 4)[:, None], 0.0, rows).astype(np.float32)
+        calib = {"noise": rng.standard_normal((TEXT_CALIB, model.cfg.channels, model.cfg.window)).astype(np.float32),
+                 "e": rows}
+        if guidance:
+            calib["w"] = rng.uniform(1.0, 3.0, TEXT_CALIB).astype(np.float32)
+        return calib, check_feeds(model, E[:16], guidance=guidance, seed=seed), 0, None
+
+    def reference(spec, model: FlowFM, head, check: dict) -> np.ndarray:
+        return reference_output(model, check, spec.sampler["solver"], spec.sampler["steps"])
+
+    def build(spec, model: FlowFM, head=None) -> nn.Module:
+        s = spec.sampler
+        return TextSamplerGraph(model, s["solver"], s["steps"], guidance=s["guidance"] is not None).eval()
+
+    def example_args(spec, model: FlowFM) -> tuple:
+        g = torch.Generator().manual_seed(0)
+        args = (torch.randn(2, model.cfg.channels, model.cfg.window, generator=g), torch.randn(2, model.cfg.text_dim, generator=g))
+        return args + (1 + torch.rand(2, generator=g),) if "w" in spec.input_names else args
+
+    return feeds, reference, build, example_args
+
+
+def bundle_section(bundle: Path, config: dict, texts: list[str], E: np.ndarray) -> dict:
+    """Write ``text/embeddings.npy`` (K, text_dim) into ``bundle``; return the manifest's ``text`` section."""
+    from ..export.manifest import file_entry
+
+    path = bundle / "text" / "embeddings.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.ascontiguousarray(E, dtype=np.float32))
+    text = config["text"]
+    return {"embedder": text["embedder"], "text_dim": int(text["text_dim"]),
+            "null_text": "a row of zeros: the unconditional generator",
+            "prompts": text["prompts"], "embeddings": {"texts": texts, "file": file_entry(bundle, path)},
+            "note": "the text model stays on the host: embed new sentences with it (normalised) and pass e"}

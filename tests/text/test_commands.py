@@ -57,13 +57,6 @@ def test_text_eval_command_writes_json_and_markdown(text_run, data_npz, activity
     assert "| run | a sprint | held-out |" in (tmp_path / "r.md").read_text()
 
 
-def test_export_text_command(text_run, tmp_path):
-    pytest.importorskip("onnxruntime", reason="needs the [onnx] extra: pip install 'flowfm-edge[onnx]'")
-    res = invoke("export-text", text_run, "--out", tmp_path, "--steps", 2)
-    assert res.exit_code == 0, res.output
-    assert (tmp_path / "text-sampler-euler-2.onnx").is_file() and "trajectory error" in res.output
-
-
 def test_train_text_and_generate_any_sentence_with_minilm(nano_run, data_npz, tmp_path):
     needs_text_model()
     prompts = tmp_path / "prompts.json"

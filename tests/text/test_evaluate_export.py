@@ -7,7 +7,7 @@ import torch
 from flowfm_edge.evaluation.feature_net import train_feature_net
 from flowfm_edge.text.embeddings import EmbeddingCache
 from flowfm_edge.text.evaluate import markdown_table, text_eval
-from flowfm_edge.text.export import TextSamplerGraph, export_text_sampler
+from flowfm_edge.text.export import TextSamplerGraph
 from flowfm_edge.text.generate import sample_text
 from flowfm_edge.training import load_model
 
@@ -61,24 +61,3 @@ def test_sampler_graph_matches_sample_text(text_run):
         plain = TextSamplerGraph(model, "midpoint", 3)(noise, e)
     torch.testing.assert_close(got, sample_text(model, e, 3, "midpoint", guidance=w[:, None, None], noise=noise))
     torch.testing.assert_close(plain, sample_text(model, e, 3, "midpoint", noise=noise))
-
-
-def test_onnx_export_takes_the_embedding_as_input_and_matches_pytorch(text_run, tmp_path):
-    pytest.importorskip("onnxruntime", reason="needs the [onnx] extra: pip install 'flowfm-edge[onnx]'")
-    pytest.importorskip("onnx", reason="needs the [onnx] extra: pip install 'flowfm-edge[onnx]'")
-    import onnxruntime as ort
-
-    model, _ = load_model(text_run)
-    E = RandomEmbedder()(["walking", "running"])
-    rec = export_text_sampler(model, tmp_path, "euler", 4, guidance=True, embeddings=E, embedder=RandomEmbedder.name)
-    assert rec["validation"]["trajectory_error"] < 1e-4 and rec["validation"]["n_inputs"] == 7
-    path = tmp_path / "text-sampler-euler-4.onnx"
-    assert path.is_file() and json.loads((tmp_path / "text-sampler-euler-4.json").read_text())["sha256"] == rec["sha256"]
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    assert [i.name for i in sess.get_inputs()] == ["noise", "e", "w"]
-    noise = np.random.default_rng(0).standard_normal((5, 3, 300)).astype(np.float32)  # another batch size
-    e = np.repeat(E[:1], 5, 0)
-    w = np.full(5, 2.0, np.float32)
-    out = sess.run(None, {"noise": noise, "e": e, "w": w})[0]
-    ref = sample_text(model, torch.from_numpy(e), 4, guidance=2.0, noise=torch.from_numpy(noise)).numpy()
-    np.testing.assert_allclose(out, ref, atol=1e-4)
