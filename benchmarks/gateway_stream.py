@@ -15,8 +15,8 @@ Two modes:
   minutes every few hours (so idle expiry and reconnection are exercised); RSS is sampled
   every simulated hour to show whether memory grows.
 
-    python benchmarks/gateway_stream.py --bundle bundles/gateway-tiny --devices 100 --minutes 10 --repeats 5
-    python benchmarks/gateway_stream.py --bundle bundles/gateway-tiny --soak-hours 24 --devices 8 --chunk 5
+    python benchmarks/gateway_stream.py --bundle bundles/tiny --devices 100 --minutes 10 --repeats 5
+    python benchmarks/gateway_stream.py --bundle bundles/tiny --soak-hours 24 --devices 8 --chunk 5
 
 Writes ``benchmarks/results/gateway_stream.json`` (or ``--out``) and a Markdown table next to it.
 """
@@ -120,7 +120,7 @@ def worker(args) -> dict:
         clock.now = step * args.chunk
         hour = clock.now / 3600
         for k, dev in enumerate(devices):
-            if args.soak_hours and (hour + k) % 3 < 1 / 3 and hour > 1:  # offline 20 min of every 3 h, staggered
+            if args.soak_hours and hour > 1 and (hour + k + 1 / 6) % 3 < 1 / 3:  # offline 20 min of every 3 h, staggered
                 dev.skip(args.chunk)
                 continue
             t, xyz = dev.chunk(args.chunk)
@@ -141,6 +141,7 @@ def worker(args) -> dict:
         if args.soak_hours and int((step + 1) * args.chunk) % 3600 == 0:
             rss_hourly.append({"hour": round((step + 1) * args.chunk / 3600, 3), "rss_mb": round(rss_mb(), 2),
                                "windows": windows, "active_devices": gw.stats()["active"],
+                               "reconnections": gw.stats()["total"]["segments"] - len(devices),
                                "wall_s": round(time.perf_counter() - started, 2)})
             print(json.dumps(rss_hourly[-1]), file=sys.stderr, flush=True)
     s = time.perf_counter()
@@ -160,7 +161,7 @@ def worker(args) -> dict:
             "windows_per_s_gateway": windows / in_gateway, "samples": stats["received"],
             "samples_per_s": stats["received"] / wall, "latency_p50_ms": p(50) * 1e3, "latency_p99_ms": p(99) * 1e3,
             "latency_max_ms": (float(lat.max()) if lat is not None else latency.max) * 1e3,
-            "peak_rss_mb": peak_rss_mb(), "rss_start_mb": rss_start, "rss_after_load_mb": rss_loaded,
+            "peak_rss_mb": max(peak_rss_mb(), rss_mb()), "rss_start_mb": rss_start, "rss_after_load_mb": rss_loaded,
             "rss_end_mb": rss_mb(), "rss_hourly": rss_hourly, "stream_stats": stats, "batches": gw.stats()["batches"],
             "torch_imported": "torch" in sys.modules, "scipy_imported": "scipy" in sys.modules}
 
@@ -207,15 +208,16 @@ def markdown(result: dict) -> str:
              f"**{m['peak_rss_mb']:.1f}** | |\n")
     hourly = [h for r in result["runs"] for h in r["rss_hourly"]]
     if hourly:
-        table += "\n| hour | RSS MB | windows so far | active devices |\n|---|---|---|---|\n"
-        table += "\n".join(f"| {h['hour']:.0f} | {h['rss_mb']:.1f} | {h['windows']:,} | {h['active_devices']} |"
-                           for h in hourly) + "\n"
+        table += ("\n| hour | RSS MB | windows so far | active devices | reconnections after expiry so far |\n"
+                  "|---|---|---|---|---|\n")
+        table += "\n".join(f"| {h['hour']:.0f} | {h['rss_mb']:.1f} | {h['windows']:,} | {h['active_devices']} | "
+                           f"{h.get('reconnections', '')} |" for h in hourly) + "\n"
     return head + table
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bundle", default="bundles/gateway-tiny")
+    ap.add_argument("--bundle", default="bundles/tiny")
     ap.add_argument("--precision", default="int8")
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--minutes", type=float, default=10.0, help="stream length per device (throughput mode)")
