@@ -108,18 +108,21 @@ class Runtime:
         if r.ndim != 2 or r.shape[1] != self.r_dim:
             raise ValueError(f"r has shape {r.shape}; expected (batch, {self.r_dim})")
         entry = self.sampler(steps, solver)
-        feeds = {"noise": noise(len(r), self.channels, self.window, seed), "r": r}
-        if entry["guidance"] is not None:
-            feeds["w"] = np.full(len(r), 1.0 if guidance is None else guidance, np.float32)
-        elif guidance is not None:
-            raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
-                              "re-export with --guidance to pass a guidance weight")
+        feeds = self._feeds(entry, {"noise": noise(len(r), self.channels, self.window, seed), "r": r}, guidance)
         if entry.get("loop"):  # no fused graph (DDPM-1000): one call of the loop graph per step
             from .denoiser_loop import loop_generate
 
             return loop_generate(self, entry, feeds, seed)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 
+    def _feeds(self, entry: dict, feeds: dict, guidance: float | None) -> dict:
+        """``feeds`` plus the guidance weight ``w`` when the sampler takes one (1.0 unless given)."""
+        if entry["guidance"] is not None:
+            feeds["w"] = np.full(len(feeds["noise"]), 1.0 if guidance is None else guidance, np.float32)
+        elif guidance is not None:
+            raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
+                              "re-export with --guidance to pass a guidance weight")
+        return feeds
 
     def _text(self) -> dict:
         if not self.manifest.get("text"):
@@ -153,12 +156,7 @@ class Runtime:
         e = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
         if e.ndim != 2 or e.shape[1] != dim or len(e) == 0:
             raise ValueError(f"e has shape {e.shape}; expected (batch, {dim}) sentence embeddings")
-        feeds = {"noise": noise(len(e), self.channels, self.window, seed), "e": e}
-        if entry["guidance"] is not None:
-            feeds["w"] = np.full(len(e), 1.0 if guidance is None else guidance, np.float32)
-        elif guidance is not None:
-            raise BundleError(f"{self.backend.bundle}: {entry['name']} was exported without guidance; "
-                              "re-export with --guidance to pass a guidance weight")
+        feeds = self._feeds(entry, {"noise": noise(len(e), self.channels, self.window, seed), "e": e}, guidance)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 
 
