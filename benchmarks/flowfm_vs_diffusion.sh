@@ -14,7 +14,7 @@
 #
 # A stage whose output is already there (a run at the requested step, a feature net, a bundle
 # with a manifest) is reused, so re-running after an interruption continues where it stopped;
-# delete runs/fvd and bundles/fvd to start over.
+# delete the run, bundle and result folders to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +26,8 @@ THREADS=${THREADS:-2}
 FLOW_STEPS=${FLOW_STEPS:-1,2,4,8,16,32,64}
 DDIM_STEPS=${DDIM_STEPS:-10,25,50,100,250}
 RUNS=runs/fvd
-BUNDLES=bundles/fvd
-OUT=benchmarks/results/flowfm_vs_diffusion
+BUNDLES=bundles/fvd-$PRESET-${STEPS}steps-seed$SEED
+OUT=benchmarks/results/flowfm_vs_diffusion_$PRESET-${STEPS}steps
 STAGE=${STAGE:-all}
 
 trained() {  # trained RUN: the run's checkpoint is at step $STEPS
@@ -62,19 +62,21 @@ FEAT=$RUNS/feature-net-hapt
 
 FLOW_RUN=$RUNS/hapt-$PRESET-flow-${STEPS}steps-seed$SEED
 DIFF_RUN=$RUNS/hapt-$PRESET-diffusion-${STEPS}steps-seed$SEED
-# Gates: FP32 must match PyTorch (fixed). INT8 FlowFM samplers may drift up to 0.5 relative L2
-# in normalised units. The twin's INT8 DDIM samplers drift more with steps (0.15 at 25 steps,
-# 0.52 at 50 on a 300-step tiny run; cause not investigated), so their gate is left wide:
-# the comparison measures the Frechet distance of every artefact it times, which prices any
-# drift. The two exports run side by side.
+# Gates: FP32 must match PyTorch (fixed); INT8 FlowFM samplers may drift up to 0.5 relative L2
+# in normalised units (their Frechet distance is measured in the benchmark and reported anyway).
+# The twin is exported in FP32 only: onnxruntime's QDQ quantiser rewires node inputs in time
+# quadratic in the node count, and a fused DDIM-100 sampler (100 unrolled denoiser calls) was
+# still quantising after 20 minutes (DDIM-250 has 2.5x the nodes); INT8 DDIM-50 also drifted 0.52
+# relative L2, over the gate. The FP32 comparison is the same-runtime one the claims need;
+# FlowFM's INT8 sampler is compared with DDPM-1000 in torch eager (end to end).
+# The two exports run side by side.
 GATES="--max-traj-error 0.5 --max-rel-error 0.3"
-DIFF_GATES="--max-traj-error ${DIFF_MAX_TRAJ_ERROR:-5} --max-rel-error 0.3"
 [ -f $BUNDLES/flow/manifest.json ] || flowfm-edge export "$FLOW_RUN" --out $BUNDLES/flow --target cpu \
   --precision fp32,int8 --graphs sampler --steps "$FLOW_STEPS" --solver euler \
   --calib hapt --threads 1 $GATES --force &
 [ -f $BUNDLES/diffusion/manifest.json ] || flowfm-edge export "$DIFF_RUN" --out $BUNDLES/diffusion --target cpu \
-  --precision fp32,int8 --graphs velocity,sampler --steps "$DDIM_STEPS" \
-  --calib hapt --threads 1 $DIFF_GATES --force &
+  --precision fp32 --graphs velocity,sampler --steps "$DDIM_STEPS" \
+  --calib hapt --threads 1 --force &
 wait
 [ -f $BUNDLES/flow/manifest.json ] && [ -f $BUNDLES/diffusion/manifest.json ] || { echo "an export failed (see above)"; exit 1; }
 [ "$STAGE" = export ] && exit 0
