@@ -57,7 +57,7 @@ def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_
 
 def feature_net(data: str, epochs: int = 30):
     """The frozen HAR classifier for Frechet distances on ``data`` (trained once, kept in runs/claims)."""
-    path = RUNS / f"feature-net-{data}"
+    path = RUNS / f"feature-net-{Path(data).stem}"  # "hapt", or an .npz file's name
     if not path.with_suffix(".safetensors").is_file():
         save_feature_net(train_feature_net(load_source(data, split="labelled"), epochs=epochs), path)
     return load_feature_net(path)
