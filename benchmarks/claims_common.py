@@ -35,7 +35,7 @@ def train_config(steps: int, seed: int, **kw) -> TrainConfig:
 
 
 def run_dir(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
-    return RUNS / f"{data}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
+    return RUNS / f"{Path(data).stem}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
 
 
 def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
