@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..export.manifest import BundleError, read_manifest
-from ..export.targets import get_target
+from ..export.targets import SAMPLER_GRAPHS, get_target
 from .energy import energy_per_call, idle_power, not_measured
 from .environment import environment, load_average, peak_rss_mb, reset_peak_rss
 from .quality import QualityContext, classifier_quality, export_validation, generator_quality
@@ -126,7 +126,7 @@ def plan(bundle: str | Path, opts: BenchOptions) -> list[Case]:
     for row in artefact_rows(manifest):
         if opts.graphs and row["kind"] not in opts.graphs:
             continue
-        if row["kind"] in ("sampler", "text-sampler") and ((opts.steps and row["steps"] not in opts.steps) or
+        if row["kind"] in SAMPLER_GRAPHS and ((opts.steps and row["steps"] not in opts.steps) or
                                           (opts.solvers and row["solver"] not in opts.solvers)):
             continue
         for b, runner in runners.items():

@@ -23,7 +23,7 @@ from .graphs import GraphSpec, build_graph, graph_spec
 from .inputs import Windows, example_args, feeds, reference
 from .manifest import file_entry, write_manifest
 from .metrics import FP32_REL_TOLERANCE
-from .targets import get_target
+from .targets import SAMPLER_GRAPHS, get_target
 from .validation import INT8_DRIFT_TOLERANCE, Limits, check_artefact, run_onnx
 
 GOLDEN_ROWS = 4
@@ -70,7 +70,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     graphs = _graphs(opts, head is not None, text is not None, run)
     windows, calib_info = _windows(opts, config, classes, log)
     schedules = [(s, n) for s in opts.solvers for n in opts.steps]
-    specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g not in ("sampler", "text-sampler")]
+    specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g not in SAMPLER_GRAPHS]
     if "sampler" in graphs:
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
     text_kit = None

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..data.contract import CHANNELS, RATE_HZ, UNITS, WINDOW_S
 from ..solvers import nfe
 from .manifest import SCHEMA_VERSION, file_entry
+from .targets import SAMPLER_GRAPHS
 from .to_onnx import OPSET
 
 TORCH_FILES = ("config.json", "ema.safetensors", "head.safetensors", "head.json")
@@ -60,7 +61,7 @@ def build_manifest(run: Path, config: dict, model, classes, target, specs, artef
     cfg = model.cfg
     data = config.get("data", {})
     samplers = [{"name": s.name, **s.sampler, "nfe": s.sampler.get("nfe") or nfe(s.sampler["solver"], s.sampler["steps"])}
-                for s in specs if s.graph in ("sampler", "text-sampler")]
+                for s in specs if s.graph in SAMPLER_GRAPHS]
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

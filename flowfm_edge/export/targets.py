@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 GRAPHS = ("encoder", "classifier", "velocity", "sampler")
 TEXT_GRAPHS = ("text-sampler",)  # text runs only (from `flowfm-edge train-text`)
+SAMPLER_GRAPHS = ("sampler",) + TEXT_GRAPHS  # fused samplers: one spec per (solver, steps)
 
 # precision -> what it means, for --help and the manifest
 PRECISIONS = {

@@ -17,6 +17,7 @@ import numpy as np
 
 from .graphs import GraphSpec
 from .metrics import FP32_REL_TOLERANCE, compare, macro_f1, trajectory_error
+from .targets import SAMPLER_GRAPHS
 
 INT8_DRIFT_TOLERANCE = 0.05  # golden check of an INT8 artefact against its own export-time output
 
@@ -72,7 +73,7 @@ def check_artefact(spec: GraphSpec, precision: str, out: np.ndarray, ref: np.nda
         hint = "Try another --calib-method (minmax, entropy, percentile), a larger --calib-size, or int8-dynamic"
     else:
         hint = "Try static int8 with calibration, or keep fp32 for this graph"
-    if spec.graph in ("sampler", "text-sampler"):
+    if spec.graph in SAMPLER_GRAPHS:
         record["trajectory_error"] = trajectory_error(out, ref, *norm)
         limit, flag = (FP32_REL_TOLERANCE, None) if fp32 else (limits.max_traj_error, "--max-traj-error")
         record["gate"] = _gate(spec.name, precision, "trajectory_error", record["trajectory_error"], limit, flag, hint)
