@@ -34,8 +34,13 @@ def train_config(steps: int, seed: int, **kw) -> TrainConfig:
     return TrainConfig(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw)
 
 
+def data_name(data: str) -> str:
+    """The name runs and results carry for a data source: "hapt", "synthetic", or an .npz file's stem."""
+    return Path(data).stem
+
+
 def run_dir(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
-    return RUNS / f"{Path(data).stem}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
+    return RUNS / f"{data_name(data)}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
 
 
 def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
@@ -57,7 +62,7 @@ def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_
 
 def feature_net(data: str, epochs: int = 30):
     """The frozen HAR classifier for Frechet distances on ``data`` (trained once, kept in runs/claims)."""
-    path = RUNS / f"feature-net-{Path(data).stem}"  # "hapt", or an .npz file's name
+    path = RUNS / f"feature-net-{data_name(data)}"
     if not path.with_suffix(".safetensors").is_file():
         save_feature_net(train_feature_net(load_source(data, split="labelled"), epochs=epochs), path)
     return load_feature_net(path)

@@ -13,11 +13,10 @@ unconditional: r = 0), against ``--n`` real windows.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from claims_common import best_quality, ensure_run, feature_net, load, markdown_table, pyplot, write_outputs
+from claims_common import best_quality, data_name, ensure_run, feature_net, load, markdown_table, pyplot, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import FitConfig, evaluate_downstream
 
@@ -59,7 +58,7 @@ def main() -> None:
                          "best FD reconstruction", "best FD unconditional", "FD real vs real"], table)
     result = {"claim": "DGS ablation: downstream F1 and generation quality against p",
               "protocol": vars(args) | {"fd": "best over Euler steps", "probe": "linear, subject-wise"}, "rows": rows}
-    stem = f"claims_dgs_{Path(args.data).stem}_{args.preset}"
+    stem = f"claims_dgs_{data_name(args.data)}_{args.preset}"
     write_outputs(stem, result, md)
     plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
@@ -69,7 +68,7 @@ def main() -> None:
         a2.plot(ps, [t[4 + i] for t in table], marker="o", label=m)
     a2.set(xlabel="p_dgs", ylabel="best Frechet distance", yscale="log")
     a2.legend(fontsize=8)
-    fig.suptitle(f"DGS ablation, {Path(args.data).stem}, {args.preset}, {args.steps} steps", fontsize=10)
+    fig.suptitle(f"DGS ablation, {data_name(args.data)}, {args.preset}, {args.steps} steps", fontsize=10)
     fig.tight_layout()
     fig.savefig(f"benchmarks/results/{stem}.png", dpi=120)
 

@@ -17,11 +17,10 @@ mean +- SD over test subjects and pooled over all test windows.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from claims_common import ensure_run, load, markdown_table, pyplot, write_outputs
+from claims_common import data_name, ensure_run, load, markdown_table, pyplot, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import FitConfig, evaluate_downstream
 
@@ -84,14 +83,14 @@ def report(args, rows: list) -> None:
                          "seeds"], table)
     result = {"claim": "FlowFM's representation beats SSL-Wearables' on downstream HAR (macro F1)",
               "protocol": vars(args) | {"metric": "macro F1; per-subject mean +- SD and pooled"}, "rows": rows}
-    stem = f"claims_downstream_{Path(args.data).stem}_{args.preset}"
+    stem = f"claims_downstream_{data_name(args.data)}_{args.preset}"
     write_outputs(stem, result, md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(range(len(table)), [t[2] for t in table], yerr=[t[3] for t in table], capsize=3,
            color=[{"flow": "C0", "diffusion": "C1", "mtl": "C2"}.get(t[0], "C7") for t in table])
     ax.set_xticks(range(len(table)), [f"{t[0]}\n{t[1]}" for t in table], fontsize=7)
-    ax.set(ylabel="macro F1 (per-subject mean +- SD)", ylim=(0, 1), title=f"Downstream HAR, {Path(args.data).stem}, {args.preset}, {args.steps} steps")
+    ax.set(ylabel="macro F1 (per-subject mean +- SD)", ylim=(0, 1), title=f"Downstream HAR, {data_name(args.data)}, {args.preset}, {args.steps} steps")
     fig.tight_layout()
     fig.savefig(f"benchmarks/results/{stem}.png", dpi=120)
     plt.close(fig)

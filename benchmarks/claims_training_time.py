@@ -22,11 +22,10 @@ import argparse
 import csv
 import shutil
 import statistics
-from pathlib import Path
 
 import numpy as np
 
-from claims_common import RUNS, best_quality, feature_net, load, markdown_table, pyplot, train_config, write_outputs
+from claims_common import RUNS, best_quality, data_name, feature_net, load, markdown_table, pyplot, train_config, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.models import ModelConfig
 from flowfm_edge.training import train
@@ -43,7 +42,7 @@ def one_seed(args, seed: int, ws, real, net) -> dict:
     flow_steps = [int(s) for s in args.flow_steps.split(",")]
     ddim_steps = [int(s) for s in args.ddim_steps.split(",")]
     cfg = train_config(args.steps, seed, log_every=1, ckpt_every=10**9)
-    runs = {obj: RUNS / f"time-{Path(args.data).stem}-{args.preset}-{obj}-{args.steps}steps-seed{seed}" for obj in ("diffusion", "flow")}
+    runs = {obj: RUNS / f"time-{data_name(args.data)}-{args.preset}-{obj}-{args.steps}steps-seed{seed}" for obj in ("diffusion", "flow")}
     curves = {obj: [] for obj in runs}
     seconds = {obj: 0.0 for obj in runs}
     per_step = {obj: [] for obj in runs}
@@ -122,7 +121,7 @@ def main() -> None:
     md = markdown_table(["seed", "diffusion final FD (best sampler)", "diffusion train s", "flow train s",
                          "flow final FD", "flow step at target", "flow s at target", "flow time / diffusion time",
                          "same, median step time x steps"], rows)
-    stem = f"claims_training_time_{Path(args.data).stem}_{args.preset}"
+    stem = f"claims_training_time_{data_name(args.data)}_{args.preset}"
     write_outputs(stem, result, md)
     plot(result, f"benchmarks/results/{stem}.png")
 
