@@ -97,8 +97,12 @@ def generate(
     out: Path = typer.Option(Path("samples.npz"), help="Output .npz with X (N, 3, 300) in g."),
     plot: Optional[Path] = typer.Option(None, help="Also write a PNG of real vs generated windows."),
     text: Optional[str] = typer.Option(None, help="Text-to-signal: a description, e.g. 'walking up the stairs' (a run from train-text)."),
+    r_zero: bool = typer.Option(False, "--r-zero", help="Unconditional with r = 0 (the DGS-trained null condition) even when the run has a prior."),
 ):
-    """Generate windows: unconditional (r = 0), reconstructions of real windows (--like), or from text (--text)."""
+    """Generate windows: unconditional, reconstructions of real windows (--like), or from text (--text).
+
+    Unconditional r is drawn from the run's prior over r (a Gaussian mixture fitted on the training set's representations at the end of training, or by `flowfm-edge fit-prior RUN`); a run without a prior, or --r-zero, generates from r = 0. --guidance w applies to both: v0 + w (v_r - v0). The same --seed gives the same noise in every mode.
+    """
     if isinstance(text, str):  # called from Python without text, the default is typer's OptionInfo
         from .text.commands import generate_from_text
 
@@ -110,17 +114,30 @@ def generate(
     from .solvers import check_solver
     from .training import load_model
 
+    r_zero = r_zero is True  # called from Python without it, the default is typer's OptionInfo
     check_solver(solver)
     model, config = load_model(run)
     real = None
+    mode = "reconstruction"
     if like is not None:
         real = load_npz(like).X[:n]
+        n = len(real)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, model.cfg.channels, model.cfg.window, generator=gen)  # first, so r = 0 and prior share it
+    if real is not None:
         with torch.no_grad():
             r = model.embed(torch.from_numpy(real))
-        n = len(real)
+    elif not r_zero and getattr(model, "prior", None) is not None:
+        r = model.unconditional_r(n, generator=gen)
+        mode = "unconditional, r from the prior"
+        console.print(f"r drawn from the run's prior ({model.prior.components}-component Gaussian mixture over r); "
+                      "--r-zero generates from r = 0")
     else:
         r = torch.zeros(n, model.cfg.r_dim)
-    x = model.sample(r, steps=steps, solver=solver, guidance=guidance, generator=torch.Generator().manual_seed(seed))
+        mode = "unconditional, r = 0"
+        if not r_zero and hasattr(model, "attach_prior"):
+            console.print(f"r = 0: the run has no prior over r; fit one with `flowfm-edge fit-prior {run}`")
+    x = model.sample(r, steps=steps, solver=solver, guidance=guidance, noise=noise, generator=gen)
     X = x.numpy().astype(np.float32)
     if not np.isfinite(X).all():
         raise RuntimeError(f"{run}: generated windows hold NaN/inf; the checkpoint is unusable")
@@ -133,7 +150,6 @@ def generate(
 
         if real is None:
             real = _reference_windows(config, n)
-        mode = "reconstruction" if like is not None else "unconditional"
         plot_windows(real, X, plot, title=f"{mode}, {solver} x {steps} steps")
         console.print(f"wrote {plot}")
 
@@ -293,7 +309,8 @@ def _register_extensions() -> None:
     """Commands that live beside their subsystem (export, validate, ...) register themselves here."""
     import importlib
 
-    for package, module in (("flowfm_edge.export", "flowfm_edge.export.commands"),
+    for package, module in (("flowfm_edge.training", "flowfm_edge.training.commands"),
+                            ("flowfm_edge.export", "flowfm_edge.export.commands"),
                             ("flowfm_edge.export", "flowfm_edge.export.engine_commands"),
                             ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
                             ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands"),

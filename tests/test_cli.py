@@ -48,6 +48,29 @@ def test_generate_unconditional_and_reconstruction_with_plot(run, synth, tmp_pat
     assert np.load(tmp_path / "r.npz")["X"].shape == (3, 3, 300)
 
 
+def test_generate_draws_r_from_the_prior_unless_r_zero(run, tmp_path):
+    import torch
+
+    from flowfm_edge.training import load_model
+
+    res = invoke("generate", run, "--n", 3, "--steps", 2, "--out", tmp_path / "p.npz")
+    assert res.exit_code == 0, res.output
+    assert "r drawn from the run's prior" in res.output and "--r-zero" in res.output
+    res = invoke("generate", run, "--n", 3, "--steps", 2, "--r-zero", "--out", tmp_path / "z.npz")
+    assert res.exit_code == 0 and "prior" not in res.output
+    prior_x, zero_x = np.load(tmp_path / "p.npz")["X"], np.load(tmp_path / "z.npz")["X"]
+    # same seed, same noise: the r = 0 mode is exactly what sample(r = 0) gives, the prior mode differs
+    model, _ = load_model(run)
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(3, 3, 300, generator=gen)
+    np.testing.assert_allclose(zero_x, model.sample(torch.zeros(3, 64), steps=2, noise=noise).numpy(), atol=1e-5)
+    r = model.unconditional_r(3, generator=gen)
+    np.testing.assert_allclose(prior_x, model.sample(r, steps=2, noise=noise).numpy(), atol=1e-5)
+    assert not np.allclose(prior_x, zero_x)
+    res = invoke("generate", run, "--n", 2, "--steps", 2, "--guidance", 2.0, "--out", tmp_path / "g.npz")
+    assert res.exit_code == 0 and np.isfinite(np.load(tmp_path / "g.npz")["X"]).all()
+
+
 def test_embed_and_probe_save_a_classifier(run, synth, tmp_path):
     res = invoke("embed", run, "--data", synth, "--out", tmp_path / "e.npz")
     assert res.exit_code == 0, res.output

@@ -1,8 +1,9 @@
 """Export: ONNX graphs, INT8 quantisation, the bundle and its manifest (SPEC 6).
 
-Importing this package is cheap and torch-free: :mod:`.manifest`, :mod:`.metrics` and
-:mod:`.targets` need only numpy, so runtimes can read bundles without torch. The exporter
-itself (:func:`export_bundle`) loads torch, onnx and onnxruntime when called.
+Importing this package is cheap and torch-free: :mod:`.manifest`, :mod:`.metrics`,
+:mod:`.prior` and :mod:`.targets` need only numpy, so runtimes can read bundles without
+torch. The exporter itself (:func:`export_bundle`) loads torch, onnx and onnxruntime when
+called.
 """
 
 from .targets import TARGETS, Target, get_target

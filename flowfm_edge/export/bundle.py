@@ -2,13 +2,15 @@
 
 For every graph the target offers: export FP32 ONNX, check it against PyTorch, quantise to
 each INT8 precision asked for, check those against their gates, and write golden inputs and
-outputs. The bundle is built in a temporary sibling directory and moved into place only
+outputs; the run's prior over r (when it has one) goes in as ``prior/prior.npz`` with golden
+draws checked against PyTorch. The bundle is built in a temporary sibling directory and moved into place only
 when every artefact passed, so a failed export never leaves a half-written bundle behind.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import tempfile
@@ -102,10 +104,15 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
             artefacts += a
             golden[spec.name] = g
         from .environment import build_manifest, copy_torch_checkpoint
+        from .prior import write_prior
 
         torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
+        prior = write_prior(tmp, getattr(model, "prior", None), _prior_info(run), opts.seed)
+        if prior:
+            log(f"prior: {prior['components']}-component {prior['covariance_type']} Gaussian mixture over r, "
+                f"numpy vs PyTorch max |dr| {prior['parity']['value']:.1e} <= {prior['parity']['tolerance']:.0e}")
         manifest = build_manifest(run, config, model, classes, target, specs, artefacts, golden, torch_files,
-                                  calib_info, opts)
+                                  calib_info, opts, prior)
         if hooks:
             manifest = hooks.manifest_section(manifest, opts)
         if twin:
@@ -122,6 +129,11 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         raise
     log(f"wrote {out} ({len(artefacts)} artefacts)")
     return manifest
+
+
+def _prior_info(run: Path) -> dict | None:
+    path = run / "checkpoint" / "prior.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _graphs(opts: ExportOptions, has_head: bool, is_text: bool, run: Path) -> list[str]:

@@ -83,7 +83,8 @@ def register(app: typer.Typer, cli_errors, console) -> None:
             console.print(f"[red]tampered:[/red] {problem}", highlight=False)
         for c in report["checks"]:
             mark = "[green]ok[/green]  " if c["passed"] else "[red]FAIL[/red]"
-            console.print(f"{mark} {c['artefact']:<22} {c['precision']:<13} rel_l2 {c['rel_l2']:.2e} "
+            console.print(f"{mark} {c['artefact']:<22} {c['precision']:<13} {c.get('metric', 'rel_l2')} "
+                          f"{c.get('value', c['rel_l2']):.2e} "
                           f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
                           highlight=False)
         if not report["passed"]:

@@ -15,7 +15,7 @@ from .manifest import SCHEMA_VERSION, file_entry
 from .targets import SAMPLER_GRAPHS
 from .to_onnx import OPSET
 
-TORCH_FILES = ("config.json", "ema.safetensors", "head.safetensors", "head.json")
+TORCH_FILES = ("config.json", "ema.safetensors", "head.safetensors", "head.json", "prior.safetensors", "prior.json")
 
 
 def _version(dist: str) -> str | None:
@@ -46,7 +46,7 @@ def environment() -> dict:
 
 
 def copy_torch_checkpoint(src: Path, dst: Path, bundle: Path) -> list[dict]:
-    """Copy the run's config, EMA weights and head into the bundle, so the torch backend needs nothing else."""
+    """Copy the run's config, EMA weights, head and prior into the bundle, so the torch backend needs nothing else."""
     dst.mkdir(parents=True, exist_ok=True)
     entries = []
     for name in TORCH_FILES:
@@ -57,7 +57,8 @@ def copy_torch_checkpoint(src: Path, dst: Path, bundle: Path) -> list[dict]:
 
 
 def build_manifest(run: Path, config: dict, model, classes, target, specs, artefacts, golden, torch_files,
-                   calib_info, opts) -> dict:
+                   calib_info, opts, prior: dict | None = None) -> dict:
+    """The manifest; ``prior`` is the section :func:`~.prior.write_prior` returned (None: the run has no prior)."""
     cfg = model.cfg
     data = config.get("data", {})
     samplers = [{"name": s.name, **s.sampler, "nfe": s.sampler.get("nfe") or nfe(s.sampler["solver"], s.sampler["steps"])}
@@ -84,5 +85,6 @@ def build_manifest(run: Path, config: dict, model, classes, target, specs, artef
         "artefacts": artefacts,
         "golden": golden,
         "torch": {"path": "torch", "files": torch_files},
+        "prior": prior,
         "environment": environment(),
     }

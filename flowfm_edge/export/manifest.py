@@ -5,6 +5,7 @@ Layout of a bundle::
     manifest.json           schema version, model, I/O signatures, artefacts, environment, validation
     onnx/<artefact>.<precision>.onnx
     golden/<artefact>/<tensor>.npy      inputs and expected outputs for on-device checks
+    prior/prior.npz         optional prior over r for unconditional generation (golden/prior/: its draws)
     torch/checkpoint/       config.json, ema.safetensors[, head.safetensors, head.json] (torch backend)
 
 Every file the manifest lists carries its sha256; :func:`verify_files` finds tampered or
@@ -59,13 +60,15 @@ def write_manifest(bundle: Path, manifest: dict) -> None:
 
 
 def listed_files(manifest: dict) -> list[dict]:
-    """Every file entry (path, sha256) the manifest lists: artefacts, engines, golden files, torch checkpoint, text."""
+    """Every file entry (path, sha256) the manifest lists: artefacts, engines, golden files, torch checkpoint, text, prior."""
     entries = [a["file"] for a in manifest.get("artefacts", []) + manifest.get("engines", [])]
     for golden in manifest.get("golden", {}).values():
         entries += list(golden["files"].values())
     entries += manifest.get("torch", {}).get("files", [])
     if manifest.get("text"):
         entries.append(manifest["text"]["embeddings"]["file"])
+    if manifest.get("prior"):
+        entries += [manifest["prior"]["file"], *manifest["prior"]["golden"]["files"].values()]
     return entries
 
 

@@ -2,8 +2,9 @@
 
 A :class:`Backend` runs one named graph of a bundle at one precision on numpy feeds; the
 :class:`Runtime` on top checks shapes, draws noise, picks the sampler for the asked steps,
-and returns float32 numpy arrays of the same shapes whatever the backend. Nothing here
-imports torch.
+and returns float32 numpy arrays of the same shapes whatever the backend. Unconditional
+generation draws r from the bundle's prior over r (``prior/prior.npz``) when it has one, with
+numpy. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..export.manifest import BundleError, read_manifest
+from ..export.prior import BundlePrior
 
 
 class Backend:
@@ -46,6 +48,21 @@ class Runtime:
         self.channels, self.window = len(sig["channels"]), sig["window"]
         self.classes: list[str] | None = self.manifest.get("classes")
         self.r_dim = self.manifest["model"]["config"]["r_dim"]
+        self._prior: BundlePrior | None = None
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the bundle carries a prior over r for unconditional generation."""
+        return bool(self.manifest.get("prior"))
+
+    def prior(self) -> BundlePrior:
+        """The bundle's prior over r (sha256-checked on first use)."""
+        if not self.has_prior:
+            raise BundleError(f"{self.backend.bundle}: the bundle has no prior over r; fit one with "
+                              "`flowfm-edge fit-prior RUN` and re-export")
+        if self._prior is None:
+            self._prior = BundlePrior(self.backend.bundle, self.manifest["prior"])
+        return self._prior
 
     def __repr__(self) -> str:
         return f"Runtime({self.backend.bundle}, backend={self.backend.name!r}, precision={self.precision!r})"
@@ -96,24 +113,48 @@ class Runtime:
         return match[0]
 
     def generate(self, n: int | None = None, r=None, steps: int | None = None, seed: int = 0,
-                 solver: str | None = None, guidance: float | None = None) -> np.ndarray:
-        """Windows (B, 3, 300) in g: unconditional (``n`` windows, r = 0) or conditioned on ``r`` (B, r_dim)."""
+                 solver: str | None = None, guidance: float | None = None, prior: bool = True) -> np.ndarray:
+        """Windows (B, 3, 300) in g: unconditional (``n`` windows) or conditioned on ``r`` (B, r_dim).
+
+        Unconditional r is drawn from the bundle's prior (see :meth:`unconditional_r`); it is 0
+        when the bundle has no prior or with ``prior=False``. The noise depends on ``seed``
+        only, so ``generate(n=k, seed=s)`` equals ``generate(r=unconditional_r(k, s), seed=s)``.
+        """
         if (n is None) == (r is None):
             raise ValueError("generate takes exactly one of n (unconditional) or r (conditioned on representations)")
+        z = None
         if r is None:
             if n < 1:
                 raise ValueError(f"n must be >= 1, got {n}")
-            r = np.zeros((n, self.r_dim), np.float32)
+            z, r = self._unconditional(n, seed, prior)
         r = np.ascontiguousarray(np.asarray(r, dtype=np.float32))
         if r.ndim != 2 or r.shape[1] != self.r_dim:
             raise ValueError(f"r has shape {r.shape}; expected (batch, {self.r_dim})")
         entry = self.sampler(steps, solver)
-        feeds = self._feeds(entry, {"noise": noise(len(r), self.channels, self.window, seed), "r": r}, guidance)
+        z = noise(len(r), self.channels, self.window, seed) if z is None else z
+        feeds = self._feeds(entry, {"noise": z, "r": r}, guidance)
         if entry.get("loop"):  # no fused graph (DDPM-1000): one call of the loop graph per step
             from .denoiser_loop import loop_generate
 
             return loop_generate(self, entry, feeds, seed)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
+
+    def unconditional_r(self, n: int, seed: int = 0) -> np.ndarray:
+        """r (n, r_dim) float32 for unconditional generation: prior draws, or zeros when the bundle has no prior.
+
+        One ``np.random.default_rng(seed)`` gives the noise (n, channels, window) first (what
+        :func:`noise` returns), then u (n,) and eps (n, r_dim) for the prior, so r and the noise
+        are independent and the noise is the same as with r = 0.
+        """
+        return self._unconditional(n, seed)[1]
+
+    def _unconditional(self, n: int, seed: int, prior: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """noise (n, channels, window) and r (n, r_dim), float32, from one generator seeded with ``seed``."""
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.channels, self.window)).astype(np.float32)  # = noise(n, ..., seed)
+        if not (prior and self.has_prior):
+            return z, np.zeros((n, self.r_dim), np.float32)
+        return z, self.prior().draw(rng, n)
 
     def _feeds(self, entry: dict, feeds: dict, guidance: float | None) -> dict:
         """``feeds`` plus the guidance weight ``w`` when the sampler takes one (1.0 unless given)."""

@@ -1,7 +1,9 @@
 """``validate_bundle``: re-run a bundle's golden checks on this machine with one backend.
 
 Fails on a missing or modified file (sha256 against the manifest) and on drift: an
-artefact whose output on the golden inputs moved beyond its tolerance.
+artefact whose output on the golden inputs moved beyond its tolerance. The bundle's prior
+over r, when it has one, is checked on every backend: numpy draws from the golden (u, eps)
+against PyTorch's r (max abs difference).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from ..export.manifest import load_golden, read_manifest, verify_files
 from ..export.metrics import FP32_REL_TOLERANCE, compare
+from ..export.prior import check_prior
 from .registry import backend_class
 
 
@@ -36,7 +39,11 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
         err = compare(out, golden[check["against"]])
         ref = compare(out, golden["reference"])
         report["checks"].append({"artefact": name, "precision": precision, "against": check["against"],
+                                 "metric": "rel_l2", "value": err["rel_l2"],
                                  "rel_l2": err["rel_l2"], "max_abs": err["max_abs"], "tolerance": check["tolerance"],
                                  "rel_l2_vs_reference": ref["rel_l2"], "passed": err["rel_l2"] <= check["tolerance"]})
+    prior = check_prior(bundle, manifest)
+    if prior is not None:
+        report["checks"].append(prior)
     report["passed"] = bool(report["checks"]) and all(c["passed"] for c in report["checks"])
     return report

@@ -7,6 +7,9 @@ Layout of ``RUN/checkpoint/``::
     ema.safetensors      EMA weights (used for sampling, embedding and export)
     train_state.pt       optimizer, LR scheduler and step (tensors only; resume-only)
     head.safetensors     optional classifier head (from ``probe``), with head.json
+    prior.safetensors    optional density model over r for unconditional generation (weights,
+                         means, chol), with prior.json (fitted at the end of training or by
+                         ``flowfm-edge fit-prior``)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..models import Classifier, FlowFM, LinearHead, ModelConfig, build_model
+from ..models.prior import GaussianMixturePrior
 
 
 class RunError(ValueError):
@@ -69,7 +73,33 @@ def load_model(run: str | Path, weights: str = "ema", device: str = "cpu") -> tu
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     if missing or unexpected:
         raise RunError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    prior = load_prior(run)
+    if prior is not None and hasattr(model, "attach_prior"):
+        model.attach_prior(prior.to(device))
     return model.to(device).eval(), config
+
+
+def save_prior(run: str | Path, prior: GaussianMixturePrior, info: dict) -> None:
+    """Write ``prior.safetensors`` (weights, means, chol) and ``prior.json`` (``info``) into the run's checkpoint."""
+    ckpt = checkpoint_dir(run)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    for name, write in (("prior.safetensors", lambda p: save_file(_contiguous(prior.state_dict()), str(p))),
+                        ("prior.json", lambda p: p.write_text(json.dumps(info, indent=2)))):
+        tmp = ckpt / (name + ".tmp")
+        write(tmp)
+        tmp.replace(ckpt / name)
+
+
+def load_prior(run: str | Path) -> GaussianMixturePrior | None:
+    """The run's prior over r, or None when it has none."""
+    path = checkpoint_dir(run) / "prior.safetensors"
+    if not path.is_file():
+        return None
+    tensors = load_file(str(path))
+    try:
+        return GaussianMixturePrior(tensors["weights"], tensors["means"], tensors["chol"])
+    except (KeyError, ValueError) as exc:
+        raise RunError(f"{path}: not a valid prior ({exc}); refit it with `flowfm-edge fit-prior {run}`") from exc
 
 
 def load_train_state(run: Path) -> dict | None:

@@ -134,7 +134,8 @@ def test_golden_files_and_onnxruntime_validation(jetson_bundle):
     m = read_manifest(jetson_bundle)
     assert {"reference", "output.fp32", "output.fp16", "output.int8"} <= set(m["golden"]["encoder"]["files"])
     report = validate_bundle(jetson_bundle)
-    assert report["passed"] and len(report["checks"]) == len(m["artefacts"])
+    assert m["prior"]["file"]["path"] == "prior/prior.npz"  # the run's prior over r, checked like the artefacts
+    assert report["passed"] and len(report["checks"]) == len(m["artefacts"]) + 1
 
 
 def test_recipe_and_profile_helpers():

@@ -1,0 +1,50 @@
+"""Fit a run's prior over r: embed the training windows with the EMA encoder, fit the mixture, save it.
+
+Called at the end of :func:`~flowfm_edge.training.loop.train` for flow runs and by
+``flowfm-edge fit-prior RUN`` for existing runs. Writes ``RUN/checkpoint/prior.safetensors``
+and ``prior.json`` (see :mod:`.checkpoint`).
+
+>>> info = fit_run_prior("runs/nano", model, ws.X, data_source="synthetic")   # doctest: +SKIP
+>>> info["components"], info["covariance_type"]                               # doctest: +SKIP
+(1, 'full')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.prior import GaussianMixturePrior, fit_prior
+from .checkpoint import read_config, save_prior
+from .loop import data_hash
+
+
+@torch.no_grad()
+def embed_all(model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Raw windows X (N, 3, 300) in g -> r (N, r_dim) float32, on the model's device."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = [model.embed(torch.from_numpy(np.ascontiguousarray(X[i : i + batch_size], dtype=np.float32)).to(device))
+           .float().cpu().numpy() for i in range(0, len(X), batch_size)]
+    model.train(was_training)
+    return np.concatenate(out)
+
+
+def fit_run_prior(run: str | Path, model, X: np.ndarray, data_source: str | None = None, seed: int = 0
+                  ) -> tuple[GaussianMixturePrior, dict]:
+    """Fit the prior of ``run`` on ``model``'s r of the windows X (N, 3, 300), save it with the run, attach it.
+
+    ``model`` carries the weights the run samples with (the EMA weights). Returns the prior
+    and the ``prior.json`` record.
+    """
+    r = embed_all(model, X)
+    prior, info = fit_prior(r, seed=seed)
+    config = read_config(run)
+    info.update({"data": data_source, "data_hash": data_hash(X), "weights": "ema", "train_step": config.get("step"),
+                 "seed": seed})
+    save_prior(run, prior, info)
+    model.attach_prior(prior.to(next(model.parameters()).device))
+    return prior, info
