@@ -18,6 +18,7 @@ import torch
 from flowfm_edge.data import load_source
 from flowfm_edge.doctor import cpu_model
 from flowfm_edge.evaluation import load_feature_net, quality_sweep, save_feature_net, train_feature_net
+from flowfm_edge.evaluation.quality import N_WINDOWS, reference_windows
 from flowfm_edge.models import ModelConfig
 from flowfm_edge.training import TrainConfig, load_model, read_config, train
 
@@ -68,14 +69,35 @@ def feature_net(data: str, epochs: int = 30):
     return load_feature_net(path)
 
 
+def training_reference(data: str) -> tuple[np.ndarray, dict]:
+    """The FD reference for runs trained on ``data``: its pretrain split, what ``ensure_run`` trains on.
+
+    Returns the windows (N, 3, 300) in g and the record of where they come from (the
+    ``reference`` of a quality sweep), loaded once per script rather than once per checkpoint.
+    """
+    ws, ref = reference_windows({"data": {"spec": data}})
+    return ws.X, ref
+
+
+def _row(r: dict) -> dict:
+    return {k: r[k] for k in ("sampler", "nfe", "frechet", "static_fraction", "r")} | {"psd_db": r["psd"]["mean_db"]}
+
+
 def best_quality(model, objective: str, real: np.ndarray, net, steps: list[int], mode: str = "unconditional",
-                 n: int = 256, ddpm_steps: int = 0, seed: int = 0) -> dict:
-    """The sweep of ``quality_sweep`` in one mode, plus its best row (lowest Frechet distance)."""
-    sweep = quality_sweep(model, objective, real, net, steps, (mode,), n=n, seed=seed, ddpm_steps=ddpm_steps)
-    best = min(sweep["results"], key=lambda r: r["frechet"])
-    return {"best": {k: best[k] for k in ("sampler", "nfe", "frechet")}, "floor": sweep.get("real_vs_real", {}).get("frechet"),
-            "rows": [{k: r[k] for k in ("sampler", "nfe", "frechet")} | {"psd_db": r["psd"]["mean_db"]}
-                     for r in sweep["results"]]}
+                 n: int = N_WINDOWS, ddpm_steps: int = 0, seed: int = 0, reference: dict | None = None) -> dict:
+    """The sweep of ``quality_sweep`` in one mode, plus its best row (lowest Frechet distance).
+
+    ``real`` and ``reference`` come from :func:`training_reference`. Every ``frechet`` is a
+    bootstrap dict (point ``fd``, 95% interval ``ci_low``/``ci_high``); ``floor`` is the
+    real-vs-real one, ``floor_n`` the size of each of its halves.
+    """
+    sweep = quality_sweep(model, objective, real, net, steps, (mode,), n=n, seed=seed, ddpm_steps=ddpm_steps,
+                          reference=reference)
+    best = min(sweep["results"], key=lambda r: r["frechet"]["fd"])
+    floor = sweep.get("real_vs_real", {})
+    return {"best": _row(best), "floor": floor.get("frechet"), "floor_n": floor.get("n_per_half"),
+            "floor_note": sweep.get("floor_note"), "n": sweep["n_windows"], "reference": sweep["reference"],
+            "bootstrap": sweep["bootstrap"], "rows": [_row(r) for r in sweep["results"]]}
 
 
 def load(run: Path):

@@ -77,10 +77,13 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         max_seconds: float = typer.Option(120.0, min=0.0, help="A case stops here even below its minimums (flagged)."),
         warmup: int = typer.Option(3, min=0, help="Warm-up calls after the cold call, not counted."),
         energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
-        data: Optional[str] = typer.Option(None, help="Labelled windows for quality (F1, Frechet distance): hapt, synthetic, .npz."),
+        data: Optional[str] = typer.Option(None, help="Data for quality: hapt, synthetic, .npz; classifiers use its labelled "
+                                           "split (F1), generators its pretrain split (Frechet distance)."),
         feature_net: Optional[Path] = typer.Option(None, help="Feature network for the Frechet distance (`train-feature-net`)."),
-        n: int = typer.Option(256, min=2, help="Windows generated (and real ones compared) per generator."),
-        mode: str = typer.Option("unconditional", help="Generation for quality: unconditional (r = 0) or reconstruction."),
+        n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per generator."),
+        resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
+        mode: str = typer.Option("unconditional", help="Generation for quality: unconditional (r from the bundle's prior, "
+                                 "else 0) or reconstruction."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
         report: Optional[Path] = typer.Option(None, help="Write a Markdown report here."),
         plots: Optional[Path] = typer.Option(None, help="Write latency-vs-steps and quality-vs-latency PNGs into this directory."),
@@ -95,7 +98,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                             threads=_threads(threads), min_iters=min_iters, min_seconds=min_seconds,
                             max_seconds=max_seconds or None, warmup=warmup, energy=energy, data=data,
                             feature_net=str(feature_net) if feature_net else None, n_quality=n, quality_mode=mode,
-                            seed=seed)
+                            seed=seed, resamples=resamples)
         result = bench_bundle(bundle, opts, log)
         _write(result, json_out, report, bench_markdown, console)
         if plots is not None:
@@ -121,16 +124,20 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         max_seconds: float = typer.Option(120.0, min=0.0, help="A setting stops here even below its minimums (flagged)."),
         warmup: int = typer.Option(2, min=0, help="Warm-up calls, not counted."),
         energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
-        data: str = typer.Option("hapt", help="Real windows for the Frechet distance."),
+        data: str = typer.Option("hapt", help="Data the bundles were trained on; its pretrain split is the FD reference."),
         feature_net: Path = typer.Option(..., help="Feature network for the Frechet distance (`train-feature-net`)."),
-        n: int = typer.Option(256, min=2, help="Windows generated (and real ones compared) per setting."),
-        mode: str = typer.Option("unconditional", help="unconditional (r = 0) or reconstruction."),
+        n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per setting."),
+        resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
+        mode: str = typer.Option("unconditional", help="unconditional (r from the bundle's prior, else 0) or reconstruction."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
         report: Optional[Path] = typer.Option(None, help="Write the Markdown report here."),
         plots: Optional[Path] = typer.Option(None, help="Write pareto.png and latency_vs_steps.png into this directory."),
         seed: int = typer.Option(0, help="Seed of the real-window draw and the noise."),
     ):
-        """FlowFM vs diffusion twin: latency, energy and quality per setting, matched-quality speedups, Pareto plot."""
+        """FlowFM vs diffusion twin: latency, energy and quality per setting, matched-quality speedups, Pareto plot.
+
+        FlowFM matches a diffusion setting when its FD is <= the upper end of that setting's 95% bootstrap interval.
+        """
         from .compare import CompareOptions, compare_bundles
         from .report import compare_markdown, plot_latency_vs_steps, plot_pareto
 
@@ -139,7 +146,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                               torch_samplers=_strs(torch_samplers), batches=_ints(batch, "batch"), threads=threads,
                               min_iters=min_iters, min_seconds=min_seconds, max_seconds=max_seconds or None,
                               warmup=warmup, energy=energy, data=data, feature_net=str(feature_net), n=n, mode=mode,
-                              seed=seed)
+                              seed=seed, resamples=resamples)
         result = compare_bundles(flow_bundle, diffusion_bundle, opts, log)
         _write(result, json_out, report, compare_markdown, console)
         if plots is not None:

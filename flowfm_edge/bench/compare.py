@@ -5,12 +5,15 @@ real windows, same frozen feature network, same noise seeds): FlowFM's fused sam
 1-64 steps, the twin's fused DDIM samplers and DDPM-1000 (a runtime loop over the denoiser
 graph; the model's own sampler on the torch backend).
 
-**Matched quality.** For a diffusion reference setting D (DDPM-1000, or the best DDIM: the
-DDIM step count with the lowest Frechet distance), the matched FlowFM setting is the
-fewest-NFE FlowFM setting, on the same backend, precision, batch and threads, whose
-Frechet distance is <= D's. The matched-quality speedup is D's median latency per
-generated sample divided by that setting's. When no FlowFM setting reaches D's quality,
-the result says "not matched" and no speedup is given.
+**Matched quality.** Every Frechet distance (FD) carries a 95% bootstrap interval
+(:func:`flowfm_edge.evaluation.quality.bootstrap_frechet`; 1,000 generated vs 1,000 real
+windows of the pretrain split by default). For a diffusion reference setting D (DDPM-1000,
+or the best DDIM: the DDIM step count with the lowest FD), the matched FlowFM setting is the
+fewest-NFE FlowFM setting, on the same backend, precision, batch and threads, that matches
+D's quality by :func:`~flowfm_edge.evaluation.quality.matches`: its FD is <= the upper end
+of D's interval. The matched-quality speedup is D's median latency per generated sample
+divided by that setting's. When no FlowFM setting reaches D's quality, the result says
+"not matched" and no speedup is given.
 
 The end-to-end speedup compares across runtimes on purpose: FlowFM's fused sampler in
 ONNX Runtime INT8 against DDPM-1000 in PyTorch eager, matched to the latter's quality.
@@ -47,9 +50,10 @@ class CompareOptions:
     energy: str = "auto"
     data: str = "hapt"
     feature_net: str | None = None
-    n: int = 256
+    n: int = 1000
     mode: str = "unconditional"
     seed: int = 0
+    resamples: int = 200
 
 
 def _objective(bundle: Path) -> str:
@@ -60,7 +64,8 @@ def _bench_options(o: CompareOptions, steps: list[int], solvers: list[str]) -> B
     return BenchOptions(backends=o.backends, precisions=o.precisions, steps=steps, solvers=solvers, graphs=["sampler"],
                         batches=o.batches, threads=[o.threads], min_iters=o.min_iters, min_seconds=o.min_seconds,
                         max_seconds=o.max_seconds, warmup=o.warmup, energy=o.energy, data=o.data,
-                        feature_net=o.feature_net, n_quality=o.n, quality_mode=o.mode, seed=o.seed)
+                        feature_net=o.feature_net, n_quality=o.n, quality_mode=o.mode, seed=o.seed,
+                        resamples=o.resamples)
 
 
 def _points(results: list[dict], model: dict[str, str]) -> list[dict]:
@@ -71,7 +76,8 @@ def _points(results: list[dict], model: dict[str, str]) -> list[dict]:
         pts.append({"model": model[r["bundle"]], "label": r["label"], "solver": r["solver"], "steps": r["steps"],
                     "nfe": r["nfe"], "backend": r["backend"], "precision": r["precision"], "batch": r["batch"],
                     "threads": r["threads"], "per_item_ms": r["per_item_ms"], "p50_ms": r["latency"]["p50_ms"],
-                    "fd": q.get("frechet"), "j_per_sample": e.get("j_per_item") if e.get("measured") else None,
+                    "fd": q["frechet"]["fd"] if q.get("frechet") else None, "frechet": q.get("frechet"),
+                    "j_per_sample": e.get("j_per_item") if e.get("measured") else None,
                     "flags": r["latency"]["flags"]})
     return pts
 
@@ -87,18 +93,24 @@ def pareto_front(points: list[dict]) -> list[int]:
     return front
 
 
+KEEP = ("label", "backend", "precision", "nfe", "fd", "frechet", "per_item_ms", "j_per_sample")
+
+
 def matched(reference: dict, flow: list[dict]) -> dict:
-    """The fewest-NFE FlowFM point with FD <= the reference's, and the speedup per generated sample."""
-    ref = {k: reference[k] for k in ("label", "backend", "precision", "nfe", "fd", "per_item_ms", "j_per_sample")}
-    ok = sorted((p for p in flow if p["fd"] is not None and p["fd"] <= reference["fd"]), key=lambda p: p["nfe"])
+    """The fewest-NFE FlowFM point that :func:`matches` the reference's quality, and the speedup per sample."""
+    from ..evaluation.quality import matches  # imports torch: only when a decision is made
+
+    ref = {k: reference[k] for k in KEEP}
+    ok = sorted((p for p in flow if p["frechet"] is not None and matches(p["frechet"], reference["frechet"])),
+                key=lambda p: p["nfe"])
     if not ok:
         best = min((p for p in flow if p["fd"] is not None), key=lambda p: p["fd"], default=None)
         return {"reference": ref, "matched": None, "speedup": None,
                 "note": "no FlowFM setting reaches this quality" +
-                        (f" (best FlowFM FD {best['fd']:.4f} at {best['label']})" if best else "")}
+                        (f" (best FlowFM FD {best['fd']:.4f} at {best['label']}; the reference's interval ends at "
+                         f"{reference['frechet']['ci_high']:.4f})" if best else "")}
     m = ok[0]
-    out = {"reference": ref, "matched": {k: m[k] for k in ("label", "backend", "precision", "nfe", "fd", "per_item_ms",
-                                                          "j_per_sample")},
+    out = {"reference": ref, "matched": {k: m[k] for k in KEEP},
            "speedup": reference["per_item_ms"] / m["per_item_ms"]}
     if reference["j_per_sample"] and m["j_per_sample"]:
         out["energy_ratio"] = reference["j_per_sample"] / m["j_per_sample"]
@@ -114,22 +126,23 @@ def analyse(points: list[dict], ddpm_steps: int) -> dict:
     for (backend, precision, batch, threads), pts in groups.items():
         flow = [p for p in pts if p["model"] == "flow"]
         ddpm = [p for p in pts if p["solver"] == "ddpm"]
-        ddim = [p for p in pts if p["solver"] == "ddim" and p["fd"] is not None]
+        ddim = [p for p in pts if p["solver"] == "ddim" and p["frechet"] is not None]
         row = {"backend": backend, "precision": precision, "batch": batch, "threads": threads}
-        if ddpm and ddpm[0]["fd"] is not None:
+        if ddpm and ddpm[0]["frechet"] is not None:
             row["vs_ddpm"] = matched(ddpm[0], flow)
         if ddim:
             row["vs_best_ddim"] = matched(min(ddim, key=lambda p: p["fd"]), flow)
         out.append(row)
     e2e = {}  # batch -> matched result
-    for ref in (p for p in points if p["backend"] == "torch" and p["solver"] == "ddpm" and p["fd"] is not None):
+    for ref in (p for p in points if p["backend"] == "torch" and p["solver"] == "ddpm" and p["frechet"] is not None):
         ort_int8 = [p for p in points if p["backend"] == "onnxruntime" and p["precision"] == "int8"
                     and p["model"] == "flow" and p["batch"] == ref["batch"]]
         if ort_int8:
             e2e[str(ref["batch"])] = matched(ref, ort_int8)
     return {"definition": ("matched FlowFM setting = the fewest-NFE FlowFM setting on the same backend, precision, "
-                           "batch and threads whose Frechet distance is <= the reference's; speedup = reference "
-                           "median latency per generated sample / matched setting's"),
+                           "batch and threads whose Frechet distance is <= the upper end of the reference's 95% "
+                           "bootstrap interval; speedup = reference median latency per generated sample / matched "
+                           "setting's"),
             "groups": out, "end_to_end_int8_onnx_vs_torch_ddpm": e2e, "ddpm_steps": ddpm_steps}
 
 

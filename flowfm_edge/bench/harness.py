@@ -47,9 +47,10 @@ class BenchOptions:
     energy: str = "auto"
     energy_window_s: float = 2.0
     idle_s: float = 5.0
-    data: str | None = None  # labelled windows: quality, and real inputs for encoder/classifier
+    data: str | None = None  # source: labelled split for classifiers and encoder inputs, pretrain split for generators
     feature_net: str | None = None
-    n_quality: int = 256
+    n_quality: int = 1000  # generated windows per generator, against as many real ones
+    resamples: int = 200  # bootstrap resamples behind each FD's 95% interval
     quality_mode: str = "unconditional"
     seed: int = 0
 
@@ -175,7 +176,8 @@ class Harness:
         self.opts, self.log = opts, log
         self.meter, self.meter_notes = choose_meter(opts.energy)
         self.idle = idle_power(self.meter, opts.idle_s) if self.meter else None
-        self.ctx = (QualityContext.load(opts.data, opts.feature_net, opts.n_quality, opts.seed, opts.quality_mode)
+        self.ctx = (QualityContext.load(opts.data, opts.feature_net, opts.n_quality, opts.seed, opts.quality_mode,
+                                        opts.resamples)
                     if opts.data else None)
         self.quality_cache: dict[tuple, dict] = {}
 
@@ -231,12 +233,14 @@ class Harness:
         return record
 
     def run(self, cases: list[Case]) -> list[dict]:
+        from ..evaluation.quality import format_fd
+
         results = []
         for i, case in enumerate(cases, 1):
             r = self.run_case(case)
             flags = f"  [{'; '.join(r['latency']['flags'])}]" if r["latency"]["flags"] else ""
             q = r["quality"]
-            qtxt = (f"FD {q['frechet']:.3f}" if q.get("metric") == "frechet" else
+            qtxt = (f"FD {format_fd(q['frechet'], 3)}" if q.get("metric") == "frechet" else
                     f"macro-F1 {q['macro_f1']:.3f}" if q.get("metric") == "macro_f1" else "")
             self.log(f"[{i}/{len(cases)}] {Path(case.bundle).name} {case.label:<16} {case.backend:<11} {case.precision:<12} "
                      f"b{case.batch} t{case.threads or '-'}: p50 {r['latency']['p50_ms']:.2f} ms "

@@ -1,10 +1,14 @@
 """Quality of the exact artefact that was timed, measured through the same runtime (SPEC 8).
 
-- generators (fused samplers, loop samplers): Frechet distance of the frozen HAR feature
-  network's features (:mod:`flowfm_edge.evaluation.quality`) between ``n`` real windows and
-  ``n`` windows the artefact generates, plus the floor a perfect generator would reach
-  (two disjoint real draws of the same size);
-- classifiers: macro-F1 on the held-out subjects of the probe's split (subject-wise 80/20, seed 42);
+- generators (fused samplers, loop samplers): the protocol of
+  :mod:`flowfm_edge.evaluation.quality`: Frechet distance (FD) of the frozen HAR feature
+  network's features between ``n`` (default 1,000) windows the artefact generates and as
+  many real windows of the *pretrain* split of ``--data`` (what generators train on; each
+  record says whether they hash to the bundle's training data), a 95% bootstrap interval on
+  every FD, the floor (FD of two disjoint real halves of the same size, with its interval),
+  the static-window fraction of real and generated windows, and the spectral distance;
+- classifiers: macro-F1 on the held-out subjects of the probe's split (labelled split,
+  subject-wise 80/20, seed 42);
 - encoder, velocity, denoiser: no task metric here; the record points to the export-time
   validation against PyTorch in the manifest.
 """
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CHUNK = 64  # windows generated per call while measuring quality
+N_QUALITY = 1000  # generated windows per generator, against as many real ones
 
 
 @dataclass
@@ -23,7 +28,7 @@ class QualityContext:
     """Real windows and the feature network, loaded once per benchmark."""
 
     source: str
-    X: np.ndarray  # (N, 3, 300) g, labelled windows
+    X: np.ndarray  # (N, 3, 300) g, labelled windows (classifier quality, encoder inputs)
     y: np.ndarray | None
     pid: np.ndarray
     classes: list[str] | None
@@ -31,43 +36,61 @@ class QualityContext:
     n: int
     seed: int
     mode: str = "unconditional"
+    pretrain: np.ndarray | None = None  # (M, 3, 300) g, the generators' reference pool
+    reference_info: dict | None = None  # where the reference windows come from
+    resamples: int = 200
     _ref: np.ndarray | None = None
     _ref_features: np.ndarray | None = None
-    floor: float | None = None
+    floor: dict | None = None  # real vs real: bootstrap FD dict, n_per_half, static fractions
 
     @classmethod
-    def load(cls, data: str, feature_net: str | None, n: int = 256, seed: int = 0, mode: str = "unconditional"):
+    def load(cls, data: str, feature_net: str | None, n: int = N_QUALITY, seed: int = 0, mode: str = "unconditional",
+             resamples: int = 200):
         from ..data import load_source
+        from ..training.loop import data_hash
 
         if mode not in ("unconditional", "reconstruction"):
             raise ValueError(f"--mode {mode!r}: choose unconditional or reconstruction")
         ws = load_source(data, split="labelled")
-        net = None
-        if feature_net is not None:
-            from ..evaluation.feature_net import load_feature_net
+        if feature_net is None:  # no generator quality: the labelled split is all that is needed
+            return cls(ws.source, ws.X, ws.y, ws.pid, ws.classes, None, n, seed, mode, resamples=resamples)
+        from ..evaluation.feature_net import load_feature_net
 
-            net = load_feature_net(feature_net)
-        return cls(ws.source, ws.X, ws.y, ws.pid, ws.classes, net, n, seed, mode)
+        pre = load_source(data, split="pretrain")
+        info = {"data": str(data), "source": pre.source, "split": "pretrain", "n_available": len(pre),
+                "hash": data_hash(pre.X)}
+        return cls(ws.source, ws.X, ws.y, ws.pid, ws.classes, load_feature_net(feature_net), n, seed, mode, pre.X, info,
+                   resamples)
 
     def reference(self) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` real windows generators are compared with, and their features (computed once)."""
+        """The real windows generators are compared with, and their features (computed once, floor too)."""
         if self._ref is None:
-            from ..evaluation.quality import feature_vectors, frechet_distance
+            from ..evaluation.quality import bootstrap_frechet, feature_vectors, real_draws, static_fraction
 
-            order = np.random.default_rng(self.seed).permutation(len(self.X))
-            self._ref = self.X[order[: self.n]]
+            pool = self.X if self.pretrain is None else self.pretrain
+            ref_idx, half_a, half_b, note = real_draws(len(pool), self.n, self.seed)
+            self._ref = pool[ref_idx]
             self._ref_features = feature_vectors(self.net, self._ref)
-            if len(self.X) >= 2 * self.n:
-                other = feature_vectors(self.net, self.X[order[self.n : 2 * self.n]])
-                self.floor = frechet_distance(self._ref_features, other)
+            if len(half_a) >= 2:
+                fd = bootstrap_frechet(self._ref_features[: len(half_a)], feature_vectors(self.net, pool[half_b]),
+                                       self.resamples, self.seed)
+                self.floor = {"frechet": fd, "n_per_half": len(half_a), "note": note,
+                              "static_fraction": {"half_a": static_fraction(pool[half_a]), "half_b": static_fraction(pool[half_b])}}
         return self._ref, self._ref_features
 
 
+def _is_training_data(ctx: QualityContext, manifest: dict) -> bool | None:
+    """Whether the reference pool hashes to the bundle's training data (None when either hash is unknown)."""
+    want = manifest.get("model", {}).get("training_data", {}).get("hash")
+    have = (ctx.reference_info or {}).get("hash")
+    return None if want is None or have is None else want == have
+
+
 def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
-    """Frechet distance of ``ctx.n`` windows that ``rt`` generates with (steps, solver), against real ones."""
+    """FD (with its bootstrap interval) of ``ctx.n`` windows that ``rt`` generates with (steps, solver), and more."""
     if ctx.net is None:
         return {"metric": None, "status": "not measured", "reason": "no --feature-net given"}
-    from ..evaluation.quality import feature_vectors, frechet_distance, marginal_stats, psd_distance
+    from ..evaluation.quality import bootstrap_frechet, feature_vectors, marginal_stats, psd_distance, static_fraction
 
     ref, ref_features = ctx.reference()
     parts = []
@@ -79,10 +102,15 @@ def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
         else:
             parts.append(rt.generate(n=len(rows), steps=steps, solver=solver, seed=seed))
     fake = np.concatenate(parts)
+    r_kind = "embed" if ctx.mode == "reconstruction" else ("prior" if getattr(rt, "has_prior", False) else "zero")
     if not np.isfinite(fake).all():
-        return {"metric": "frechet", "frechet": float("inf"), "status": "generated NaN/inf windows"}
-    return {"metric": "frechet", "frechet": frechet_distance(ref_features, feature_vectors(ctx.net, fake)),
-            "real_vs_real_floor": ctx.floor, "n": len(fake), "mode": ctx.mode, "data": ctx.source,
+        return {"metric": "frechet", "frechet": None, "status": "generated NaN/inf windows", "r": r_kind}
+    reference = {k: v for k, v in (ctx.reference_info or {}).items() if k != "hash"}
+    return {"metric": "frechet",
+            "frechet": bootstrap_frechet(ref_features, feature_vectors(ctx.net, fake), ctx.resamples, ctx.seed),
+            "real_vs_real_floor": ctx.floor, "n": len(fake), "mode": ctx.mode, "r": r_kind, "data": ctx.source,
+            "reference": {**reference, "is_training_data": _is_training_data(ctx, rt.manifest)},
+            "static_fraction": {"real": static_fraction(ref), "generated": static_fraction(fake)},
             "psd_db": psd_distance(ref, fake)["mean_db"],
             "mean_abs_a_g": marginal_stats(fake)["mean_abs_a"], "status": "measured"}
 

@@ -19,9 +19,23 @@ def _energy(e: dict) -> str:
     return f"{e['j_per_item'] * 1e3:.2f} mJ" if e.get("measured") else "not measured"
 
 
+def _fd(fd: dict | None) -> str:
+    """FD with its 95% bootstrap interval (:func:`flowfm_edge.evaluation.quality.format_fd`)."""
+    from ..evaluation.quality import format_fd
+
+    return format_fd(fd)
+
+
+def _floor(floor: dict | None) -> str:
+    if not floor:
+        return "not measured"
+    return (f"{_fd(floor['frechet'])} (two disjoint halves of {floor['n_per_half']} real windows"
+            + (f"; {floor['note']}" if floor.get("note") else "") + ")")
+
+
 def _quality(q: dict) -> str:
     if q.get("metric") == "frechet":
-        return f"FD {q['frechet']:.4f}"
+        return f"FD {_fd(q['frechet'])}"
     if q.get("metric") == "macro_f1":
         return f"macro-F1 {q['macro_f1']:.4f}"
     v = q.get("export_validation")
@@ -62,6 +76,11 @@ def bench_markdown(result: dict) -> str:
              "Latency per call in ms over all timed calls (no outlier removal); cold = the first call after "
              "loading (includes session creation); warm-up calls are excluded from the statistics.", "",
              table(head, rows)]
+    if result.get("real_vs_real_floor"):
+        o = result["options"]
+        lines += ["", f"Generator quality: FD [95% bootstrap interval, {o.get('resamples', 200)} resamples, seed "
+                      f"{o['seed']}] of {o['n_quality']} generated vs as many real windows of the pretrain split of "
+                      f"{o['data']}; real-vs-real floor: {_floor(result['real_vs_real_floor'])}."]
     return "\n".join(lines) + "\n"
 
 
@@ -74,13 +93,13 @@ def _match_line(name: str, m: dict | None) -> str:
     if m is None:
         return f"- {name}: not measured"
     ref = m["reference"]
-    head = (f"- {name}: reference {ref['label']} ({ref['backend']} {ref['precision']}), FD {ref['fd']:.4f}, "
+    head = (f"- {name}: reference {ref['label']} ({ref['backend']} {ref['precision']}), FD {_fd(ref['frechet'])}, "
             f"{ref['per_item_ms']:.2f} ms/sample")
     if m["matched"] is None:
         return head + f"; **not matched**: {m['note']}"
     f = m["matched"]
     energy = f"; energy ratio {m['energy_ratio']:.1f}x" if m.get("energy_ratio") else "; energy not measured"
-    return (head + f"; matched FlowFM {f['label']} ({f['backend']} {f['precision']}, NFE {f['nfe']}), FD {f['fd']:.4f}, "
+    return (head + f"; matched FlowFM {f['label']} ({f['backend']} {f['precision']}, NFE {f['nfe']}), FD {_fd(f['frechet'])}, "
             f"{f['per_item_ms']:.3f} ms/sample: **{m['speedup']:.1f}x**{energy}")
 
 
@@ -90,9 +109,11 @@ def compare_markdown(result: dict) -> str:
              f"Bundles: FlowFM `{result['bundles']['flow']}`, diffusion `{result['bundles']['diffusion']}`.", "",
              environment_markdown(result["environment"], result["energy"]), "",
              f"Quality: Frechet distance (FD, lower is better) in the frozen HAR feature network's space, "
-             f"{result['options']['n']} generated vs {result['options']['n']} real windows of "
-             f"{result['options']['data']}, {result['options']['mode']} generation; real-vs-real floor at this size: "
-             f"{_f(result['real_vs_real_floor'], '{:.4f}')}. Latency: median (p50) per generated sample at batch "
+             f"{result['options']['n']} generated vs {result['options']['n']} real windows of the pretrain split of "
+             f"{result['options']['data']} (what the generators train on), {result['options']['mode']} generation; "
+             f"[95% bootstrap interval, {result['options'].get('resamples', 200)} resamples, seed "
+             f"{result['options']['seed']}]; real-vs-real floor: {_floor(result['real_vs_real_floor'])}. "
+             f"Latency: median (p50) per generated sample at batch "
              f"{', '.join(map(str, result['options']['batches']))}.", "",
              f"**Matched quality.** {a['definition']}.", "", "## Matched-quality speedups (same runtime)", ""]
     for g in a["groups"]:
@@ -104,9 +125,10 @@ def compare_markdown(result: dict) -> str:
               *(_match_line(f"INT8 ONNX vs torch DDPM, batch {b}", m) for b, m in a["end_to_end_int8_onnx_vs_torch_ddpm"].items()),
               "" if a["end_to_end_int8_onnx_vs_torch_ddpm"] else "- not measured (needs --backend onnxruntime,torch and int8)",
               "", "## All settings", ""]
-    head = ["model", "sampler", "NFE", "backend", "precision", "p50 ms/sample", "FD", "energy/sample", "Pareto", "flags"]
+    head = ["model", "sampler", "NFE", "backend", "precision", "p50 ms/sample", "FD [95% CI]", "energy/sample",
+            "Pareto", "flags"]
     front = {(p["model"], p["label"], p["backend"], p["precision"]) for p in result["pareto"]}
-    rows = [[p["model"], p["label"], p["nfe"], p["backend"], p["precision"], f"{p['per_item_ms']:.3f}", _f(p["fd"], "{:.4f}"),
+    rows = [[p["model"], p["label"], p["nfe"], p["backend"], p["precision"], f"{p['per_item_ms']:.3f}", _fd(p["frechet"]),
              f"{p['j_per_sample'] * 1e3:.2f} mJ" if p["j_per_sample"] else "not measured",
              "yes" if (p["model"], p["label"], p["backend"], p["precision"]) in front else "",
              "; ".join(p["flags"])] for p in result["points"]]

@@ -113,24 +113,31 @@ def register(app: typer.Typer, cli_errors, console) -> None:
     @cli_errors
     def quality(
         run: Path = typer.Argument(..., help="Run directory of a flow or diffusion model."),
-        data: str = typer.Option("hapt", help=DATA_HELP),
+        data: Optional[str] = typer.Option(None, help="Real windows to score against; default: the run's own "
+                                           "training data and split. " + DATA_HELP),
         feature_net: Path = typer.Option(..., help="Feature network from `flowfm-edge train-feature-net`."),
         steps: str = typer.Option("1,2,4,8,16,32", help="Comma-separated step counts (solver steps or DDIM steps)."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
         mode: str = typer.Option("both", help="reconstruction, unconditional or both."),
-        n: int = typer.Option(256, min=2, help="Real windows compared against as many generated ones."),
+        n: int = typer.Option(1000, min=2, help="Generated windows per setting, against as many real ones (all if fewer)."),
+        resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
         solver: str = typer.Option("euler", help="FlowFM solver: euler, midpoint, heun or rk4."),
         guidance: Optional[float] = typer.Option(None, help="Guidance weight w (doubles the NFE)."),
         ddpm_steps: int = typer.Option(1000, min=0, help="Diffusion runs: ancestral DDPM steps (0 skips DDPM)."),
-        seed: int = typer.Option(0, help="Seed of the real-window draw and the sampler noise."),
+        seed: int = typer.Option(0, help="Seed of the real-window draw, the sampler noise and the bootstrap."),
         plot: Optional[Path] = typer.Option(None, help="Write Frechet distance against NFE as PNG."),
         rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     ):
-        """Generation quality (Frechet distance, spectrum, marginals) at every step count, with its NFE."""
+        """Generation quality at every step count, with its NFE.
+
+        Frechet distance (FD) with a 95% bootstrap interval, static-window fraction (real and
+        generated), spectrum and marginals, against N real windows of the run's own training
+        data and split (or --data); the floor is the FD between two disjoint real halves of N.
+        """
         from ..solvers import check_solver
         from ..training import load_model
         from .feature_net import load_feature_net
-        from .quality import MODES, quality_sweep, sampling_plan
+        from .quality import MODES, format_fd, quality_sweep, reference_windows, sampling_plan
 
         step_list = _parse_steps(steps)
         modes = MODES if mode == "both" else (mode,)
@@ -142,19 +149,29 @@ def register(app: typer.Typer, cli_errors, console) -> None:
             check_solver(solver)
         sampling_plan(objective, step_list, solver, guidance, ddpm_steps)  # refuses runs without a generator
         net = load_feature_net(feature_net)
-        ws = _load(data, rate)
+        ws, reference = reference_windows(config, data, rate)
+        say = lambda s: console.print(s, highlight=False, soft_wrap=True)  # noqa: E731
 
         def on_result(row):
-            console.print(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {row['frechet']:.4f}  "
-                          f"PSD {row['psd']['mean_db']:.2f} dB  |a| {row['marginals']['generated']['mean_abs_a']:.3f} g  "
-                          f"{row['ms_per_window']:.2f} ms/window", highlight=False, soft_wrap=True)
+            say(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {format_fd(row['frechet'])}  "
+                f"static {row['static_fraction']['generated']:.1%}  PSD {row['psd']['mean_db']:.2f} dB  "
+                f"|a| {row['marginals']['generated']['mean_abs_a']:.3f} g  r {row['r']}  {row['ms_per_window']:.2f} ms/window")
 
-        console.print(f"quality of {objective} run {run} against {min(n, len(ws))} windows of {ws.source}")
+        checked = {True: "the run's training data", False: "NOT the run's training data (hash differs)",
+                   None: "training-data hash not recorded"}[reference["is_training_data"]]
+        say(f"quality of {objective} run {run}: {min(n, len(ws))} generated vs {min(n, len(ws))} real windows of "
+            f"{reference['data']}, split {reference['split']} (from {reference['from']}; {checked}); "
+            f"95% bootstrap intervals, {resamples} resamples, seed {seed}")
         result = quality_sweep(model, objective, ws.X, net, step_list, modes, n=n, seed=seed, solver=solver,
-                               guidance=guidance, ddpm_steps=ddpm_steps, on_result=on_result)
+                               guidance=guidance, ddpm_steps=ddpm_steps, on_result=on_result, reference=reference,
+                               resamples=resamples)
         result.update(run=str(run), data=ws.source, feature_net=str(feature_net))
         if "real_vs_real" in result:
-            console.print(f"  real vs real (floor at this n): FD {result['real_vs_real']['frechet']:.4f}", highlight=False, soft_wrap=True)
+            floor = result["real_vs_real"]
+            say(f"  real vs real (floor, two halves of {floor['n_per_half']}): FD {format_fd(floor['frechet'])}  "
+                f"static {floor['static_fraction']['half_a']:.1%} / {floor['static_fraction']['half_b']:.1%}")
+        if "floor_note" in result:
+            say(f"  note: {result['floor_note']}")
         _write_json(json_out, result)
         if plot is not None:
             from .figures import plot_quality

@@ -42,25 +42,41 @@ def plot_confusion(matrix, classes: list[str], path: str | Path, title: str = ""
 
 
 def plot_quality(result: dict, path: str | Path, metric: str = "frechet") -> Path:
-    """Frechet distance (or another scalar metric) against NFE, one line per mode and sampler family."""
+    """Frechet distance (with its 95% bootstrap interval as error bars) or another scalar metric against NFE.
+
+    One line per mode and sampler family of a :func:`~.quality.quality_sweep` result; the
+    real-vs-real floor is a dashed line with its interval shaded.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    lines: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    lines: dict[tuple[str, str], list[tuple[int, float, float, float]]] = {}
     for row in result["results"]:
         family = row["sampler"].rsplit("-", 1)[0]
-        lines.setdefault((row["mode"], family), []).append((row["nfe"], row[metric]))
+        lines.setdefault((row["mode"], family), []).append((row["nfe"], *_value(row[metric])))
     for (mode, family), pts in sorted(lines.items()):
-        pts.sort()
-        ax.plot(*zip(*pts), marker="o", label=f"{family}, {mode}")
+        nfe, v, lo, hi = (np.array(c) for c in zip(*sorted(pts)))
+        ax.errorbar(nfe, v, yerr=[v - lo, hi - v], marker="o", capsize=2, label=f"{family}, {mode}")
     if "real_vs_real" in result:
-        ax.axhline(result["real_vs_real"][metric], color="grey", ls="--", lw=1, label="real vs real")
+        v, lo, hi = _value(result["real_vs_real"][metric])
+        ax.axhline(v, color="grey", ls="--", lw=1, label=f"real vs real ({result['real_vs_real'].get('n_per_half', '?')} each)")
+        ax.axhspan(lo, hi, color="grey", alpha=0.15, lw=0)
+    ref = result.get("reference") or {}
+    where = f"{ref['data']} {ref['split']}" if ref.get("split") else "given windows"
     ax.set_xscale("log", base=2)
     ax.set_xlabel("NFE (network evaluations per sample)")
     ax.set_ylabel(f"{metric} distance")
-    ax.set_title(f"{result['objective']}: quality vs NFE (n = {result['n_windows']})", fontsize=9)
+    ax.set_title(f"{result['objective']}: quality vs NFE (n = {result['n_windows']}, {where}; 95% bootstrap)",
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def _value(v) -> tuple[float, float, float]:
+    """(value, low, high) of a metric: a bootstrap dict's point and interval, or a scalar three times."""
+    if isinstance(v, dict):
+        return v["fd"], v["ci_low"], v["ci_high"]
+    return v, v, v

@@ -8,10 +8,11 @@ from typer.testing import CliRunner
 from flowfm_edge.bench.compare import analyse, matched, pareto_front
 
 
-def pt(model, solver, steps, fd, ms, backend="onnxruntime", precision="int8"):
+def pt(model, solver, steps, fd, ms, backend="onnxruntime", precision="int8", half=0.05):
+    """A benchmark point whose FD has the 95% interval fd +- half."""
     return {"model": model, "label": f"{solver}-{steps}", "solver": solver, "steps": steps, "nfe": steps, "fd": fd,
-            "per_item_ms": ms, "backend": backend, "precision": precision, "batch": 1, "threads": 2,
-            "j_per_sample": None, "flags": []}
+            "frechet": {"fd": fd, "ci_low": fd - half, "ci_high": fd + half}, "per_item_ms": ms, "backend": backend,
+            "precision": precision, "batch": 1, "threads": 2, "j_per_sample": None, "flags": []}
 
 
 def test_matched_takes_the_fewest_nfe_flow_setting_at_or_below_the_reference():
@@ -20,6 +21,16 @@ def test_matched_takes_the_fewest_nfe_flow_setting_at_or_below_the_reference():
     assert m["matched"]["label"] == "euler-4" and m["speedup"] == pytest.approx(250.0)
     m = matched(pt("diffusion", "ddim", 10, 0.1, 10.0), flow)
     assert m["matched"] is None and m["speedup"] is None and "euler-8" in m["note"]
+
+
+def test_matched_quality_is_fd_at_or_below_the_upper_end_of_the_reference_interval():
+    flow = [pt("flow", "euler", 2, 1.25, 2.0), pt("flow", "euler", 8, 1.1, 8.0)]
+    m = matched(pt("diffusion", "ddpm", 1000, 1.0, 1000.0, half=0.3), flow)  # interval [0.7, 1.3]
+    assert m["matched"]["label"] == "euler-2" and m["matched"]["frechet"]["fd"] == 1.25
+    m = matched(pt("diffusion", "ddpm", 1000, 1.0, 1000.0, half=0.2), flow)  # [0.8, 1.2]: euler-2 is outside
+    assert m["matched"]["label"] == "euler-8"
+    m = matched(pt("diffusion", "ddpm", 1000, 1.0, 1000.0, half=0.05), flow)
+    assert m["matched"] is None and "1.0500" in m["note"]
 
 
 def test_analyse_groups_by_runtime_and_finds_the_best_ddim():

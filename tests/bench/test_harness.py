@@ -40,7 +40,12 @@ def test_bench_records_everything_the_spec_asks(bundle, labelled_npz, feature_ne
     assert r["cold_ms"] > 0 and len(r["warmup_ms"]) == 1 and r["throughput_per_s"] > 0
     assert r["memory"]["peak_rss_mb"] > 0 and r["file_bytes"] > 0
     assert r["energy"]["status"] == "not measured"
-    assert r["quality"]["metric"] == "frechet" and r["quality"]["n"] == 16
+    q = r["quality"]
+    assert q["metric"] == "frechet" and q["n"] == 16 and q["r"] == "zero"
+    assert q["frechet"]["ci_low"] <= q["frechet"]["fd"] <= q["frechet"]["ci_high"] and q["frechet"]["resamples"] == 200
+    assert q["reference"]["split"] == "pretrain" and set(q["static_fraction"]) == {"real", "generated"}
+    floor = result["real_vs_real_floor"]
+    assert floor["n_per_half"] == 16 and floor["frechet"]["ci_low"] <= floor["frechet"]["fd"] <= floor["frechet"]["ci_high"]
     assert rows[("classifier", "fp32")]["quality"]["metric"] == "macro_f1"
 
 

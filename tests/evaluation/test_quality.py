@@ -50,9 +50,11 @@ def test_quality_metrics_rank_a_shifted_set_further(activity_windows):
     same = quality_metrics(X, X, net)
     near = quality_metrics(X, X + np.array([0.3, 0.0, 0.0], np.float32)[:, None], net)
     far = quality_metrics(X, X + np.array([1.0, 0.0, 0.0], np.float32)[:, None], net)
-    assert same["frechet"] == pytest.approx(0.0, abs=1e-6)
-    assert far["frechet"] > near["frechet"] > 1e3 * max(same["frechet"], 1e-9)
+    assert same["frechet"]["fd"] == pytest.approx(0.0, abs=1e-6)
+    assert far["frechet"]["fd"] > near["frechet"]["fd"] > 1e3 * max(same["frechet"]["fd"], 1e-9)
+    assert near["frechet"]["ci_low"] > same["frechet"]["ci_high"]  # a 0.3 g offset is far outside the noise
     assert near["marginals"]["abs_diff"]["mean"] == pytest.approx([0.3, 0, 0], abs=1e-5)
+    assert same["static_fraction"]["real"] == same["static_fraction"]["generated"] == far["static_fraction"]["real"]
 
 
 def test_sampling_plans_report_nfe():
@@ -73,5 +75,9 @@ def test_sweep_covers_every_mode_and_setting(cls, objective, activity_windows):
     labels = {"flow": ["euler-1", "euler-2"], "diffusion": ["ddim-1", "ddim-2", "ddpm-3"]}[objective]
     assert [r["sampler"] for r in res["results"]] == labels * 2
     assert {r["mode"] for r in res["results"]} == {"reconstruction", "unconditional"}
-    assert all(r["frechet"] >= 0 and r["nfe"] >= 1 for r in res["results"])
+    assert all(r["frechet"]["ci_low"] <= r["frechet"]["fd"] <= r["frechet"]["ci_high"] and r["nfe"] >= 1
+               for r in res["results"])
     assert "recon_rmse_g" in res["results"][0] and "real_vs_real" in res
+    assert res["real_vs_real"]["n_per_half"] == 8 and "floor_note" not in res
+    assert {r["r"] for r in res["results"] if r["mode"] == "reconstruction"} == {"embed"}
+    assert {r["r"] for r in res["results"] if r["mode"] == "unconditional"} == {"zero"}  # no prior fitted
