@@ -21,6 +21,11 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+# The default training recipe of `train` and `quickstart`, chosen by benchmarks/ablate_representation.py.
+RECIPE = {"lr": 1e-3, "weight_decay": 0.05, "decay": "matrices", "p_dgs": 0.5, "time_sampling": "uniform",
+          "r_dim": 0, "r_norm": "none", "view_mask": 0.0, "view_rotate_deg": 0.0, "view_scale": 0.0, "view_shift": 0}
+QUICKSTART_STEPS = 400
+
 DATA_HELP = "Data: 'synthetic', 'hapt' (needs the [data] extra), a .npz file, or an SSL-Wearables directory (with --rate)."
 
 
@@ -54,10 +59,19 @@ def train(
     preset: str = typer.Option("nano", help="Model size: nano (tests), tiny (edge default), small (paper scale)."),
     steps: int = typer.Option(1000, min=1, help="Optimiser steps."),
     batch_size: int = typer.Option(64, min=1, help="Global batch size (split across DDP ranks)."),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, warmup + cosine)."),
+    lr: float = typer.Option(RECIPE["lr"], help="Peak learning rate (AdamW, warmup + cosine)."),
     warmup: int = typer.Option(100, min=0, help="Linear warm-up steps."),
-    p_dgs: float = typer.Option(0.5, min=0.0, max=1.0, help="Dynamic Guidance Switching: probability of dropping r."),
-    time_sampling: str = typer.Option("uniform", help="Training times t: uniform or logit-normal."),
+    weight_decay: float = typer.Option(RECIPE["weight_decay"], min=0.0, help="AdamW weight decay."),
+    decay: str = typer.Option(RECIPE["decay"], help="What weight decay applies to: matrices (not norms, biases, embeddings) or all."),
+    p_dgs: float = typer.Option(RECIPE["p_dgs"], min=0.0, max=1.0, help="Dynamic Guidance Switching: probability of dropping r."),
+    time_sampling: str = typer.Option(RECIPE["time_sampling"], help="Training times t: uniform, logit-normal (mean --time-mu) or noise-heavy."),
+    time_mu: float = typer.Option(0.0, help="Mean of logit-normal times; < 0 trains more near the noise."),
+    r_dim: int = typer.Option(RECIPE["r_dim"], min=0, help="Size of r; 0 = the preset's width."),
+    r_norm: str = typer.Option(RECIPE["r_norm"], help="Bottleneck on r: none, layernorm or l2."),
+    view_mask: float = typer.Option(RECIPE["view_mask"], min=0.0, max=0.95, help="Encoder view: fraction of patch tokens dropped in training."),
+    view_rotate: float = typer.Option(RECIPE["view_rotate_deg"], min=0.0, help="Encoder view: random rotation up to this many degrees."),
+    view_scale: float = typer.Option(RECIPE["view_scale"], min=0.0, help="Encoder view: per-axis gain SD."),
+    view_shift: int = typer.Option(RECIPE["view_shift"], min=0, help="Encoder view: circular time shift up to this many samples."),
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, off on CPU), bf16, fp16, off."),
@@ -67,19 +81,34 @@ def train(
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
 ):
-    """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP."""
+    """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP.
+
+    The defaults are the recipe of benchmarks/ablate_representation.py (benchmarks/README.md).
+    """
+    model_kw = dict(p_dgs=p_dgs, time_sampling=time_sampling, time_mu=time_mu, r_norm=r_norm, view_mask=view_mask,
+                    view_rotate_deg=view_rotate, view_scale=view_scale, view_shift=view_shift, objective=objective)
+    if r_dim:
+        model_kw["r_dim"] = r_dim
+    train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), weight_decay=weight_decay,
+                    decay=decay, seed=seed, amp=amp, ckpt_every=ckpt_every)
+    train_run(data, out, preset, model_kw, train_kw, resume=resume, until=until, rate=rate, device=device)
+
+
+def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
+              until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None) -> None:
     from .models import OBJECTIVES, ModelConfig
     from .training import TrainConfig, train as train_loop
 
+    objective = model_kw.get("objective", "flow")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
     ws = _load(data, split="pretrain", rate=rate)
     ws.meta["spec"] = data
-    model_cfg = ModelConfig.from_preset(preset, p_dgs=p_dgs, time_sampling=time_sampling, objective=objective)
+    model_cfg = ModelConfig.from_preset(preset, **model_kw)
     model_cfg.validate()
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), seed=seed, amp=amp,
-                      ckpt_every=ckpt_every)
-    console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {steps} steps")
+    cfg = TrainConfig(**train_kw)
+    console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {cfg.steps} steps "
+                  f"of batch {cfg.batch_size}", highlight=False)
     train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
 
@@ -193,50 +222,78 @@ def embed(
     console.print(f"wrote {len(r)} embeddings of dim {r.shape[1]} to {out}")
 
 
+BASELINE_NAMES = {"untrained": "untrained encoder", "hand-crafted": "hand-crafted", "raw": "raw windows"}
+
+
 @app.command()
 @cli_errors
 def probe(
     run: Path = typer.Argument(..., help="Run directory with a checkpoint."),
     data: str = typer.Option("hapt", help=DATA_HELP),
-    seed: int = typer.Option(42, help="Seed of the subject-wise 80/20 split."),
-    raw_baseline: bool = typer.Option(True, help="Also probe raw flattened windows, for comparison."),
-    untrained_baseline: bool = typer.Option(False, help="Also probe an untrained encoder of the same config (seed 0)."),
+    baselines: str = typer.Option("untrained,hand-crafted,raw",
+                                  help="Comma-separated baselines probed on the same folds: untrained (same encoder, "
+                                       "random weights, the run's seed), hand-crafted (HAR features), raw (flattened "
+                                       "windows); 'none' for none."),
+    split: str = typer.Option("auto", help="Subject-wise folds: auto (LOSO for <= 10 subjects, else 5 x 80/20), loso, 5x80-20."),
+    seed: int = typer.Option(42, help="Seed of the subject-wise 80/20 split of the head saved for export."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
 ):
-    """Fit a linear classifier on frozen embeddings (subject-wise split) and save it with the run."""
-    result = run_probe(run, data, seed, raw_baseline, rate, untrained_baseline)
-    console.print_json(json.dumps(result))
+    """Probe frozen embeddings with a converged logistic regression over subject-wise folds, beside baselines.
+
+    Writes RUN/probe.json and RUN/probe.png, and saves a classifier head (fitted on the
+    training subjects of one 80/20 split) with the run for export.
+    """
+    run_probe(run, data, seed, baselines, split, rate)
 
 
-def run_probe(run: Path, data: str, seed: int, raw_baseline: bool, rate: Optional[float] = None,
-              untrained_baseline: bool = False) -> dict:
-    import torch
+def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,hand-crafted,raw",
+              split: str = "auto", rate: Optional[float] = None) -> dict:
+    """The probe table of ``run`` and its baselines (printed, saved as probe.json / probe.png) and the export head."""
+    from rich.table import Table
 
     from .data import subject_split
     from .evaluation import embed_windows, linear_probe, probe_head
-    from .models import build_model
+    from .evaluation.baselines import representation_table, summary_rows
+    from .evaluation.figures import plot_probe
     from .training import load_model, save_head
 
-    model, _ = load_model(run)
+    names = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BASELINE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown --baselines {unknown}; choose from {', '.join(BASELINE_NAMES)} or none")
+    model, config = load_model(run)
     ws = _load(data, rate=rate)
     if ws.y is None:
         raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
+    train_seed = int(config.get("train", {}).get("seed", 0))
+    console.print(f"probing {run} on {len(ws)} labelled windows of {ws.source} ({len(set(ws.pid.tolist()))} subjects)")
+    table = representation_table(model, ws, seed=train_seed, split=split,
+                                 baselines=tuple(BASELINE_NAMES[b] for b in names),
+                                 on_result=lambda name, r: console.print(
+                                     f"  {name}: macro-F1 {r['per_subject']['macro_f1']['mean']:.3f} per subject, "
+                                     f"{r['pooled']['macro_f1']:.3f} pooled ({r['seconds']:.0f} s)", highlight=False))
+    rows = summary_rows(table)
     train_idx, test_idx = subject_split(ws.pid, seed=seed, where=ws.source)
-    r = embed_windows(model, ws.X)
-    res = linear_probe(r, ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
+    head = linear_probe(embed_windows(model, ws.X), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]
-    save_head(run, probe_head(res.pipeline, len(classes)), classes,
-              {"data": ws.source, "split_seed": seed, "macro_f1": res.macro_f1, "kappa": res.kappa})
-    result = {"data": ws.source, "split": f"subject-wise 80/20, seed {seed}", "embedding": res.to_dict()}
-    if raw_baseline:
-        raw = linear_probe(ws.X.reshape(len(ws), -1), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
-        result["raw_windows"] = raw.to_dict()
-    if untrained_baseline:
-        torch.manual_seed(0)
-        untrained = build_model(model.cfg).eval()  # same config and normalisation, random weights
-        res0 = linear_probe(embed_windows(untrained, ws.X), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
-        result["untrained_encoder"] = res0.to_dict()
+    save_head(run, probe_head(head.pipeline, len(classes)), classes,
+              {"data": ws.source, "split_seed": seed, "macro_f1": head.macro_f1, "kappa": head.kappa, "C": head.C})
+    split_info = table["protocol"]["split"]
+    out = Table(title=f"linear probe, {split_info['kind']} ({split_info['n_folds']} folds by subject), {ws.source}")
+    for col in ("features", "dim", "macro-F1 per subject", "pooled", "kappa per subject", "pooled "):
+        out.add_column(col, justify="left" if col == "features" else "right")
+    for r in rows:
+        out.add_row(r["features"], str(r["dim"]), f"{r['f1_mean']:.3f} +- {r['f1_sd']:.3f}", f"{r['f1_pooled']:.3f}",
+                    f"{r['kappa_mean']:.3f} +- {r['kappa_sd']:.3f}", f"{r['kappa_pooled']:.3f}"
+                    + ("" if r["converged"] else " (not converged)"))
+    console.print(out)
+    result = {"data": ws.source, "run": str(run), "step": config.get("step"), "protocol": table["protocol"],
+              "untrained_seed": train_seed, "summary": rows, "results": table["results"],
+              "head": {"split": f"subject-wise 80/20, seed {seed}", **head.to_dict()}}
     (Path(run) / "probe.json").write_text(json.dumps(result, indent=2))
+    plot_probe(rows, Path(run) / "probe.png", title=f"{Path(run).name} (step {config.get('step')}), {ws.source}")
+    console.print(f"wrote {run}/probe.json, {run}/probe.png and the classifier head "
+                  f"(held-out macro-F1 {head.macro_f1:.3f}, {seed}-seeded 80/20 split)", highlight=False)
     return result
 
 
@@ -246,29 +303,31 @@ def quickstart(
     out: Path = typer.Option(Path("runs/hapt-tiny"), help="Run directory."),
     data: str = typer.Option("hapt", help=DATA_HELP),
     preset: str = typer.Option("tiny", help="Model size."),
-    steps: int = typer.Option(400, min=1, help="Training steps of batch 64 (400 take about 3 minutes on 2 CPU cores)."),
+    steps: int = typer.Option(QUICKSTART_STEPS, min=1, help="Training steps of batch 64: the quickstart's budget (see the README for what a longer run gives)."),
     seed: int = typer.Option(0, help="Seed."),
 ):
-    """The main job: train FlowFM on HAPT, probe it against raw windows, plot what it learned."""
+    """The main job: train FlowFM on HAPT with the default recipe, probe it beside its baselines, plot what it learned."""
     from .evaluation import embed_windows
     from .plots import plot_embeddings, plot_training
     from .training import load_model
 
-    train(data=data, out=out, preset=preset, steps=steps, batch_size=64, lr=1e-3, warmup=min(100, steps // 10),
-          p_dgs=0.5, time_sampling="uniform", objective="flow", seed=seed, amp="auto", ckpt_every=500,
-          resume=False, until=None, rate=None, device=None)
-    result = run_probe(out, data, seed=42, raw_baseline=True, untrained_baseline=True)
-    emb, raw, rnd = result["embedding"], result["raw_windows"], result["untrained_encoder"]
-    console.print(f"linear probe, {result['split']}, pooled macro-F1: FlowFM embeddings {emb['macro_f1']:.3f}, "
-                  f"raw windows {raw['macro_f1']:.3f}, untrained encoder {rnd['macro_f1']:.3f}")
+    console.print(f"quickstart budget: {preset}, {steps} steps of batch 64 (a short run; "
+                  f"`flowfm-edge train --steps N` trains longer)", highlight=False)
+    model_kw = {k: v for k, v in RECIPE.items() if k not in ("lr", "weight_decay", "decay")}
+    if not model_kw["r_dim"]:
+        del model_kw["r_dim"]
+    train_run(data, out, preset, model_kw, dict(steps=steps, batch_size=64, lr=RECIPE["lr"],
+                                                 weight_decay=RECIPE["weight_decay"], decay=RECIPE["decay"],
+                                                 warmup=min(100, steps // 10), seed=seed))
+    run_probe(out, data)
     ws = _load(data)
     model, _ = load_model(out)
     plot_embeddings(embed_windows(model, ws.X), ws.y, ws.classes, out / "embeddings.png",
                     title=f"FlowFM-{preset} embeddings of {ws.source} (PCA)")
     plot_training(out / "metrics.csv", out / "loss.png")
     generate(run=out, n=4, steps=8, solver="euler", guidance=None, like=None, seed=seed,
-             out=out / "samples.npz", plot=out / "samples.png")
-    console.print(f"plots: {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
+             out=out / "samples.npz", plot=out / "samples.png", text=None, r_zero=False)
+    console.print(f"plots: {out}/probe.png, {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
 
 
 data_app = typer.Typer(help="Convert raw public datasets to the .npz window format.", no_args_is_help=True)

@@ -79,7 +79,13 @@ def test_embed_and_probe_save_a_classifier(run, synth, tmp_path):
     res = invoke("probe", run, "--data", synth)
     assert res.exit_code == 0, res.output
     probe = json.loads((run / "probe.json").read_text())
-    assert 0.0 <= probe["embedding"]["macro_f1"] <= 1.0 and "raw_windows" in probe
+    names = [r["features"] for r in probe["summary"]]
+    assert names == ["FlowFM r", "untrained encoder", "hand-crafted", "raw windows"]
+    assert all(0.0 <= r["f1_mean"] <= 1.0 and 0.0 <= r["f1_pooled"] <= 1.0 for r in probe["summary"])
+    assert probe["protocol"]["split"]["kind"] == "loso" and len(probe["results"]["FlowFM r"]["folds"]) == 6
+    assert (run / "probe.png").is_file() and "hand-crafted" in res.output and "untrained encoder" in res.output
+    res = invoke("probe", run, "--data", synth, "--baselines", "typo")
+    assert res.exit_code == 1 and "unknown --baselines ['typo']" in res.output
     from flowfm_edge.training import load_classifier
     import torch
 

@@ -23,9 +23,9 @@ def test_hapt_quickstart_probe_beats_raw_and_samples_are_plausible(tmp_path):
     res = CliRunner().invoke(app, ["quickstart", "--out", str(out), "--preset", "nano", "--steps", "150"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    probe = json.loads((out / "probe.json").read_text())
-    assert probe["embedding"]["macro_f1"] >= 0.65  # nano after 150 steps measured 0.70; raw windows 0.47
-    assert probe["embedding"]["macro_f1"] > probe["raw_windows"]["macro_f1"] + 0.15
+    probe = {r["features"]: r for r in json.loads((out / "probe.json").read_text())["summary"]}
+    assert probe["FlowFM r"]["f1_mean"] >= 0.65  # nano after 150 steps, 5-fold per-subject mean: see README
+    assert probe["FlowFM r"]["f1_mean"] > probe["raw windows"]["f1_mean"] + 0.15
     X = np.load(out / "samples.npz")["X"]
     mag = np.linalg.norm(X, axis=1)
     assert np.isfinite(X).all() and 0.8 < mag.mean() < 1.2 and np.abs(X).max() < 8.0

@@ -49,9 +49,9 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         split: str = typer.Option("auto", help="Subject-wise: auto (LOSO for <= 10 subjects, else 5x80-20), loso, 5x80-20."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
         plot: Optional[Path] = typer.Option(None, help="Write the confusion matrix (all folds) as PNG."),
-        epochs: int = typer.Option(30, min=1, help="Most epochs per fold (early stopping on validation loss)."),
-        patience: int = typer.Option(5, min=1, help="Epochs without a better validation loss before stopping."),
-        lr: float = typer.Option(0.0, min=0.0, help="Learning rate; 0 = protocol default (probe 1e-3, fine-tune 1e-4, scratch 1e-3)."),
+        epochs: int = typer.Option(100, min=1, help="fine-tune / scratch: most epochs per fold (early stopping on validation loss; folds that reach it are flagged)."),
+        patience: int = typer.Option(10, min=1, help="fine-tune / scratch: epochs without a better validation loss before stopping."),
+        lr: float = typer.Option(0.0, min=0.0, help="fine-tune / scratch learning rate; 0 = protocol default (fine-tune 1e-4, scratch 1e-3)."),
         batch_size: int = typer.Option(64, min=2, help="Batch size."),
         seed: int = typer.Option(0, help="Seed of head initialisation and batch order (splits use 42/41)."),
         rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
@@ -68,8 +68,10 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         console.print(f"{protocol} of {config['model']['objective']} run {run} on {len(ws)} windows from {ws.source}")
 
         def on_fold(fold, row):
+            fitted = (f"C {row['C']:g}" + ("" if row["converged"] else " (not converged)") if "C" in row else
+                      f"{row['epochs']} epochs, best {row['best_epoch'] + 1}" + (" (hit the epoch cap)" if row["hit_cap"] else ""))
             console.print(f"  fold {row['fold']}: test subject(s) {', '.join(row['test_subjects'])}; "
-                          f"{row['epochs']} epochs; pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False, soft_wrap=True)
+                          f"{fitted}; pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False, soft_wrap=True)
 
         result = evaluate_downstream(model, ws, protocol, split, cfg, on_fold=on_fold)
         result["run"] = str(run)
@@ -78,6 +80,10 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                       f"{ps['macro_f1']['mean']:.3f} +- {ps['macro_f1']['sd']:.3f}, pooled {po['macro_f1']:.3f}; "
                       f"kappa per subject {ps['kappa']['mean']:.3f} +- {ps['kappa']['sd']:.3f}, pooled {po['kappa']:.3f}",
                       highlight=False, soft_wrap=True)
+        if not result["fit"]["converged"]:
+            what = (f"{result['fit']['capped_folds']} of {result['split']['n_folds']} folds hit the epoch cap: raise --epochs"
+                    if "capped_folds" in result["fit"] else "a probe fit stopped at its iteration limit")
+            console.print(f"[yellow]not converged:[/yellow] {what}", highlight=False)
         _write_json(json_out, result)
         if plot is not None:
             from .figures import plot_confusion

@@ -2,13 +2,16 @@
 
 Regimes:
 
-- ``linear-probe``: frozen model; a linear layer on standardised features ``r``.
+- ``linear-probe``: frozen model; the one probe of :mod:`.probe` (standardised ``r``, converged
+  logistic regression, C chosen on the validation subjects).
 - ``fine-tune``: the model's weights and a ``Linear(d, d) - ReLU - Linear(d, classes)`` head,
   all trained.
 - ``scratch``: the same architecture and head from random weights, trained on labels only.
 
-Every fold trains a fresh copy, with class-weighted cross-entropy and early stopping on the
-validation subjects; predictions of all folds' test subjects are scored together.
+Fine-tune and scratch train a fresh copy per fold, with class-weighted cross-entropy and early
+stopping on the validation subjects; a fold whose best epoch lies within ``patience`` of the
+epoch cap is flagged (``hit_cap``), and the result counts as converged only when at most 10%
+of folds are. Predictions of all folds' test subjects are scored together.
 
 >>> # result = evaluate_downstream(model, windows, "linear-probe")
 >>> # result["per_subject"]["macro_f1"]["mean"], result["pooled"]["macro_f1"]
@@ -27,8 +30,9 @@ from torch import nn
 from ..data.contract import WindowSet
 from ..models import Classifier, ModelConfig, build_model
 from .embed import embed_windows
-from .finetune import DEFAULT_LR, PROTOCOLS, FitConfig, fit, linear_probe_head, mlp_head, predict_logits
+from .finetune import DEFAULT_LR, PROTOCOLS, FitConfig, fit, mlp_head, predict_logits
 from .metrics import classification_metrics
+from .probe import probe_folds, probe_protocol
 from .splits import VAL_FRAC, VAL_SEED, TEST_SEED, subject_folds
 
 
@@ -53,19 +57,14 @@ def _feature_dim(model: nn.Module) -> int:
     return int(d)
 
 
-def run_fold(model: nn.Module, ws: WindowSet, fold, protocol: str, cfg: FitConfig, features=None) -> tuple[np.ndarray, dict]:
-    """Train on ``fold.train`` (early-stopped on ``fold.val``); predicted labels of ``fold.test`` and the history."""
+def run_fold(model: nn.Module, ws: WindowSet, fold, protocol: str, cfg: FitConfig) -> tuple[np.ndarray, dict]:
+    """Fine-tune or scratch: train on ``fold.train`` (early-stopped on ``fold.val``); labels of ``fold.test``, history."""
     n_classes = ws.n_classes
     y = torch.from_numpy(np.asarray(ws.y)).long()
     fold_cfg = replace(cfg, seed=cfg.seed + fold.index)
-    if protocol == "linear-probe":
-        F = torch.from_numpy(features)
-        net = linear_probe_head(F[fold.train], n_classes)
-        inputs = F
-    else:
-        base = copy.deepcopy(model) if protocol == "fine-tune" else _fresh_model(model, fold_cfg.seed)
-        net = Classifier(base, mlp_head(_feature_dim(base), n_classes))
-        inputs = torch.from_numpy(np.ascontiguousarray(ws.X, dtype=np.float32))
+    base = copy.deepcopy(model) if protocol == "fine-tune" else _fresh_model(model, fold_cfg.seed)
+    net = Classifier(base, mlp_head(_feature_dim(base), n_classes))
+    inputs = torch.from_numpy(np.ascontiguousarray(ws.X, dtype=np.float32))
     history = fit(net, inputs[fold.train], y[fold.train], inputs[fold.val], y[fold.val], fold_cfg, n_classes)
     pred = predict_logits(net, inputs[fold.test], device=cfg.device).argmax(1).numpy()
     return pred, history
@@ -85,10 +84,11 @@ def evaluate_downstream(model: nn.Module, ws: WindowSet, protocol: str = "linear
     t0 = time.perf_counter()
     folds = subject_folds(ws.pid, split)
     model = model.to(cfg.device).eval()
-    features = embed_windows(model, ws.X, device=cfg.device) if protocol == "linear-probe" else None
+    if protocol == "linear-probe":
+        return _probe_result(model, ws, folds, cfg, t0, on_fold)
     preds, truth, subjects, tags, fold_rows = [], [], [], [], []
     for fold in folds:
-        pred, history = run_fold(model, ws, fold, protocol, cfg, features)
+        pred, history = run_fold(model, ws, fold, protocol, cfg)
         y_test = np.asarray(ws.y)[fold.test]
         one = classification_metrics(y_test, pred, ws.pid[fold.test], ws.n_classes)
         fold_rows.append({
@@ -96,6 +96,7 @@ def evaluate_downstream(model: nn.Module, ws: WindowSet, protocol: str = "linear
             "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
             "epochs": len(history["val_loss"]), "best_epoch": history["best_epoch"],
             "best_val_loss": history["best_val_loss"],
+            "hit_cap": history["best_epoch"] >= cfg.max_epochs - cfg.patience,
             "pooled_macro_f1": one["pooled"]["macro_f1"], "pooled_kappa": one["pooled"]["kappa"],
         })
         preds.append(pred)
@@ -106,6 +107,17 @@ def evaluate_downstream(model: nn.Module, ws: WindowSet, protocol: str = "linear
             on_fold(fold, fold_rows[-1])
     metrics = classification_metrics(np.concatenate(truth), np.concatenate(preds), np.concatenate(subjects),
                                      ws.n_classes, groups=np.concatenate(tags))
+    capped = sum(r["hit_cap"] for r in fold_rows)
+    fit_info = asdict(cfg) | {"capped_folds": capped, "converged": capped <= CAP_SHARE * len(fold_rows),
+                              "cap_rule": f"a fold hits the cap when its best epoch is within `patience` of max_epochs; "
+                                          f"converged when at most {CAP_SHARE:.0%} of folds do"}
+    return _result(protocol, folds, ws, model, fit_info, metrics, fold_rows, t0)
+
+
+CAP_SHARE = 0.1  # at most 10% of folds may stop at the epoch cap for a fine-tune or scratch result to count
+
+
+def _result(protocol: str, folds, ws: WindowSet, model, fit_info: dict, metrics: dict, fold_rows: list, t0: float) -> dict:
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]
     return {
         "protocol": protocol,
@@ -114,10 +126,21 @@ def evaluate_downstream(model: nn.Module, ws: WindowSet, protocol: str = "linear
         "data": {"source": ws.source, "n_windows": len(ws), "n_subjects": int(len(np.unique(ws.pid))),
                  "classes": classes},
         "model": {"objective": model.cfg.objective, "feature_dim": _feature_dim(model)},
-        "fit": asdict(cfg),
+        "fit": fit_info,
         "per_subject": metrics["per_subject"],
         "pooled": metrics["pooled"],
         "folds": fold_rows,
         "confusion": {"classes": classes, "matrix": metrics["confusion"], "note": "summed over all folds' test windows"},
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _probe_result(model, ws: WindowSet, folds, cfg: FitConfig, t0: float, on_fold=None) -> dict:
+    """The linear-probe protocol: the one probe of :mod:`.probe` on frozen embeddings."""
+    features = embed_windows(model, ws.X, device=cfg.device)
+    r = probe_folds(features, np.asarray(ws.y), ws.pid, folds, n_classes=ws.n_classes)
+    if on_fold is not None:
+        for fold, row in zip(folds, r["folds"]):
+            on_fold(fold, row)
+    fit_info = probe_protocol(folds) | {"converged": r["converged"]}
+    return _result("linear-probe", folds, ws, model, fit_info, r, r["folds"], t0)

@@ -80,3 +80,20 @@ def _value(v) -> tuple[float, float, float]:
     if isinstance(v, dict):
         return v["fd"], v["ci_low"], v["ci_high"]
     return v, v, v
+
+
+def plot_probe(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Bars of macro-F1 per feature set: per-subject mean +- SD, and pooled as a dot (rows of ``summary_rows``)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.4 * len(rows) + 1.5, 3.2))
+    x = np.arange(len(rows))
+    ax.bar(x, [r["f1_mean"] for r in rows], yerr=[r["f1_sd"] for r in rows], capsize=3,
+           color=["C0"] + ["C7"] * (len(rows) - 1), label="per-subject mean +- SD")
+    ax.plot(x, [r["f1_pooled"] for r in rows], "k.", label="pooled")
+    ax.set_xticks(x, [f"{r['features']}\n({r['dim']}-d)" for r in rows], fontsize=7)
+    ax.set(ylabel="macro-F1", ylim=(0, 1.05), title=title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -28,8 +28,8 @@ DEFAULT_LR = {"linear-probe": 1e-3, "fine-tune": 1e-4, "scratch": 1e-3}
 class FitConfig:
     lr: float | None = None  # None: 1e-3 in fit; the downstream protocols pick their own (DEFAULT_LR)
     batch_size: int = 64
-    max_epochs: int = 30
-    patience: int = 5  # epochs without a better validation loss before stopping
+    max_epochs: int = 100  # a cap the best epoch should stay below (downstream flags folds that reach it)
+    patience: int = 10  # epochs without a better validation loss before stopping
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"

@@ -16,6 +16,9 @@ PRESETS: dict[str, tuple[int, int, int]] = {
     "small": (384, 12, 6),
 }
 
+TIME_SAMPLINGS = ("uniform", "logit-normal", "noise-heavy")
+R_NORMS = ("none", "layernorm", "l2")
+
 
 @dataclass
 class ModelConfig:
@@ -31,7 +34,14 @@ class ModelConfig:
     r_dim: int = 64
     mlp_ratio: float = 4.0
     p_dgs: float = 0.5  # probability of replacing r by zeros per sample during training
-    time_sampling: str = "uniform"  # or "logit-normal"
+    time_sampling: str = "uniform"  # uniform, logit-normal (mean time_mu, sd 1) or noise-heavy
+    time_mu: float = 0.0  # logit-normal mean: < 0 puts more training times near the noise (t = 0)
+    r_norm: str = "none"  # none, layernorm or l2 (scaled to norm sqrt(r_dim)): a bottleneck on r
+    # The encoder's training view (models/views.py); all 0 = it sees the window the generator rebuilds.
+    view_mask: float = 0.0  # fraction of the encoder's patch tokens dropped
+    view_rotate_deg: float = 0.0
+    view_scale: float = 0.0
+    view_shift: int = 0
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
     text_dim: int = 0  # > 0 adds TextProj for text-conditioned generation
     schedule: str = "linear"  # noise schedule of the diffusion twin: linear or cosine
@@ -44,7 +54,7 @@ class ModelConfig:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         dim, depth, heads = PRESETS[preset]
-        return cls(preset=preset, dim=dim, depth=depth, heads=heads, r_dim=dim, **overrides)
+        return cls(preset=preset, dim=dim, depth=depth, heads=heads, **({"r_dim": dim} | overrides))
 
     @property
     def tokens(self) -> int:
@@ -57,8 +67,16 @@ class ModelConfig:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
         if not 0.0 <= self.p_dgs <= 1.0:
             raise ValueError(f"p_dgs must be in [0, 1], got {self.p_dgs}")
-        if self.time_sampling not in ("uniform", "logit-normal"):
-            raise ValueError(f"time_sampling must be uniform or logit-normal, got {self.time_sampling!r}")
+        if self.time_sampling not in TIME_SAMPLINGS:
+            raise ValueError(f"time_sampling must be one of {', '.join(TIME_SAMPLINGS)}, got {self.time_sampling!r}")
+        if self.r_norm not in R_NORMS:
+            raise ValueError(f"r_norm must be one of {', '.join(R_NORMS)}, got {self.r_norm!r}")
+        if not 0.0 <= self.view_mask < 1.0:
+            raise ValueError(f"view_mask must be in [0, 1), got {self.view_mask}")
+        if self.view_rotate_deg < 0 or self.view_scale < 0 or self.view_shift < 0:
+            raise ValueError("view_rotate_deg, view_scale and view_shift must be >= 0")
+        if self.r_dim < 1:
+            raise ValueError(f"r_dim must be >= 1, got {self.r_dim}")
         if self.schedule not in ("linear", "cosine"):
             raise ValueError(f"schedule must be linear or cosine, got {self.schedule!r}")
 

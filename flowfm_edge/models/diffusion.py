@@ -26,6 +26,7 @@ from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import guided
+from .views import encoder_view
 
 T_STEPS = 1000
 SAMPLERS = ("ddim", "ddpm")
@@ -166,7 +167,8 @@ class DiffusionTwin(nn.Module):
         """
         z0 = self.normalize(x0)
         B = z0.shape[0]
-        r = self.encoder(z0)  # (B, r_dim)
+        view = encoder_view(x0, self.cfg, generator)  # the same training view as FlowFM's
+        r = self.encoder(self.normalize(view), self.cfg.view_mask, generator)  # (B, r_dim)
         keep = (torch.rand(B, generator=generator, device=z0.device) >= self.cfg.p_dgs).to(r.dtype)
         r = r * keep[:, None]  # DGS
         step = torch.randint(0, self.T, (B,), generator=generator, device=z0.device)

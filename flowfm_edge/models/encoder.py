@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
 from .layers import Block, PatchEmbed
 
 
+def normalize_r(r: torch.Tensor, kind: str) -> torch.Tensor:
+    """The bottleneck on r (B, r_dim): none, layernorm (no affine) or l2 (rows scaled to norm sqrt(r_dim))."""
+    if kind == "layernorm":
+        return F.layer_norm(r, r.shape[-1:])
+    if kind == "l2":
+        return F.normalize(r, dim=-1) * r.shape[-1] ** 0.5
+    return r
+
+
+def keep_tokens(h: torch.Tensor, ratio: float, generator: torch.Generator | None) -> torch.Tensor:
+    """A random subset of (1 - ratio) of the tokens of each row of h (B, T, D), in their order: (B, T', D)."""
+    B, T, D = h.shape
+    keep = max(1, round(T * (1 - ratio)))
+    noise = torch.rand(B, T, generator=generator, device=h.device)
+    idx = noise.argsort(dim=1)[:, :keep].sort(dim=1).values  # (B, T')
+    return h.gather(1, idx[:, :, None].expand(B, keep, D))
+
+
 class Encoder(nn.Module):
     """Normalised window (B, 3, 300) -> representation r (B, r_dim).
 
     Takes *normalised* input; :class:`~flowfm_edge.models.flowfm.FlowFM` normalises raw g.
+    ``mask`` > 0 (training views only) drops that fraction of patch tokens, as in MAE.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -23,13 +43,17 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
         self.proj = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.r_dim))
+        self.r_norm = cfg.r_norm
         nn.init.trunc_normal_(self.pos, std=0.02)
         nn.init.trunc_normal_(self.cls, std=0.02)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.patch(z)  # (B, T, D)
-        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1) + self.pos  # (B, T+1, D)
+    def forward(self, z: torch.Tensor, mask: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        h = self.patch(z) + self.pos[:, 1:]  # (B, T, D)
+        if mask > 0:
+            h = keep_tokens(h, mask, generator)  # (B, T', D)
+        cls = (self.cls + self.pos[:, :1]).expand(h.shape[0], -1, -1)
+        h = torch.cat([cls, h], dim=1)  # (B, T'+1, D)
         for block in self.blocks:
             h = block(h)
         h = self.norm(h)
-        return self.proj(h[:, 0])  # (B, r_dim)
+        return normalize_r(self.proj(h[:, 0]), self.r_norm)  # (B, r_dim)

@@ -15,6 +15,19 @@ from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import guided
 from .prior import GaussianMixturePrior
+from .views import encoder_view
+
+NOISE_SHIFT = 3.0  # noise-heavy times: t = u / (s - (s - 1) u), s = 3 halves the median t to 0.25
+
+
+def sample_time(cfg: ModelConfig, n: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """Training times t (n,) in [0, 1] (t = 0 noise, 1 data) drawn as ``cfg.time_sampling`` says."""
+    if cfg.time_sampling == "logit-normal":
+        return torch.sigmoid(cfg.time_mu + torch.randn(n, generator=generator, device=device))
+    u = torch.rand(n, generator=generator, device=device)
+    if cfg.time_sampling == "noise-heavy":
+        return u / (NOISE_SHIFT - (NOISE_SHIFT - 1) * u)
+    return u
 
 
 class FlowFM(nn.Module):
@@ -38,9 +51,12 @@ class FlowFM(nn.Module):
         return self.encoder(self.normalize(x))
 
     def sample_time(self, n: int, generator: torch.Generator | None, device) -> torch.Tensor:
-        if self.cfg.time_sampling == "logit-normal":
-            return torch.sigmoid(torch.randn(n, generator=generator, device=device))
-        return torch.rand(n, generator=generator, device=device)
+        return sample_time(self.cfg, n, generator, device)
+
+    def encode_view(self, x1: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """r (B, r_dim) of the encoder's training view of raw windows x1 (models/views.py)."""
+        view = encoder_view(x1, self.cfg, generator)
+        return self.encoder(self.normalize(view), self.cfg.view_mask, generator)
 
     def forward(self, x1: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The joint conditional flow-matching loss on raw windows x1 (B, 3, 300); a scalar.
@@ -49,7 +65,7 @@ class FlowFM(nn.Module):
         """
         z1 = self.normalize(x1)
         B = z1.shape[0]
-        r = self.encoder(z1)  # (B, r_dim)
+        r = self.encode_view(x1, generator)  # (B, r_dim), of the encoder's view
         keep = (torch.rand(B, generator=generator, device=z1.device) >= self.cfg.p_dgs).to(r.dtype)
         r = r * keep[:, None]  # DGS: r -> 0 with probability p_dgs per sample
         z0 = torch.randn(z1.shape, generator=generator, device=z1.device)

@@ -36,6 +36,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
+    decay: str = "matrices"  # matrices: weight decay on weight matrices only (not norms, biases, embeddings); all
     warmup: int = 100
     min_lr_ratio: float = 0.05
     ema_decay: float = 0.999
@@ -72,6 +73,22 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "fp16":
         return torch.float16
     raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
+
+
+NO_DECAY_NAMES = ("pos", "cls")  # positional and CLS embeddings: parameters of >= 2 dims that are not weights
+
+
+def param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: decay on weight matrices (Linear, Conv) only, or on everything with ``decay="all"``."""
+    if cfg.decay not in ("matrices", "all"):
+        raise ValueError(f"decay must be matrices or all, got {cfg.decay!r}")
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_matrix = p.ndim >= 2 and name.rsplit(".", 1)[-1] not in NO_DECAY_NAMES
+        (decay if is_matrix or cfg.decay == "all" else rest).append(p)
+    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
 def step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
@@ -140,7 +157,7 @@ def train(
         model_cfg = ModelConfig.from_dict(state["model_config"])
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = model_factory(model_cfg).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.99))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     start = 0

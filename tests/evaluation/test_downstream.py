@@ -23,12 +23,13 @@ class BandEnergy(nn.Module):
 
 
 def test_linear_probe_on_separating_features_is_perfect(activity_windows):
-    res = evaluate_downstream(BandEnergy(), activity_windows, "linear-probe", cfg=FitConfig(max_epochs=60, lr=0.05))
+    res = evaluate_downstream(BandEnergy(), activity_windows, "linear-probe")
     assert res["split"]["kind"] == "loso" and res["split"]["n_folds"] == 5
     assert res["pooled"]["macro_f1"] == 1.0 and res["pooled"]["kappa"] == 1.0
     assert res["per_subject"]["macro_f1"]["mean"] == 1.0 and res["per_subject"]["macro_f1"]["n"] == 5
     assert np.array_equal(np.array(res["confusion"]["matrix"]), np.diag([30, 30, 30]))
-    assert res["model"]["feature_dim"] == 3 and res["fit"]["lr"] == 0.05
+    assert res["model"]["feature_dim"] == 3 and res["fit"]["converged"] and "LogisticRegression" in res["fit"]["estimator"]
+    assert all(f["C"] in res["fit"]["C_grid"] for f in res["folds"])
     tested = sorted(s for f in res["folds"] for s in f["test_subjects"])
     assert tested == [str(s) for s in range(100, 105)]
 
@@ -42,6 +43,8 @@ def test_trained_protocols_leave_the_model_untouched(protocol, activity_windows)
     assert res["protocol"] == protocol and len(res["folds"]) == 5
     assert res["fit"]["lr"] == {"fine-tune": 1e-4, "scratch": 1e-3}[protocol]
     assert 0.0 <= res["pooled"]["macro_f1"] <= 1.0 and all(f["epochs"] == 1 for f in res["folds"])
+    # one allowed epoch: every fold stops at the cap, and the result says it did not converge
+    assert all(f["hit_cap"] for f in res["folds"]) and res["fit"]["capped_folds"] == 5 and not res["fit"]["converged"]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

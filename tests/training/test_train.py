@@ -104,3 +104,19 @@ def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path, sine_windows):
         torch.testing.assert_close(r0[k], r1[k], rtol=0, atol=0, msg=k)
     # and the step really changed the weights (the adaLN-Zero layers start at exactly zero)
     assert any(float(r0[k].abs().sum()) > 0 for k in r0 if k.endswith("ada.1.weight"))
+
+
+def test_weight_decay_reaches_matrices_only():
+    from flowfm_edge.models import ModelConfig, build_model
+    from flowfm_edge.training.loop import TrainConfig, param_groups
+
+    model = build_model(ModelConfig.from_preset("nano"))
+    decay, rest = param_groups(model, TrainConfig())
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in rest["params"]}
+    assert "encoder.blocks.0.attn.qkv.weight" in decayed and "velocity.patch.proj.weight" in decayed
+    assert {"encoder.pos", "encoder.cls", "velocity.pos", "encoder.norm.weight", "encoder.blocks.0.attn.qkv.bias"} <= kept
+    assert rest["weight_decay"] == 0.0 and decay["weight_decay"] == 0.05
+    everything = param_groups(model, TrainConfig(decay="all"))
+    assert len(everything[0]["params"]) == len(list(model.parameters()))
