@@ -119,7 +119,7 @@ def generate(
     run: Path = typer.Argument(..., help="Run directory with a checkpoint."),
     n: int = typer.Option(16, min=1, help="Windows to generate."),
     steps: int = typer.Option(8, min=1, help="Solver steps."),
-    solver: str = typer.Option("euler", help="euler, midpoint, heun or rk4."),
+    solver: str = typer.Option("euler", help="euler, midpoint, heun, rk4, or euler-sde (stochastic: Euler-Maruyama with the flow's marginals)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance weight w: v0 + w (v_r - v0)."),
     like: Optional[Path] = typer.Option(None, help="Reconstruct: take r from the first N windows of this .npz."),
     seed: int = typer.Option(0, help="Noise seed."),

@@ -50,15 +50,41 @@ SOLVERS: dict[str, tuple[Callable, int, int]] = {
 }
 
 
-def check_solver(solver: str) -> None:
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+# Stochastic samplers (PyTorch only; export takes the deterministic SOLVERS).
+STOCHASTIC = ("euler-sde",)
+SDE_EPS = 1.0  # strength of the Langevin correction of "euler-sde"
+
+
+def check_solver(solver: str, stochastic: bool = True) -> None:
+    names = list(SOLVERS) + (list(STOCHASTIC) if stochastic else [])
+    if solver not in names:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(names)}")
 
 
 def nfe(solver: str, steps: int) -> int:
     """Number of velocity evaluations for ``steps`` steps of ``solver``."""
     check_solver(solver)
-    return SOLVERS[solver][1] * steps
+    return steps if solver in STOCHASTIC else SOLVERS[solver][1] * steps
+
+
+def euler_sde(velocity: Velocity, x0: torch.Tensor, steps: int, generator: torch.Generator | None = None,
+              eps: float = SDE_EPS) -> torch.Tensor:
+    """Euler-Maruyama for the SDE with the flow's marginals: x0 (B, ...) noise at t = 0 -> x1 (B, ...).
+
+    For the linear path x_t = (1 - t) z0 + t x1, E[z0 | x_t] = x_t - t v, so the score is
+    -(x_t - t v) / (1 - t); with diffusion g^2 = 2 eps (1 - t) the drift becomes
+    v - eps (x_t - t v). The noise vanishes at t = 1, and the last step is deterministic.
+    """
+    grid = time_grid(steps)
+    x = x0
+    for i in range(steps):
+        t, h = grid[i].to(x.device), (grid[i + 1] - grid[i]).to(x.device)
+        v = velocity(x, t)
+        x = x + h * (v - eps * (x - t * v))
+        if i < steps - 1:
+            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = x + torch.sqrt(2 * eps * (1 - t) * h) * z
+    return x
 
 
 def time_grid(steps: int, t0: float = 0.0, t1: float = 1.0) -> torch.Tensor:
@@ -74,9 +100,15 @@ def integrate(
     steps: int,
     solver: str = "euler",
     grid: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Integrate ``velocity`` from ``x0`` (B, ...) over ``grid`` (default uniform 0 -> 1) -> x1 (B, ...)."""
+    """Integrate ``velocity`` from ``x0`` (B, ...) over ``grid`` (default uniform 0 -> 1) -> x1 (B, ...).
+
+    ``solver="euler-sde"`` samples stochastically (:func:`euler_sde`) with noise from ``generator``.
+    """
     check_solver(solver)
+    if solver in STOCHASTIC:
+        return euler_sde(velocity, x0, steps, generator)
     step_fn = SOLVERS[solver][0]
     grid = time_grid(steps) if grid is None else grid
     x = x0

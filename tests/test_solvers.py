@@ -63,3 +63,31 @@ def test_solvers_are_independent_of_any_network():
     x0 = torch.ones(2, 3)
     out = integrate(lambda x, t: -x, x0, 64, "rk4")
     np.testing.assert_allclose(out.numpy(), np.exp(-1) * np.ones((2, 3)), rtol=1e-6)
+
+
+def gaussian_velocity(m: float, s: float):
+    """The exact flow-matching velocity for data N(m, s^2) and noise N(0, 1) on the linear path."""
+
+    def v(x, t):
+        var = (1 - t) ** 2 + t ** 2 * s ** 2
+        dev = x - t * m
+        return (m + t * s ** 2 * dev / var) - (1 - t) * dev / var
+
+    return v
+
+
+@pytest.mark.parametrize("solver", ["euler", "euler-sde"])
+def test_samplers_reach_the_data_distribution(solver):
+    m, s = 2.0, 0.5
+    x0 = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x1 = integrate(gaussian_velocity(m, s), x0, 200, solver, generator=torch.Generator().manual_seed(1))
+    assert abs(float(x1.mean()) - m) < 0.02 and abs(float(x1.std()) - s) < 0.02
+
+
+def test_stochastic_sampler_draws_noise_from_its_generator():
+    v = gaussian_velocity(0.0, 1.0)
+    x0 = torch.zeros(4, 3)
+    a = integrate(v, x0, 8, "euler-sde", generator=torch.Generator().manual_seed(0))
+    b = integrate(v, x0, 8, "euler-sde", generator=torch.Generator().manual_seed(0))
+    c = integrate(v, x0, 8, "euler-sde", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c) and nfe("euler-sde", 8) == 8

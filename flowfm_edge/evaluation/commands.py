@@ -127,7 +127,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         mode: str = typer.Option("both", help="reconstruction, unconditional or both."),
         n: int = typer.Option(1000, min=2, help="Generated windows per setting, against as many real ones (all if fewer)."),
         resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
-        solver: str = typer.Option("euler", help="FlowFM solver: euler, midpoint, heun or rk4."),
+        solver: str = typer.Option("euler", help="FlowFM solver: euler, midpoint, heun, rk4 or euler-sde (stochastic)."),
         guidance: Optional[float] = typer.Option(None, help="Guidance weight w (doubles the NFE)."),
         ddpm_steps: int = typer.Option(1000, min=0, help="Diffusion runs: ancestral DDPM steps (0 skips DDPM)."),
         seed: int = typer.Option(0, help="Seed of the real-window draw, the sampler noise and the bootstrap."),

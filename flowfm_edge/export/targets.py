@@ -50,8 +50,12 @@ class Target:
         if bad or not precisions:
             raise ValueError(f"--precision {','.join(bad) or '(empty)'} is not offered by target {self.name!r}; "
                              f"choose from {', '.join(self.precisions)}")
-        from ..solvers import SOLVERS
+        from ..solvers import SOLVERS, STOCHASTIC
 
+        stochastic = [s for s in solvers if s in STOCHASTIC]
+        if stochastic:
+            raise ValueError(f"--solver {','.join(stochastic)}: stochastic samplers run in PyTorch only (`flowfm-edge "
+                             f"generate --solver {stochastic[0]}`); export one of {', '.join(SOLVERS)}")
         bad_solvers = [s for s in solvers if s not in SOLVERS]
         if bad_solvers or not solvers:
             raise ValueError(f"--solver {','.join(bad_solvers) or '(empty)'}: unknown solver; choose from {', '.join(SOLVERS)}")

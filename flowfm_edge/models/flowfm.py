@@ -92,7 +92,7 @@ class FlowFM(nn.Module):
         """Generate windows (B, 3, 300) in g from r (B, r_dim); r = 0 is unconditional."""
         shape = (r.shape[0], self.cfg.channels, self.cfg.window)
         z0 = torch.randn(shape, generator=generator, device=r.device) if noise is None else noise
-        z1 = integrate(self.guided_velocity(r, guidance, e), z0, steps, solver)
+        z1 = integrate(self.guided_velocity(r, guidance, e), z0, steps, solver, generator=generator)
         return self.denormalize(z1)
 
     # The representation prior is kept out of the module tree: it is saved beside the weights
