@@ -22,7 +22,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from claims_common import RUNS, data_name, markdown_table, pyplot, write_outputs
+from claims_common import RUNS, best_quality, data_name, feature_net, markdown_table, pyplot, training_reference, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.baselines import untrained_like
 from flowfm_edge.evaluation.har_features import har_features
@@ -51,6 +51,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "mask75-views": ({"p_dgs": 0.5, "view_mask": 0.75, "view_rotate_deg": 30.0, "view_scale": 0.1,
                       "view_shift": 30}, {"decay": "matrices"}),
     "lr3e-4": ({"p_dgs": 0.5}, {"decay": "matrices", "lr": 3e-4}),
+    "p0.1": ({"p_dgs": 0.1}, {"decay": "matrices"}),
+    "p0-mask50": ({"p_dgs": 0.0, "view_mask": 0.5}, {"decay": "matrices"}),
+    "p0-views": ({"p_dgs": 0.0, "view_rotate_deg": 30.0, "view_scale": 0.1, "view_shift": 30}, {"decay": "matrices"}),
+    "p0-nh": ({"p_dgs": 0.0, "time_sampling": "noise-heavy"}, {"decay": "matrices"}),
+    "p0-r32ln": ({"p_dgs": 0.0, "r_dim": 32, "r_norm": "layernorm"}, {"decay": "matrices"}),
 }
 
 
@@ -79,6 +84,8 @@ def main() -> None:
     ap.add_argument("--variants", default="main,matrices,mask50,mask75,views,bottleneck,noise-heavy,p0.25,combo")
     ap.add_argument("--no-baselines", action="store_true", help="skip the hand-crafted and raw-window probes")
     ap.add_argument("--tag", default="", help="suffix of the result files (for runs split across processes)")
+    ap.add_argument("--fd-steps", default="", help="also score unconditional generation (r from the run's prior) at "
+                                                   "these Euler steps, e.g. 16: FD with its 95%% interval, N = 1000")
     args = ap.parse_args()
     threadpool_limits(1)  # one BLAS thread, like torch here: two such processes share the 2 cores
     ws = load_source(args.data, split="labelled")
@@ -94,6 +101,9 @@ def main() -> None:
     for name, F in sets.items():
             result["baselines"][name] = probe_folds(F, y, ws.pid, folds, n_classes=ws.n_classes)
             print(f"{name}: {result['baselines'][name]['per_subject']['macro_f1']['mean']:.3f}", flush=True)
+    fd_steps = [int(x) for x in args.fd_steps.split(",") if x]
+    if fd_steps:
+        net, (real, reference) = feature_net(args.data), training_reference(args.data)
     for name in args.variants.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             run, seconds = ensure(args, name, seed)
@@ -106,6 +116,11 @@ def main() -> None:
                                    "f1_untrained_pooled": p0["pooled"]["macro_f1"], "gain": f1 - f10,
                                    "kappa": p["per_subject"]["kappa"]["mean"], "converged": p["converged"] and p0["converged"],
                                    "final_loss": final_loss(run)})
+            if fd_steps:
+                q = best_quality(model, "flow", real, net, fd_steps, reference=reference, seed=seed)
+                result["rows"][-1] |= {"fd": q["best"]["frechet"], "fd_sampler": q["best"]["sampler"],
+                                       "fd_r": q["best"]["r"], "fd_floor": q["floor"],
+                                       "static_generated": q["best"]["static_fraction"]["generated"]}
             print(f"{name:<12} seed {seed}: FlowFM {f1:.3f}  untrained {f10:.3f}  gain {f1 - f10:+.3f}"
                   f"  ({seconds or 'cached'} s)", flush=True)
             report(stem, result)
@@ -119,22 +134,29 @@ def final_loss(run) -> float:
     return float(np.mean([float(r["loss"]) for r in rows[-10:]]))
 
 
+def interval(fd: dict) -> str:
+    return f"{fd['ci_low']:.1f}-{fd['ci_high']:.1f}"
+
+
 def summarise(rows: list[dict]) -> list[list]:
     out = []
     for name in dict.fromkeys(r["variant"] for r in rows):
         rs = [r for r in rows if r["variant"] == name]
         f1, f10, gain = (np.array([r[k] for r in rs]) for k in ("f1", "f1_untrained", "gain"))
+        fd = [r["fd"]["fd"] for r in rs if "fd" in r]
         out.append([name, len(rs), float(f1.mean()), float(f1.std()), float(f10.mean()), float(gain.mean()),
-                    float(gain.std()), float(np.mean([r["final_loss"] for r in rs]))])
+                    float(gain.std()), float(np.mean([r["final_loss"] for r in rs])),
+                    f"{np.mean(fd):.2f} ({', '.join(interval(r['fd']) for r in rs if 'fd' in r)})" if fd else "-"])
     return out
 
 
 def report(stem: str, result: dict) -> None:
     table = summarise(result["rows"])
-    base = [[k, "-", v["per_subject"]["macro_f1"]["mean"], v["per_subject"]["macro_f1"]["sd"], "-", "-", "-", "-"]
+    base = [[k, "-", v["per_subject"]["macro_f1"]["mean"], v["per_subject"]["macro_f1"]["sd"], "-", "-", "-", "-", "-"]
             for k, v in result["baselines"].items()]
     md = markdown_table(["variant", "seeds", "FlowFM F1 (per-subject mean, mean over seeds)", "SD over seeds",
-                         "untrained F1", "gain over untrained", "SD of gain", "final loss"], table + base)
+                         "untrained F1", "gain over untrained", "SD of gain", "final loss",
+                         "FD unconditional (mean; 95% CI per seed)"], table + base)
     write_outputs(stem, json.loads(json.dumps(result)), md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
