@@ -26,6 +26,7 @@ from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import guided
+from .prior import PriorMixin
 from .views import encoder_view
 
 T_STEPS = 1000
@@ -134,7 +135,7 @@ def nfe(steps: int, guidance: float | None = None) -> int:
 
 # --- the model ---------------------------------------------------------------------------------
 
-class DiffusionTwin(nn.Module):
+class DiffusionTwin(PriorMixin, nn.Module):
     """Encoder + epsilon-predicting DiT denoiser, trained jointly with the DDPM loss; raw windows in g in and out."""
 
     def __init__(self, cfg: ModelConfig):

@@ -14,7 +14,7 @@ from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import guided
-from .prior import GaussianMixturePrior
+from .prior import PriorMixin
 from .views import encoder_view
 
 NOISE_SHIFT = 3.0  # noise-heavy times: t = u / (s - (s - 1) u), s = 3 halves the median t to 0.25
@@ -30,7 +30,7 @@ def sample_time(cfg: ModelConfig, n: int, generator: torch.Generator | None, dev
     return u
 
 
-class FlowFM(nn.Module):
+class FlowFM(PriorMixin, nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         cfg.validate()
@@ -94,29 +94,3 @@ class FlowFM(nn.Module):
         z0 = torch.randn(shape, generator=generator, device=r.device) if noise is None else noise
         z1 = integrate(self.guided_velocity(r, guidance, e), z0, steps, solver, generator=generator)
         return self.denormalize(z1)
-
-    # The representation prior is kept out of the module tree: it is saved beside the weights
-    # (prior.safetensors), so state_dict, the exported graphs and DDP never see it.
-    @property
-    def prior(self) -> GaussianMixturePrior | None:
-        """The run's density model over r (from ``prior.safetensors``), or None."""
-        return self.__dict__.get("_prior")
-
-    def attach_prior(self, prior: GaussianMixturePrior | None) -> "FlowFM":
-        """Use ``prior`` for :meth:`unconditional_r` (None detaches it); returns self."""
-        if prior is not None and prior.r_dim != self.cfg.r_dim:
-            raise ValueError(f"the prior models r of dim {prior.r_dim}, the model's r_dim is {self.cfg.r_dim}")
-        self.__dict__["_prior"] = prior
-        return self
-
-    @torch.no_grad()
-    def unconditional_r(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """r (n, r_dim) for unconditional generation: drawn from the prior when the run has one, zeros otherwise.
-
-        >>> from flowfm_edge.models import ModelConfig
-        >>> FlowFM(ModelConfig.from_preset("nano")).unconditional_r(3).abs().sum().item()  # no prior: r = 0
-        0.0
-        """
-        if self.prior is None:
-            return torch.zeros(n, self.cfg.r_dim, device=self.mean.device)
-        return self.prior.draw(n, generator, device=self.mean.device).to(self.mean.device)

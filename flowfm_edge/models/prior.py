@@ -170,3 +170,37 @@ def fit_prior(r: np.ndarray, components=COMPONENTS, covariance_types=COVARIANCE_
             "grid": grid,
             "fit_seconds": round(time.perf_counter() - t0, 3)}
     return prior, info
+
+
+class PriorMixin:
+    """The run's prior over r on a generative model (FlowFM and its diffusion twin alike).
+
+    The model needs ``cfg.r_dim`` and a ``mean`` buffer (for the device).
+    """
+
+    # The representation prior is kept out of the module tree: it is saved beside the weights
+    # (prior.safetensors), so state_dict, the exported graphs and DDP never see it.
+    @property
+    def prior(self) -> GaussianMixturePrior | None:
+        """The run's density model over r (from ``prior.safetensors``), or None."""
+        return self.__dict__.get("_prior")
+
+    def attach_prior(self, prior: GaussianMixturePrior | None) -> "PriorMixin":
+        """Use ``prior`` for :meth:`unconditional_r` (None detaches it); returns self."""
+        if prior is not None and prior.r_dim != self.cfg.r_dim:
+            raise ValueError(f"the prior models r of dim {prior.r_dim}, the model's r_dim is {self.cfg.r_dim}")
+        self.__dict__["_prior"] = prior
+        return self
+
+    @torch.no_grad()
+    def unconditional_r(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """r (n, r_dim) for unconditional generation: drawn from the prior when the run has one, zeros otherwise.
+
+        >>> from flowfm_edge.models import ModelConfig
+        >>> from flowfm_edge.models import FlowFM
+        >>> FlowFM(ModelConfig.from_preset("nano")).unconditional_r(3).abs().sum().item()  # no prior: r = 0
+        0.0
+        """
+        if self.prior is None:
+            return torch.zeros(n, self.cfg.r_dim, device=self.mean.device)
+        return self.prior.draw(n, generator, device=self.mean.device).to(self.mean.device)

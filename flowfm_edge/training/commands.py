@@ -19,7 +19,7 @@ def fit_prior_command(run: Path, data: Optional[str] = None, rate: Optional[floa
 
     model, config = load_model(run)
     if not hasattr(model, "attach_prior"):
-        raise ValueError(f"{run}: a {model.cfg.objective} run; the prior over r is for flow runs (FlowFM)")
+        raise ValueError(f"{run}: a {model.cfg.objective} run; the prior over r is for generative runs (FlowFM and its diffusion twin)")
     spec = data or config.get("data", {}).get("spec")
     if spec is None:
         raise ValueError(f"{run}: the run does not name its training data; pass --data DATA")
@@ -36,7 +36,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
     @app.command("fit-prior")
     @cli_errors
     def fit_prior(
-        run: Path = typer.Argument(..., help="Run directory with a checkpoint (a flow run)."),
+        run: Path = typer.Argument(..., help="Run directory with a checkpoint (a flow or diffusion run)."),
         data: Optional[str] = typer.Option(None, help=DATA_HELP),
         rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
         seed: int = typer.Option(0, help="Seed of the mixture fit."),

@@ -216,7 +216,7 @@ def train(
     if world > 1:
         dist.barrier()
     model.load_state_dict(ema)
-    if rank == 0 and isinstance(model, FlowFM):  # prior over r for unconditional generation, on the EMA weights
+    if rank == 0 and hasattr(model, "attach_prior"):  # prior over r for unconditional generation, on the EMA weights
         from .prior import fit_run_prior  # (imports this module)
 
         fit_run_prior(out, model, data.X, data.meta.get("spec", data.source), seed=cfg.seed)

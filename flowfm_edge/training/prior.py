@@ -1,6 +1,6 @@
 """Fit a run's prior over r: embed the training windows with the EMA encoder, fit the mixture, save it.
 
-Called at the end of :func:`~flowfm_edge.training.loop.train` for flow runs and by
+Called at the end of :func:`~flowfm_edge.training.loop.train` for flow and diffusion runs and by
 ``flowfm-edge fit-prior RUN`` for existing runs. Writes ``RUN/checkpoint/prior.safetensors``
 and ``prior.json`` (see :mod:`.checkpoint`).
 
