@@ -6,6 +6,7 @@ one script trained is reused by another (training is deterministic given the nam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ from flowfm_edge.doctor import cpu_model
 from flowfm_edge.evaluation import load_feature_net, quality_sweep, save_feature_net, train_feature_net
 from flowfm_edge.evaluation.quality import N_WINDOWS, reference_windows
 from flowfm_edge.models import ModelConfig
+from flowfm_edge.recipe import RECIPE, model_overrides, train_overrides
 from flowfm_edge.training import TrainConfig, load_model, read_config, train
 
 # One thread per process: on the shared 2-core CPU, two threads per process trained ~10x slower
@@ -31,8 +33,19 @@ RESULTS = Path("benchmarks/results")
 
 
 def train_config(steps: int, seed: int, **kw) -> TrainConfig:
-    """The one pretraining recipe every claim uses (library defaults; warm-up 10% of the steps)."""
-    return TrainConfig(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw)
+    """The one pretraining recipe every claim uses (``flowfm_edge.recipe``; warm-up 10% of the steps)."""
+    return TrainConfig(**train_overrides(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw))
+
+
+def model_config(preset: str, objective: str, p_dgs: float | None = None) -> ModelConfig:
+    """The recipe's model config for ``preset`` and ``objective`` (``p_dgs`` overrides the recipe's)."""
+    changes = {"objective": objective} | ({} if p_dgs is None else {"p_dgs": p_dgs})
+    return ModelConfig.from_preset(preset, **model_overrides(**changes))
+
+
+def recipe_tag() -> str:
+    """A short name of the recipe, so runs of different recipes never share a directory."""
+    return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def data_name(data: str) -> str:
@@ -40,12 +53,13 @@ def data_name(data: str) -> str:
     return Path(data).stem
 
 
-def run_dir(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
-    return RUNS / f"{data_name(data)}-{preset}-{objective}-p{p_dgs:g}-{steps}steps-seed{seed}"
+def run_dir(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float | None = None) -> Path:
+    p = RECIPE["p_dgs"] if p_dgs is None else p_dgs
+    return RUNS / f"{data_name(data)}-{preset}-{objective}-p{p:g}-{steps}steps-seed{seed}-recipe{recipe_tag()}"
 
 
-def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float = 0.5) -> Path:
-    """A finished pretraining run of this description; trained now unless already there."""
+def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_dgs: float | None = None) -> Path:
+    """A finished pretraining run of this description under the recipe; trained now unless already there."""
     out = run_dir(data, preset, objective, steps, seed, p_dgs)
     try:
         if read_config(out)["step"] == steps:
@@ -55,8 +69,7 @@ def ensure_run(data: str, preset: str, objective: str, steps: int, seed: int, p_
     ws = load_source(data, split="pretrain")
     ws.meta["spec"] = data
     t0 = time.perf_counter()
-    train(ws, out, ModelConfig.from_preset(preset, objective=objective, p_dgs=p_dgs), train_config(steps, seed),
-          progress=False, device="cpu")
+    train(ws, out, model_config(preset, objective, p_dgs), train_config(steps, seed), progress=False, device="cpu")
     print(f"trained {out} in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
 
@@ -84,7 +97,8 @@ def _row(r: dict) -> dict:
 
 
 def best_quality(model, objective: str, real: np.ndarray, net, steps: list[int], mode: str = "unconditional",
-                 n: int = N_WINDOWS, ddpm_steps: int = 0, seed: int = 0, reference: dict | None = None) -> dict:
+                 n: int = N_WINDOWS, ddpm_steps: int = 0, seed: int = 0, reference: dict | None = None,
+                 solver: str = "euler") -> dict:
     """The sweep of ``quality_sweep`` in one mode, plus its best row (lowest Frechet distance).
 
     ``real`` and ``reference`` come from :func:`training_reference`. Every ``frechet`` is a
@@ -92,7 +106,7 @@ def best_quality(model, objective: str, real: np.ndarray, net, steps: list[int],
     real-vs-real one, ``floor_n`` the size of each of its halves.
     """
     sweep = quality_sweep(model, objective, real, net, steps, (mode,), n=n, seed=seed, ddpm_steps=ddpm_steps,
-                          reference=reference)
+                          reference=reference, solver=solver)
     best = min(sweep["results"], key=lambda r: r["frechet"]["fd"])
     floor = sweep.get("real_vs_real", {})
     return {"best": _row(best), "floor": floor.get("frechet"), "floor_n": floor.get("n_per_half"),

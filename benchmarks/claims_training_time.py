@@ -30,11 +30,10 @@ import statistics
 
 import numpy as np
 
-from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, pyplot, train_config,
+from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, model_config, pyplot, train_config,
                            training_reference, write_outputs)
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.quality import format_fd, matches
-from flowfm_edge.models import ModelConfig
 from flowfm_edge.training import train
 
 
@@ -58,7 +57,7 @@ def one_seed(args, seed: int, ws, real, reference, net) -> dict:
     for stop in range(args.slice, args.steps + 1, args.slice):
         order = list(runs.items())[:: 1 if (stop // args.slice) % 2 else -1]  # alternate who goes first
         for obj, run in order:
-            mcfg = ModelConfig.from_preset(args.preset, objective=obj, p_dgs=args.p_dgs)
+            mcfg = model_config(args.preset, obj, args.p_dgs)
             train(ws, run, mcfg, cfg, resume=stop > args.slice, device="cpu", progress=False, until=stop)
             per_step[obj] += step_seconds(run, stop - args.slice, stop)
             seconds[obj] = sum(per_step[obj])
@@ -108,7 +107,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--slice", type=int, default=50, help="steps per interleaved slice (and per quality check)")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--p-dgs", type=float, default=0.5)
+    ap.add_argument("--p-dgs", type=float, default=None, help="DGS probability of both models (default: the recipe's)")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD, against as many real ones")
     ap.add_argument("--flow-steps", default="1,2,4,8,16")
     ap.add_argument("--ddim-steps", default="10,25,50")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FlowFM vs its diffusion twin on HAPT, end to end, with one command:
 #
-#   bash benchmarks/flowfm_vs_diffusion.sh            # STEPS=300 PRESET=tiny N=256 by default
+#   bash benchmarks/flowfm_vs_diffusion.sh            # STEPS=300 PRESET=tiny N=1000 by default
 #   STAGE=train bash benchmarks/flowfm_vs_diffusion.sh   # stop after training (STAGE=export: after export)
 #
 # 1. trains FlowFM and the diffusion twin with the same budget (preset, steps, batch, lr, seed),
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 PRESET=${PRESET:-tiny}
 STEPS=${STEPS:-300}
 SEED=${SEED:-0}
-N=${N:-256}
+N=${N:-1000}
 THREADS=${THREADS:-2}
 FLOW_STEPS=${FLOW_STEPS:-1,2,4,8,16,32,64}
 DDIM_STEPS=${DDIM_STEPS:-10,25,50,100,250}

@@ -21,10 +21,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# The default training recipe of `train` and `quickstart`, chosen by benchmarks/ablate_representation.py.
-RECIPE = {"lr": 1e-3, "weight_decay": 0.05, "decay": "matrices", "p_dgs": 0.5, "time_sampling": "uniform",
-          "r_dim": 0, "r_norm": "none", "view_mask": 0.0, "view_rotate_deg": 0.0, "view_scale": 0.0, "view_shift": 0}
-QUICKSTART_STEPS = 400
+from .recipe import QUICKSTART_STEPS, RECIPE, model_overrides, train_overrides
 
 DATA_HELP = "Data: 'synthetic', 'hapt' (needs the [data] extra), a .npz file, or an SSL-Wearables directory (with --rate)."
 
@@ -313,12 +310,8 @@ def quickstart(
 
     console.print(f"quickstart budget: {preset}, {steps} steps of batch 64 (a short run; "
                   f"`flowfm-edge train --steps N` trains longer)", highlight=False)
-    model_kw = {k: v for k, v in RECIPE.items() if k not in ("lr", "weight_decay", "decay")}
-    if not model_kw["r_dim"]:
-        del model_kw["r_dim"]
-    train_run(data, out, preset, model_kw, dict(steps=steps, batch_size=64, lr=RECIPE["lr"],
-                                                 weight_decay=RECIPE["weight_decay"], decay=RECIPE["decay"],
-                                                 warmup=min(100, steps // 10), seed=seed))
+    train_run(data, out, preset, model_overrides(),
+              train_overrides(steps=steps, batch_size=64, warmup=min(100, steps // 10), seed=seed))
     run_probe(out, data)
     ws = _load(data)
     model, _ = load_model(out)
