@@ -55,6 +55,7 @@ class ExportOptions:
 def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None = None,
                   log: Callable[[str], None] = lambda s: None) -> dict:
     """Export ``run`` into the bundle directory ``out``; returns the manifest. Raises on any failed check."""
+    from ..models.layers import check_guidance
     from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
 
     opts = opts or ExportOptions()
@@ -74,6 +75,8 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     schedules = [(s, n) for s in opts.solvers for n in opts.steps]
     specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g not in SAMPLER_GRAPHS]
     if "sampler" in graphs:
+        if opts.guidance:
+            check_guidance(model.cfg, 1.0)
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
     text_kit = None
     if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host

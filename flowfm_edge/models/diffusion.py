@@ -25,7 +25,7 @@ from torch import nn
 from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
-from .layers import guided
+from .layers import check_guidance, guided
 from .prior import PriorMixin
 from .views import encoder_view
 
@@ -180,6 +180,8 @@ class DiffusionTwin(PriorMixin, nn.Module):
 
     def guided_eps(self, r: torch.Tensor, guidance: float | None = None, e: torch.Tensor | None = None) -> Eps:
         """Noise predictor (z, timestep) -> eps for the samplers; guidance w gives eps0 + w (eps_r - eps0)."""
+        if e is None:
+            check_guidance(self.cfg, guidance)
         eps = guided(self.denoiser, r, guidance, e)
         return lambda z, step: eps(z, step.float() / self.T)
 

@@ -13,7 +13,7 @@ from ..solvers import integrate
 from .config import ModelConfig
 from .dit import VelocityNet
 from .encoder import Encoder
-from .layers import guided
+from .layers import check_guidance, guided
 from .prior import PriorMixin
 from .views import encoder_view
 
@@ -76,6 +76,8 @@ class FlowFM(PriorMixin, nn.Module):
 
     def guided_velocity(self, r: torch.Tensor, guidance: float | torch.Tensor | None = None, e: torch.Tensor | None = None):
         """Velocity callable (z, t) -> v for the solvers; guidance w gives v0 + w (v_r - v0)."""
+        if e is None:
+            check_guidance(self.cfg, guidance)
         return guided(self.velocity, r, guidance, e)
 
     @torch.no_grad()

@@ -81,6 +81,14 @@ class TimeEmbed(nn.Module):
         return self.mlp(sinusoidal(t, self.freq_dim))
 
 
+def check_guidance(cfg, guidance) -> None:
+    """Refuse guidance over r for a model that never learned the r = 0 (unconditional) velocity."""
+    if guidance is not None and cfg.p_dgs == 0:
+        raise ValueError("guidance mixes the velocity at r with the one at r = 0, but this run was trained with "
+                         "p_dgs = 0 and never saw r = 0; sample without guidance (unconditional r comes from the "
+                         "run's prior), or train with --p-dgs > 0")
+
+
 def guided(net, r: torch.Tensor, guidance=None, e: torch.Tensor | None = None):
     """(z, t) -> net(z, t, r, e), or with guidance w: out0 + w (out_r - out0), out0 taken at r = 0.
 

@@ -61,3 +61,16 @@ def test_views_change_the_training_loss_not_the_embedding():
     assert torch.equal(a.embed(x), a.embed(x))  # inference sees the whole window, no randomness
     assert torch.isfinite(a(x, gen())) and torch.isfinite(plain(x, gen()))
     assert not torch.equal(a.encode_view(x, gen(0)), a.encode_view(x, gen(1)))
+
+
+def test_guidance_is_refused_without_a_trained_null_condition():
+    import pytest
+
+    model = build_model(ModelConfig.from_preset("nano", p_dgs=0.0))
+    r = torch.zeros(2, 64)
+    with pytest.raises(ValueError, match="p_dgs = 0"):
+        model.sample(r, steps=2, guidance=2.0)
+    assert model.sample(r, steps=2).shape == (2, 3, 300)
+    twin = build_model(ModelConfig.from_preset("nano", p_dgs=0.0, objective="diffusion"))
+    with pytest.raises(ValueError, match="never saw r = 0"):
+        twin.sample(r, steps=2, guidance=2.0)
