@@ -1,6 +1,6 @@
 """INT8 with ``onnxruntime.quantization``: static QDQ (calibrated) or dynamic, per-channel 7-bit weights.
 
-Four rules from measurement (SPEC 10):
+Rules from measurement (the first three are SPEC 10's):
 
 - ``quant_pre_process`` runs first (shape inference + graph cleanup; quantising a raw dynamo
   export fails without it).

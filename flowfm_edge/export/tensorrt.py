@@ -8,7 +8,10 @@ each precision asked:
 - ``fp32``: the FP32 graph, built with TF32 off;
 - ``fp16``: the same FP32 graph, built with the FP16 flag; on the host, an activation-range
   check and an FP16 emulation with onnxruntime, gated like INT8 (:mod:`.trt_quantize`);
-- ``int8``: symmetric INT8 QDQ for TensorRT, checked for Q/DQ placement and gated.
+- ``int8``: symmetric INT8 QDQ for TensorRT, checked for Q/DQ placement and gated. The host
+  runs it with onnxruntime's graph optimisations off, so Q/DQ is computed in float as
+  TensorRT's int32 accumulation computes it; fused, onnxruntime's x86 integer kernels
+  saturate int16 sums on CPUs without VNNI, an error TensorRT does not have.
 
 Each becomes a recipe in the manifest's ``build`` section (:mod:`.trt_recipe`); engines are
 built later, on the device, by ``flowfm-edge build-engine``. :func:`export_graph` and
@@ -34,6 +37,9 @@ OPSET = 17
 EXPORTER_NOTE = ("legacy exporter at opset 17: TensorRT 8.6 parses ONNX opsets up to 17, and the dynamo "
                  "exporter's conversion to opset 17 writes invalid Split nodes")
 RECIPES_KEY = "tensorrt_recipes"  # carried on artefact entries until manifest_section collects them
+INT8_HOST_RUN = {"graph_optimization": "disabled",
+                 "why": "Q/DQ computed in float, as TensorRT's int32 accumulation does; onnxruntime's fused "
+                        "x86 integer kernels saturate on CPUs without VNNI"}
 
 
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
@@ -50,6 +56,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     golden = _Golden(bundle, spec.name, {k: v[:GOLDEN_ROWS] for k, v in check.items()})
     golden.save("reference", ref[:GOLDEN_ROWS])
     run = lambda path, f: run_onnx(path, f, opts.threads)  # noqa: E731
+    run_qdq = lambda path, f: run_onnx(path, f, opts.threads, optimize=False)  # noqa: E731
 
     fp32 = bundle / "onnx" / f"{spec.name}.fp32.onnx"
     legacy = dataclasses.replace(spec, exporter="legacy")
@@ -96,14 +103,15 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
             raise RuntimeError(f"{spec.name} int8: Q/DQ placement TensorRT cannot fuse: "
                                f"{'; '.join(quant['placement']['problems'][:5])}; report this with the model config")
         ops8 = _checked(path, f"{spec.name} int8")
-        out8 = run(path, check)
+        out8 = run_qdq(path, check)
         v8 = check_artefact(spec, "int8", out8, ref, opts.limits, norm, labels, n_real)
-        log(_summary(spec.name, "int8", export_info, v8) + " [symmetric QDQ for TensorRT]")
-        g8 = run(path, golden.inputs)
+        log(_summary(spec.name, "int8", export_info, v8) + " [symmetric QDQ for TensorRT, run in float]")
+        g8 = run_qdq(path, golden.inputs)
         golden.save("output.int8", g8)
         e8 = _artefact(spec, "int8", target, bundle, path, export_info, quant, v8,
                        {"against": "output.int8", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE})
         e8["tensorrt_op_check"] = ops8
+        e8["onnxruntime"] = INT8_HOST_RUN  # how the host check ran it, and how validate runs it again
         e8[RECIPES_KEY] = [make_recipe("int8", path, fp32_nodes(path, spec.signal_input),
                                        compare(g8, ref[:GOLDEN_ROWS])["rel_l2"])]
         artefacts.append(e8)

@@ -94,7 +94,7 @@ def golden_tolerance(precision: str, host_rel_l2: float | None) -> dict:
         why = "max(1e-2, 4 x the FP16-emulated error measured at export)"
     else:
         tol = max(INT8_MIN_TOLERANCE, 2 * (host_rel_l2 or 0.0))
-        why = "max(0.05, 2 x the onnxruntime QDQ error measured at export)"
+        why = "max(0.05, 2 x the QDQ error measured at export, Q/DQ in float)"
     return {"against": "reference", "metric": "rel_l2", "tolerance": round(tol, 6), "why": why}
 
 

@@ -36,13 +36,20 @@ class Limits:
         return asdict(self)
 
 
-def run_onnx(path: Path, feeds: dict[str, np.ndarray], threads: int | None = None, batch: int = 64) -> np.ndarray:
-    """Run an ONNX file on ``feeds`` ({input: (N, ...)}) in batches; returns the first output (N, ...)."""
+def run_onnx(path: Path, feeds: dict[str, np.ndarray], threads: int | None = None, batch: int = 64,
+             optimize: bool = True) -> np.ndarray:
+    """Run an ONNX file on ``feeds`` ({input: (N, ...)}) in batches; returns the first output (N, ...).
+
+    ``optimize=False`` turns graph optimisations off, so Q/DQ nodes run as float arithmetic
+    instead of being fused into onnxruntime's integer kernels.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     n = len(next(iter(feeds.values())))
     outs = [session.run(None, {k: np.ascontiguousarray(v[i : i + batch], dtype=np.float32) for k, v in feeds.items()})[0]

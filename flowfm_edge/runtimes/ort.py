@@ -35,6 +35,9 @@ class OrtBackend(Backend):
             if not path.is_file():
                 raise BundleError(f"{path}: artefact file is missing; re-export the bundle")
             opts = ort.SessionOptions()
+            # an artefact may say how it was checked, e.g. TensorRT's INT8 QDQ with Q/DQ in float
+            if self.artefact(name, precision).get("onnxruntime", {}).get("graph_optimization") == "disabled":
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             if self.threads:
                 opts.intra_op_num_threads = self.threads
                 opts.inter_op_num_threads = 1

@@ -41,7 +41,7 @@ def test_bench_records_everything_the_spec_asks(bundle, labelled_npz, feature_ne
     assert r["memory"]["peak_rss_mb"] > 0 and r["file_bytes"] > 0
     assert r["energy"]["status"] == "not measured"
     q = r["quality"]
-    assert q["metric"] == "frechet" and q["n"] == 16 and q["r"] == "zero"
+    assert q["metric"] == "frechet" and q["n"] == 16 and q["r"] == "prior"  # the run's prior over r is in the bundle
     assert q["frechet"]["ci_low"] <= q["frechet"]["fd"] <= q["frechet"]["ci_high"] and q["frechet"]["resamples"] == 200
     assert q["reference"]["split"] == "pretrain" and set(q["static_fraction"]) == {"real", "generated"}
     floor = result["real_vs_real_floor"]

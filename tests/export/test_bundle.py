@@ -107,6 +107,22 @@ def test_quantisation_recorded(bundle):
     assert cal["windows"] == 48 and cal["classes"] == 3 and cal["subjects"] == 6 and cal["method"] == "minmax"
 
 
+def test_int8_weights_fit_7_bits(bundle):
+    """Every INT8 weight lies in [-64, 64]: onnxruntime's U8S8 kernels on x86 without VNNI cannot saturate."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    manifest = read_manifest(bundle)
+    for a in manifest["artefacts"]:
+        if not a["precision"].startswith("int8"):
+            continue
+        assert a["quantisation"]["weight_bits"] == 7
+        graph = onnx.load(str(bundle / a["file"]["path"])).graph
+        weights = [numpy_helper.to_array(i) for i in graph.initializer if i.data_type == TensorProto.INT8]
+        assert weights, a["name"]
+        assert all(w.min() >= -64 and w.max() <= 64 for w in weights), (a["name"], a["precision"])
+
+
 def test_manifest_contents(bundle, nano_run):
     manifest = read_manifest(bundle)
     config = json.loads((nano_run / "checkpoint" / "config.json").read_text())

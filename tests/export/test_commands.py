@@ -27,7 +27,8 @@ def test_export_and_validate(nano_run, tmp_path, activity):
     assert res.exit_code == 0, res.output
     assert "encoder int8-dynamic: rel_l2" in res.text and "bundle" in res.text and "4 artefacts" in res.text
     res = invoke("validate", out)
-    assert res.exit_code == 0 and "4 golden checks passed with onnxruntime" in res.text
+    # 4 artefacts + the prior over r that training fits into every run
+    assert res.exit_code == 0 and "5 golden checks passed with onnxruntime" in res.text and "ok prior" in res.text
     res = invoke("validate", out, "--backend", "torch")
     assert res.exit_code == 0, res.output
     shutil.copy(out / "onnx" / "encoder.fp32.onnx", out / "onnx" / "classifier.fp32.onnx")

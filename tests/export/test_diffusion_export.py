@@ -83,7 +83,7 @@ def test_runtimes_generate_with_ddim_and_ddpm(diffusion_bundle):
 
     entry = {"name": "loop-ddim-5", "steps": 5, "sampler": "ddim", "loop": "denoiser",
              "alpha_bar": ort.sampler(1000, "ddpm")["alpha_bar"]}
-    feeds = {"noise": runtimes.noise(3, 3, 300, 1), "r": np.zeros((3, 64), np.float32)}
+    feeds = {"noise": runtimes.noise(3, 3, 300, 1), "r": ort.unconditional_r(3, 1)}  # the r generate drew
     np.testing.assert_allclose(loop_generate(ort, entry, feeds, 1), x_ort, rtol=1e-3, atol=1e-3)
     ddpm = ort.generate(n=2, steps=1000, solver="ddpm", seed=0)
     assert ddpm.shape == (2, 3, 300) and np.isfinite(ddpm).all()
