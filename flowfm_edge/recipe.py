@@ -12,7 +12,7 @@ MODEL_FIELDS = ("p_dgs", "time_sampling", "r_dim", "r_norm", "view_mask", "view_
                 "view_shift")
 TRAIN_FIELDS = ("lr", "weight_decay", "decay")
 
-RECIPE = {"lr": 1e-3, "weight_decay": 0.05, "decay": "matrices", "p_dgs": 0.5, "time_sampling": "uniform",
+RECIPE = {"lr": 1e-3, "weight_decay": 0.05, "decay": "matrices", "p_dgs": 0.0, "time_sampling": "uniform",
           "r_dim": 0, "r_norm": "none", "view_mask": 0.0, "view_rotate_deg": 0.0, "view_scale": 0.0, "view_shift": 0}
 QUICKSTART_STEPS = 400
 

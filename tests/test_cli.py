@@ -24,9 +24,22 @@ def synth(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, synth):
     out = tmp_path_factory.mktemp("runs") / "nano"
-    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 20, "--batch-size", 16, "--out", out)
+    # p_dgs > 0: the run learns the r = 0 velocity that guidance needs (the recipe's default is 0)
+    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 20, "--batch-size", 16, "--p-dgs", 0.5,
+                 "--out", out)
     assert res.exit_code == 0, res.output
     return out
+
+
+def test_default_recipe_run_refuses_guidance(synth, tmp_path):
+    out = tmp_path / "p0"
+    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 3, "--batch-size", 16, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["model"]["p_dgs"] == 0.0
+    res = runner.invoke(app, ["generate", str(out), "--n", 2, "--steps", 2, "--guidance", "2", "--out", str(tmp_path / "g.npz")])
+    assert res.exit_code == 1 and "p_dgs = 0" in res.output and "Traceback" not in res.output
+    res = invoke("generate", out, "--n", 2, "--steps", 2, "--out", tmp_path / "u.npz")
+    assert res.exit_code == 0 and "prior" in res.output
 
 
 def test_train_writes_run(run):
