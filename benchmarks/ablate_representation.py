@@ -22,7 +22,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from claims_common import RUNS, best_quality, data_name, feature_net, markdown_table, pyplot, training_reference, write_outputs
+from claims_common import RESULTS, RUNS, best_quality, data_name, feature_net, markdown_table, pyplot, training_reference, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.baselines import untrained_like
 from flowfm_edge.evaluation.har_features import har_features
@@ -86,7 +86,10 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the result files (for runs split across processes)")
     ap.add_argument("--fd-steps", default="", help="also score unconditional generation (r from the run's prior) at "
                                                    "these Euler steps, e.g. 16: FD with its 95%% interval, N = 1000")
+    ap.add_argument("--merge", default="", help="comma-separated tags: merge their result files into one table and stop")
     args = ap.parse_args()
+    if args.merge:
+        return merge(args)
     threadpool_limits(1)  # one BLAS thread, like torch here: two such processes share the 2 cores
     ws = load_source(args.data, split="labelled")
     y = np.asarray(ws.y)
@@ -124,6 +127,22 @@ def main() -> None:
             print(f"{name:<12} seed {seed}: FlowFM {f1:.3f}  untrained {f10:.3f}  gain {f1 - f10:+.3f}"
                   f"  ({seconds or 'cached'} s)", flush=True)
             report(stem, result)
+
+
+def merge(args) -> None:
+    """One table from the result files of runs split across processes (``--tag``); later rows win."""
+    stem = f"ablation_representation_{data_name(args.data)}_{args.preset}_{args.steps}steps"
+    merged, rows = None, {}
+    for tag in args.merge.split(","):
+        part = json.loads((RESULTS / f"{stem}{tag}.json").read_text())
+        merged = merged or part
+        merged["baselines"] |= part["baselines"]
+        merged["protocol"]["variants"] |= part["protocol"]["variants"]
+        rows |= {(r["variant"], r["seed"]): r for r in part["rows"]}
+    order = list(dict.fromkeys(v for v, _ in rows))
+    merged["rows"] = sorted(rows.values(), key=lambda r: (order.index(r["variant"]), r["seed"]))
+    merged.pop("env", None)
+    report(stem, merged)
 
 
 def final_loss(run) -> float:
