@@ -75,9 +75,13 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     schedules = [(s, n) for s in opts.solvers for n in opts.steps]
     specs = [graph_spec(g, model.cfg, n_classes=len(classes or [])) for g in graphs if g not in SAMPLER_GRAPHS]
     if "sampler" in graphs:
-        if opts.guidance:
-            check_guidance(model.cfg, 1.0)
-        specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=opts.guidance) for s, n in schedules]
+        r_guidance = opts.guidance
+        if opts.guidance and model.cfg.p_dgs == 0:
+            if text is None:
+                check_guidance(model.cfg, 1.0)  # refuses: no r = 0 velocity to guide against
+            r_guidance = False  # a text run: --guidance is for its text samplers
+            log("r-conditioned samplers exported without guidance: the run was trained with p_dgs = 0")
+        specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=r_guidance) for s, n in schedules]
     text_kit = None
     if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host
         from ..text import export as text_export
