@@ -249,8 +249,8 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
     from rich.table import Table
 
     from .data import subject_split
-    from .evaluation import embed_windows, linear_probe, probe_head
-    from .evaluation.baselines import representation_table, summary_rows
+    from .evaluation import linear_probe, probe_head
+    from .evaluation.baselines import feature_sets, representation_table, summary_rows
     from .evaluation.figures import plot_probe
     from .training import load_model, save_head
 
@@ -264,14 +264,14 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
         raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
     train_seed = int(config.get("train", {}).get("seed", 0))
     console.print(f"probing {run} on {len(ws)} labelled windows of {ws.source} ({len(set(ws.pid.tolist()))} subjects)")
-    table = representation_table(model, ws, seed=train_seed, split=split,
-                                 baselines=tuple(BASELINE_NAMES[b] for b in names),
+    sets = feature_sets(model, ws, train_seed, baselines=tuple(BASELINE_NAMES[b] for b in names))
+    table = representation_table(model, ws, seed=train_seed, split=split, sets=sets,
                                  on_result=lambda name, r: console.print(
                                      f"  {name}: macro-F1 {r['per_subject']['macro_f1']['mean']:.3f} per subject, "
                                      f"{r['pooled']['macro_f1']:.3f} pooled ({r['seconds']:.0f} s)", highlight=False))
     rows = summary_rows(table)
     train_idx, test_idx = subject_split(ws.pid, seed=seed, where=ws.source)
-    head = linear_probe(embed_windows(model, ws.X), ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
+    head = linear_probe(sets["FlowFM r"], ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]
     save_head(run, probe_head(head.pipeline, len(classes)), classes,
               {"data": ws.source, "split_seed": seed, "macro_f1": head.macro_f1, "kappa": head.kappa, "C": head.C})

@@ -42,11 +42,16 @@ def feature_sets(model, ws: WindowSet, seed: int = 0, name: str = "FlowFM r",
 
 
 def representation_table(model, ws: WindowSet, seed: int = 0, split: str = "auto", name: str = "FlowFM r",
-                         baselines: tuple[str, ...] = BASELINES, on_result=None) -> dict:
-    """The probe of ``model``'s r and its baselines on labelled ``ws``, all on the same subject-wise folds."""
+                         baselines: tuple[str, ...] = BASELINES, on_result=None,
+                         sets: dict[str, np.ndarray] | None = None) -> dict:
+    """The probe of ``model``'s r and its baselines on labelled ``ws``, all on the same subject-wise folds.
+
+    ``sets`` passes features already computed by :func:`feature_sets`, so a caller that needs
+    them too (the export head) embeds the windows once.
+    """
     if ws.y is None:
         raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
-    sets = feature_sets(model, ws, seed, name, baselines)
+    sets = feature_sets(model, ws, seed, name, baselines) if sets is None else sets
     table = probe_table(sets, np.asarray(ws.y), ws.pid, split, n_classes=ws.n_classes, on_result=on_result)
     table["data"] = {"source": ws.source, "n_windows": len(ws), "n_subjects": int(len(np.unique(ws.pid))),
                      "classes": ws.classes}
