@@ -1,14 +1,21 @@
-"""Training throughput (windows/s) of FlowFM presets on this machine.
+"""Training throughput (windows/s) of FlowFM on this machine, by precision, attention kernel and compilation.
 
-Times full optimiser steps (joint loss forward, backward, clipping, AdamW, EMA) of the real
-training loop on HAPT-shaped random windows, after warm-up; repeats and reports medians.
+Times full optimiser steps (joint loss forward, backward, clipping, AdamW, EMA) of the real training loop
+(`flowfm_edge.training.train`) on HAPT-shaped random windows, after warm-up; variants alternate within each
+repeat so drift on a shared machine hits all of them alike, and the table reports medians. Achieved GFLOP/s
+is the step's counted FLOPs (forward + backward, `torch.utils.flop_counter`) times the step rate, against the
+machine's measured matmul peak in fp32 and bf16 at the same thread count.
 
-    python benchmarks/train_throughput.py --presets nano,tiny --batch 64 --repeats 5
+``--curve N`` also trains N steps on HAPT's pretraining windows, the same seed, with the fp32 eager loop
+(``amp off``, PyTorch's attention kernel) and with each variant, and reports how far the loss curves part.
+
+    python benchmarks/train_throughput.py --preset tiny --repeats 5 --curve 200
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import statistics
@@ -18,43 +25,142 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from flowfm_edge.data.contract import WindowSet
 from flowfm_edge.doctor import cpu_model
-from flowfm_edge.models import ModelConfig
+from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.training import TrainConfig, train
+from flowfm_edge.training.loop import autocast_dtype, cpu_has_bf16
+
+# name -> TrainConfig fields; "before" is the loop as it was (fp32, PyTorch's attention kernel)
+VARIANTS = {
+    "fp32": {"amp": "off", "attention": "default"},
+    "fp32-math": {"amp": "off", "attention": "math"},
+    "bf16": {"amp": "bf16", "attention": "default"},
+    "bf16-math": {"amp": "bf16", "attention": "math"},
+    "bf16-math-compile": {"amp": "bf16", "attention": "math", "compile": True},
+    "default": {},
+}
 
 
-def measure(preset: str, batch: int, steps: int) -> float:
-    """Windows/s of one `train` call of ``steps`` steps, from its own metrics (excludes start-up)."""
-    X = np.random.default_rng(0).normal(0, 0.3, (max(4 * batch, 256), 3, 300)).astype(np.float32)
-    ws = WindowSet(X, None, np.zeros(len(X)), source="random")
+def windows(n: int) -> WindowSet:
+    X = np.random.default_rng(0).normal(0, 0.3, (n, 3, 300)).astype(np.float32)
+    return WindowSet(X, None, np.zeros(n), source="random")
+
+
+def run_metrics(data: WindowSet, preset: str, steps: int, batch: int, log_every: int, **kw) -> list[dict]:
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(steps=steps, batch_size=batch, warmup=1, log_every=steps, ckpt_every=10**9)
-        train(ws, out, ModelConfig.from_preset(preset), cfg, progress=False, device="cpu")
-        last = (Path(out) / "metrics.csv").read_text().strip().splitlines()[-1].split(",")
-    return float(last[4])
+        cfg = TrainConfig(steps=steps, batch_size=batch, warmup=min(100, steps // 2), log_every=log_every,
+                          ckpt_every=10**9, **kw)
+        train(data, out, ModelConfig.from_preset(preset), cfg, progress=False, device="cpu")
+        return list(csv.DictReader(open(Path(out) / "metrics.csv")))
+
+
+def windows_per_s(preset: str, batch: int, steps: int, warm: int, **kw) -> float:
+    """Windows/s over steps warm+1 .. warm+steps of one `train` call (its first ``warm`` steps are warm-up)."""
+    rows = run_metrics(windows(max(4 * batch, 256)), preset, warm + steps, batch, 1, **kw)
+    t0, t1 = float(rows[warm - 1]["elapsed_s"]), float(rows[-1]["elapsed_s"])
+    return steps * batch / (t1 - t0)
+
+
+def step_flops(preset: str, batch: int) -> float:
+    """FLOPs of one training step's forward and backward (matmuls and attention, as PyTorch counts them)."""
+    cfg = ModelConfig.from_preset(preset)
+    cfg.norm_mean, cfg.norm_std = [0.0] * 3, [1.0] * 3
+    model = build_model(cfg)
+    x = torch.from_numpy(windows(batch).X)
+    with FlopCounterMode(display=False) as counter:
+        model(x, torch.Generator().manual_seed(0)).backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """Measured GFLOP/s of an n x n matmul in ``dtype``: the practical peak of this CPU at this thread count."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def loss_curves(preset: str, steps: int, batch: int, names: list[str]) -> dict:
+    """Loss every 10 steps of ``steps`` steps on HAPT pretraining windows for fp32 and each variant, same seed."""
+    from flowfm_edge.data import load_source
+
+    data = load_source("hapt", split="pretrain")
+    curves = {name: [float(r["loss"]) for r in run_metrics(data, preset, steps, batch, 10, **VARIANTS[name])]
+              for name in ["fp32", *[n for n in names if n != "fp32"]]}
+    ref = np.array(curves["fp32"])
+    out = {}
+    for name, c in curves.items():
+        c = np.array(c)
+        out[name] = {"loss": c.tolist(), "max_abs_diff": float(np.abs(c - ref).max()),
+                     "last_50_mean": float(c[-5:].mean()),
+                     "last_50_rel_diff": float(abs(c[-5:].mean() - ref[-5:].mean()) / ref[-5:].mean())}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default="nano,tiny")
+    ap.add_argument("--preset", default="tiny")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    ap.add_argument("--steps", type=int, default=15, help="timed steps per run")
+    ap.add_argument("--warm", type=int, default=5, help="warm-up steps per run (compiled variants compile here)")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--json", default="benchmarks/results/train_throughput.json")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
+    ap.add_argument("--curve", type=int, default=0, help="also compare loss curves over this many HAPT steps")
+    ap.add_argument("--json", default=None, help="default: benchmarks/results/train_throughput_<preset>.json")
     args = ap.parse_args()
+    names = args.variants.split(",")
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        ap.error(f"unknown variants {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+
+    threads = torch.get_num_threads()
+    flops = step_flops(args.preset, args.batch) / args.batch
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(args.repeats):
+        for name in names:
+            runs[name].append(windows_per_s(args.preset, args.batch, args.steps, args.warm, **VARIANTS[name]))
+            print(f"repeat {rep + 1}/{args.repeats}  {name:>18}  {runs[name][-1]:7.1f} windows/s", flush=True)
+
+    base = statistics.median(runs[names[0]])
+    default_dtype = autocast_dtype("auto", torch.device("cpu"))
     rows = []
-    for preset in args.presets.split(","):
-        measure(preset, args.batch, 3)  # warm-up
-        runs = [measure(preset, args.batch, args.steps) for _ in range(args.repeats)]
-        rows.append({"preset": preset, "batch": args.batch, "steps": args.steps, "windows_per_s_median": statistics.median(runs),
-                     "windows_per_s_runs": runs})
-        print(f"{preset:>6}  batch {args.batch}  {statistics.median(runs):8.1f} windows/s  (runs: {', '.join(f'{r:.1f}' for r in runs)})")
-    env = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"env": env, "results": rows}, indent=2))
-    print(f"wrote {args.json}")
+    print(f"\n{args.preset}, batch {args.batch}, {threads} threads, {flops / 1e9:.2f} GFLOP per window; "
+          f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+          f"default autocast on this CPU: {default_dtype or 'fp32'} (native bf16: {cpu_has_bf16()})")
+    print(f"{'variant':>18} {'windows/s':>10} {'x ' + names[0]:>9} {'GFLOP/s':>8} {'% fp32 peak':>11} {'% bf16 peak':>11}")
+    for name in names:
+        med = statistics.median(runs[name])
+        gflops = med * flops / 1e9
+        row = {"variant": name, "config": VARIANTS[name], "windows_per_s_median": med, "windows_per_s_runs": runs[name],
+               "speedup": med / base, "gflop_per_s": gflops, "fraction_fp32_peak": gflops / peaks["fp32"],
+               "fraction_bf16_peak": gflops / peaks["bf16"]}
+        rows.append(row)
+        print(f"{name:>18} {med:10.1f} {med / base:9.2f} {gflops:8.0f} {100 * row['fraction_fp32_peak']:10.0f}% "
+              f"{100 * row['fraction_bf16_peak']:10.0f}%")
+    result = {"env": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
+                      "python": platform.python_version(), "native_bf16": cpu_has_bf16()},
+              "preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
+              "gflop_per_window": flops / 1e9, "peak_gflop_per_s": peaks, "results": rows}
+    if args.curve:
+        curves = loss_curves(args.preset, args.curve, args.batch, [n for n in names if "compile" not in n])
+        result["loss_curves"] = {"steps": args.curve, "data": "hapt:pretrain", **curves}
+        print(f"\nloss over {args.curve} HAPT steps, same seed, against fp32 (PyTorch attention):")
+        for name, c in curves.items():
+            print(f"{name:>18}  max |diff| every 10 steps {c['max_abs_diff']:.4f}   last 50 steps "
+                  f"{c['last_50_mean']:.4f} ({100 * c['last_50_rel_diff']:.1f}% from fp32)")
+    path = Path(args.json or f"benchmarks/results/train_throughput_{args.preset}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

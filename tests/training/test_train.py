@@ -120,3 +120,32 @@ def test_weight_decay_reaches_matrices_only():
     assert rest["weight_decay"] == 0.0 and decay["weight_decay"] == 0.05
     everything = param_groups(model, TrainConfig(decay="all"))
     assert len(everything[0]["params"]) == len(list(model.parameters()))
+
+
+def test_autocast_choice_follows_the_device_and_cpu(monkeypatch):
+    from flowfm_edge.training import loop
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    assert loop.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    assert loop.autocast_dtype("auto", cpu) is None  # emulated bf16 is slower than fp32
+    assert loop.autocast_dtype("bf16", cpu) is torch.bfloat16 and loop.autocast_dtype("off", cuda) is None
+    with pytest.raises(ValueError, match="amp must be auto, bf16, fp16 or off, got 'fp8'"):
+        loop.autocast_dtype("fp8", cpu)
+
+
+def test_unknown_attention_kernel_is_refused_before_training(tmp_path, windows):
+    with pytest.raises(ValueError, match="attention must be auto, math or default, got 'flash'"):
+        train(windows, tmp_path / "run", ModelConfig.from_preset("nano"), cfg(attention="flash"), progress=False)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_bf16_math_attention_follows_the_fp32_loss_curve(tmp_path, windows):
+    """The fast CPU path (bf16 autocast, math attention) learns what fp32 with PyTorch's kernel learns."""
+    losses = {}
+    for name, kw in {"fp32": {"amp": "off", "attention": "default"}, "bf16": {"amp": "bf16", "attention": "math"}}.items():
+        train(windows, tmp_path / name, ModelConfig.from_preset("nano"), cfg(steps=40, lr=2e-3, **kw), progress=False)
+        losses[name] = np.array([float(r["loss"]) for r in csv.DictReader(open(tmp_path / name / "metrics.csv"))])
+    np.testing.assert_allclose(losses["bf16"], losses["fp32"], rtol=0.05)
+    assert losses["bf16"][-1] < 0.8 * losses["bf16"][0]
