@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.manifest import BundleError
+from ..export.manifest import BundleError, bundle_path
 from .base import Backend
 
 
@@ -31,7 +31,7 @@ class OrtBackend(Backend):
         if key not in self._sessions:
             import onnxruntime as ort
 
-            path = self.bundle / self.artefact(name, precision)["file"]["path"]
+            path = bundle_path(self.bundle, self.artefact(name, precision)["file"]["path"], f"artefact {name} {precision}")
             if not path.is_file():
                 raise BundleError(f"{path}: artefact file is missing; re-export the bundle")
             opts = ort.SessionOptions()

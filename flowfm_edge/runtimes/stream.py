@@ -148,7 +148,7 @@ class GatewayStream:
     @classmethod
     def from_bundle(cls, bundle: str | Path, backend: str = "onnxruntime", precision: str = "auto",
                     threads: int | None = None, clock=time.monotonic, spinning: bool = False,
-                    **config) -> "GatewayStream":
+                    trust: str | Path | None = None, **config) -> "GatewayStream":
         """Load ``bundle`` with ``backend``; ``precision="auto"`` takes int8 when the bundle has it, else fp32.
 
         ``spinning=False`` stops onnxruntime's worker threads from busy-waiting between ops: on a
@@ -157,7 +157,7 @@ class GatewayStream:
         """
         from .base import load
 
-        rt = load(bundle, backend=backend, threads=threads)
+        rt = load(bundle, backend=backend, threads=threads, trust=trust)
         if hasattr(rt.backend, "spinning"):
             rt.backend.spinning = spinning
         if precision == "auto":
