@@ -180,7 +180,7 @@ print("PEAK_RSS_KB", hwm, file=sys.stderr)
 """
 
 
-def stream_memory(ws: Workspace, repeats: int, line_mb: int) -> dict:
+def stream_memory(ws: Workspace, repeats: int, line_mb: int, before: str | None = None) -> dict:
     base = ws.tmp / "samples.csv"
     base.write_text(ws.sample_csv(minutes=2))
     hostile = ws.tmp / "samples-long-line.csv"
@@ -194,6 +194,14 @@ def stream_memory(ws: Workspace, repeats: int, line_mb: int) -> dict:
         dst.write(b"\n")
         dst.write(head[cut:])
         shutil.copyfileobj(src, dst)
+    everything = {}
+    for label, root in {"this checkout": str(ROOT), **({"before": before} if before else {})}.items():
+        everything[label] = _memory_runs(ws, root, base, hostile, repeats, line_mb)
+        print(f"  ({label})", flush=True)
+    return everything
+
+
+def _memory_runs(ws: Workspace, root: str, base: Path, hostile: Path, repeats: int, line_mb: int) -> dict:
     out = {}
     for name, path in (("baseline", base), (f"{line_mb} MB line", hostile)):
         peaks, walls, malformed = [], [], None
@@ -201,7 +209,7 @@ def stream_memory(ws: Workspace, repeats: int, line_mb: int) -> dict:
             t0 = time.perf_counter()
             res = subprocess.run([sys.executable, "-c", RSS_CHILD, "stream", str(ws.bundle), "--input", str(path),
                                   "--output", os.devnull, "--stats"], capture_output=True, text=True,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+                                 env={**os.environ, "PYTHONPATH": root}, cwd=root, timeout=600)
             walls.append(time.perf_counter() - t0)
             kb = [int(line.split()[1]) for line in res.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
             peaks.append(kb[0] / 1024 if kb else float("nan"))
@@ -232,7 +240,8 @@ for i in range(n):
     now[0] = float(i)
     gw.push(f"dev{i:06d}", t, v)
     gw.poll()
-print(json.dumps({"seconds": time.perf_counter() - t0, "active": len(gw.devices)}))
+import flowfm_edge
+print(json.dumps({"seconds": time.perf_counter() - t0, "active": len(gw.devices), "code": flowfm_edge.__file__}))
 """
 
 
@@ -244,12 +253,15 @@ def eviction(ws: Workspace, sizes: list[int], repeats: int, before: str | None) 
         for n in sizes:
             secs = []
             for _ in range(repeats):
+                # cwd = root: `python -c` puts the working directory ahead of PYTHONPATH
                 res = subprocess.run([sys.executable, "-c", EVICT_CHILD, str(ws.bundle), str(n)], capture_output=True,
-                                     text=True, env={**os.environ, "PYTHONPATH": root}, timeout=1800)
+                                     text=True, env={**os.environ, "PYTHONPATH": root}, cwd=root, timeout=1800)
                 if res.returncode != 0:
                     raise RuntimeError(f"eviction run failed ({label}, {n}): {res.stderr[-400:]}")
-                secs.append(json.loads(res.stdout.strip().splitlines()[-1])["seconds"])
-            out[label][str(n)] = {"seconds": round(statistics.median(secs), 3), "runs": [round(s, 3) for s in secs]}
+                record = json.loads(res.stdout.strip().splitlines()[-1])
+                secs.append(record["seconds"])
+            out[label][str(n)] = {"seconds": round(statistics.median(secs), 3), "runs": [round(s, 3) for s in secs],
+                                  "code": record["code"]}
             print(f"  {label}: {n} devices {out[label][str(n)]['seconds']:.2f} s (runs {out[label][str(n)]['runs']})",
                   flush=True)
         a, b = out[label][str(sizes[0])]["seconds"], out[label][str(sizes[-1])]["seconds"]
@@ -277,12 +289,15 @@ def main() -> None:
     ap.add_argument("--line-mb", type=int, default=200, help="size of the one long stream line")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sizes", default="10000,40000", help="device counts for the eviction loop")
-    ap.add_argument("--before", default=None, help="another checkout to run the eviction loop on, for comparison")
+    ap.add_argument("--before", default=None, help="another checkout to run the memory and eviction parts on, for comparison")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: cases, fuzz, memory, eviction")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hostile_inputs.json")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    result: dict = {"command": " ".join(["python", *sys.argv]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    # parts skipped now keep their figures from the last run
+    result: dict = json.loads(args.out.read_text()) if skip and args.out.is_file() else {}
+    stamp = {"command": " ".join(["python", *sys.argv]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    result.setdefault("runs", []).append(stamp)
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         ws = Workspace(Path(tmp))
         print("building a nano run and bundles ...", flush=True)
@@ -295,7 +310,7 @@ def main() -> None:
             result["fuzz"] = run_fuzz(ws, args.fuzz_examples)
         if "memory" not in skip:
             print("stream memory:", flush=True)
-            result["stream_memory"] = stream_memory(ws, args.repeats, args.line_mb)
+            result["stream_memory"] = stream_memory(ws, args.repeats, args.line_mb, args.before)
         if "eviction" not in skip:
             print("eviction:", flush=True)
             result["eviction"] = eviction(ws, [int(s) for s in args.sizes.split(",")], args.repeats, args.before)

@@ -116,3 +116,24 @@ def test_damaged_weights_and_config_are_run_errors(run):
     (out / "checkpoint" / "config.json").write_text("[1, 2]")
     with pytest.raises(RunError, match="field 'model' is missing"):
         load_model(out)
+
+
+def test_cli_resume_mismatches_are_one_red_line(tmp_path, sine_windows):
+    from typer.testing import CliRunner
+
+    from flowfm_edge.cli import app
+
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    np.savez(a, X=sine_windows(16), pid=np.zeros(16))
+    np.savez(b, X=sine_windows(16, seed=3), pid=np.zeros(16))
+    base = ["train", "--preset", "nano", "--batch-size", "8", "--warmup", "1", "--out", str(tmp_path / "run")]
+    res = CliRunner().invoke(app, [*base, "--data", str(a), "--steps", "3"])
+    assert res.exit_code == 0, res.output
+    for args, expect in (([*base, "--data", str(b), "--steps", "6", "--resume"], "--resume on other data"),
+                         ([*base, "--data", str(a), "--steps", "2", "--resume"], "--steps 2 is below the checkpoint's step 3")):
+        res = CliRunner().invoke(app, args)
+        text = " ".join(res.stderr.split())
+        assert res.exit_code == 1 and text.startswith("error:") and expect in text, res.output
+    (tmp_path / "run" / "checkpoint" / "train_state.pt").write_bytes(b"")
+    res = CliRunner().invoke(app, [*base, "--data", str(a), "--steps", "6", "--resume"])
+    assert res.exit_code == 1 and "not a readable training state" in " ".join(res.stderr.split())
