@@ -2,8 +2,8 @@
 
 Each reader may accept its input or refuse it with its own error type (counted malformed
 lines, BundleError, DataError); nothing else may escape. Example counts are bounded so the
-file runs in well under a minute; every crash hypothesis found is pinned below as a
-regression test.
+file runs in well under a minute; the inputs that crashed the stream reader before its
+per-line hardening are pinned at the end as regression tests.
 """
 
 import copy
@@ -205,13 +205,22 @@ def test_fuzz_npz_bytes(tmp_path_factory, raw, keep):
         pass
 
 
-# ---- regressions: crashes the fuzzers found -----------------------------------------------------
+# ---- regressions: inputs these strategies crash the reader with before the per-line hardening ------
 
-def test_regression_csv_header_with_undecodable_bytes():
-    _read([b"device,\xff,x"], "csv")
+def test_regression_deep_json_line_is_one_malformed_line():
+    raw = [b"[" * 200_000, json.dumps({"device": "a", "t": 1.0, "x": 0, "y": 0, "z": 1}).encode()]
+    reader = SampleReader(byte_lines(io.BytesIO(b"\n".join(raw)), 1 << 20), "jsonl", max_line_bytes=1 << 20)
+    assert sum(len(b.t) for b in reader) == 1 and reader.stats.malformed == 1  # was RecursionError
 
 
-def test_regression_npz_complex_X_is_a_data_error(tmp_path):
-    np.savez(tmp_path / "c.npz", X=np.zeros((1, 3, 300), np.complex64))
-    with pytest.raises(DataError, match="field 'X' has dtype complex64"):
-        load_npz(tmp_path / "c.npz")
+def test_regression_integer_timestamp_beyond_float_is_one_malformed_line():
+    raw = [json.dumps({"device": "a", "t": 10**400, "x": 0, "y": 0, "z": 1}).encode()]
+    reader = SampleReader(byte_lines(io.BytesIO(b"\n".join(raw))), "jsonl", max_line_bytes=1 << 16)
+    assert list(reader) == [] and reader.stats.malformed == 1  # was OverflowError
+    assert "too large" in reader.stats.first_malformed[0]
+
+
+def test_regression_undecodable_byte_is_one_malformed_line():
+    raw = [b"a,1.0,0,0,1", b"a,2.0,\xc3\x28,0,1", b"a,3.0,0,0,1"]  # an invalid UTF-8 sequence
+    reader = SampleReader(byte_lines(io.BytesIO(b"\n".join(raw))), "csv")
+    assert sum(len(b.t) for b in reader) == 2 and reader.stats.malformed == 1  # was UnicodeDecodeError, 0 events
