@@ -41,7 +41,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from hostile_cases import CASES, Outcome, Workspace  # noqa: E402  (beside this script)
+from hostile_bundle_cases import CASES as BUNDLE_CASES  # noqa: E402  (beside this script)
+from hostile_run_cases import CASES as RUN_CASES  # noqa: E402
+from hostile_workspace import Outcome, Workspace  # noqa: E402
+
+CASES = BUNDLE_CASES + RUN_CASES
 
 OUTCOMES = ("clear error", "counted drop", "crash", "silently wrong")
 

@@ -85,7 +85,7 @@ class Sampler(_Section):
     name: str
     solver: str
     steps: int = Field(gt=0)
-    guidance: Optional[float] = None
+    guidance: Optional[str] = None  # how a guidance weight input w enters, e.g. "input w: v0 + w (v_r - v0)"
     condition: Literal["r", "text"] = "r"
 
 

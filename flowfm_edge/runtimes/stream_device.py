@@ -191,7 +191,7 @@ class DeviceStream:
         if t.ndim != 1 or v.shape != (len(t), 3):
             raise ValueError(f"device {self.device!r}: timestamps of shape {t.shape} and values of shape {v.shape}; "
                              "expected t (n,) seconds and v (n, 3) x/y/z samples")
-        s, tol = self.stats, self.cfg.dup_tol_s
+        s = self.stats
         s.received += len(t)
         ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
         if not (ok_t.all() and ok_v.all()):
