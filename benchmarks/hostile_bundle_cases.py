@@ -59,7 +59,7 @@ def tolerance_edit_signed(ws):
     _write(b, m)
     code, out, err = cli(["validate", b, "--trust", ws.public_key])
     text = " ".join((out + err).split())
-    if code == 1 and "signature check against" in text and "files or signature do not match" in text:
+    if code == 1 and "signature check against" in text and "the signature does not match" in text:
         return Outcome.ERROR, text[text.index("signature check"):][:160]
     return (Outcome.WRONG if code == 0 else Outcome.CRASH), text[:160]
 

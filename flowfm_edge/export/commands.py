@@ -93,8 +93,8 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                           f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
                           highlight=False)
         if not report["passed"]:
-            what = ("files or signature do not match (see above)" if report["files"]
-                    else "outputs drifted beyond tolerance")
+            what = ("files were modified or are missing, or the signature does not match (see above)"
+                    if report["files"] else "outputs drifted beyond tolerance")
             raise RuntimeError(f"{bundle}: validation failed with backend {backend}: {what}")
         console.print(f"{bundle}: {len(report['checks'])} golden checks passed with {backend}")
 

@@ -62,8 +62,6 @@ class Signal(_Section):
 
 class ModelConfigSection(_Section):
     r_dim: int = Field(gt=0)
-    window: int = Field(gt=0)
-    channels: int = Field(gt=0)
 
 
 class ModelSection(_Section):
@@ -77,8 +75,8 @@ class Tensor(_Section):
 
 class Graph(_Section):
     graph: str
-    inputs: list[Tensor]
-    outputs: list[Tensor]
+    inputs: list[Tensor] = []
+    outputs: list[Tensor] = []
 
 
 class Sampler(_Section):
@@ -106,6 +104,15 @@ class Artefact(_Section):
     name: str
     precision: str
     format: str
+    file: FileEntry
+    golden_check: Optional[GoldenCheck] = None
+
+
+class Engine(_Section):
+    """A TensorRT plan built on the device (``build-engine``)."""
+
+    name: str
+    precision: str
     file: FileEntry
     golden_check: Optional[GoldenCheck] = None
 
@@ -149,7 +156,7 @@ class Manifest(_Section):
     artefacts: list[Artefact]
     classes: Optional[list[str]] = None
     samplers: list[Sampler] = []
-    engines: list[Artefact] = []
+    engines: list[Engine] = []
     golden: dict[str, Golden] = {}
     torch: Optional[TorchSection] = None
     prior: Optional[PriorSection] = None
