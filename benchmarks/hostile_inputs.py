@@ -79,7 +79,7 @@ def run_fuzz(ws: Workspace, examples: int) -> dict:
 
     counts = {k: {o: 0 for o in ("accepted", *OUTCOMES)} for k in ("stream lines", "manifest", ".npz")}
     crashes: list[str] = []
-    cfg = settings(max_examples=examples, deadline=None, database=None,
+    cfg = settings(max_examples=examples, deadline=None, database=None, derandomize=True,  # same corpus every run
                    suppress_health_check=list(HealthCheck))
 
     def record(kind, fn):

@@ -253,6 +253,9 @@ class Runtime:
         e = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
         if e.ndim != 2 or e.shape[1] != dim or len(e) == 0:
             raise ValueError(f"e has shape {e.shape}; expected (batch, {dim}) sentence embeddings")
+        bad = ~np.isfinite(e).all(axis=1)
+        if bad.any():
+            raise NonFiniteError(f"e rows {_indices(bad)} of {len(e)} hold NaN or Inf; no window is generated from them")
         feeds = self._feeds(entry, {"noise": noise(len(e), self.channels, self.window, seed), "e": e}, guidance)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 

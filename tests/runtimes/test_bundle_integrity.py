@@ -264,6 +264,14 @@ def test_non_finite_windows_are_refused_by_index(base_bundle):
         rt.embed(x, invalid="ignore")
 
 
+def test_generate_refuses_non_finite_r(base_bundle, tmp_path):
+    rt = runtimes.load(base_bundle)
+    r = np.zeros((3, rt.r_dim), np.float32)
+    r[2, 0] = np.nan
+    with pytest.raises(runtimes.NonFiniteError, match="r rows 2 of 3 hold NaN or Inf"):
+        rt.generate(r=r)
+
+
 def test_overflowing_windows_give_no_output(base_bundle):
     rt = runtimes.load(base_bundle)
     x = np.ones((2, 3, 300), np.float32)
