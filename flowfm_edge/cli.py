@@ -42,6 +42,16 @@ def cli_errors(fn):
     return wrapper
 
 
+def _finite_rows(a, what: str, where: str, fix: str) -> None:
+    """Refuse ``a`` (N, ...) when any row holds NaN or Inf, naming the first row indices."""
+    import numpy as np
+
+    bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))
+    if len(bad):
+        shown = ", ".join(str(i) for i in bad[:10]) + (f", ... ({len(bad)} in all)" if len(bad) > 10 else "")
+        raise ValueError(f"{where}: {what} {shown} of {len(a)} hold NaN or Inf; nothing was written ({fix})")
+
+
 def _load(data: str, split: str = "labelled", rate: Optional[float] = None):
     from .data import load_source
 
@@ -208,7 +218,9 @@ def embed(
 
     model, _ = load_model(run)
     ws = _load(data, rate=rate)
+    _finite_rows(ws.X, "windows", ws.source, "drop or repair those windows")
     r = embed_windows(model, ws.X)
+    _finite_rows(r, "the embeddings of windows", ws.source, "values too large for the model? windows must be in g")
     arrays = {"r": r, "pid": ws.pid}
     if ws.y is not None:
         arrays["y"] = ws.y

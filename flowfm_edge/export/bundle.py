@@ -62,6 +62,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     run, out = Path(run), Path(out)
     target = get_target(opts.target)
     target.check(opts.precisions, opts.solvers, opts.steps, opts.calib_method)
+    check_out(run, out)
     if out.exists() and any(out.iterdir()) and not opts.force:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
     model, config = load_model(run)
@@ -136,6 +137,16 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         raise
     log(f"wrote {out} ({len(artefacts)} artefacts)")
     return manifest
+
+
+def check_out(run: Path, out: Path) -> None:
+    """Refuse an ``out`` that is the run, lies inside it, or holds it: replacing it would delete the run."""
+    r, o = run.resolve(), out.resolve()
+    if o == r or o.is_relative_to(r):
+        raise ValueError(f"--out {out} is {'the run' if o == r else 'inside the run'} {run}; writing the bundle there "
+                         "would replace the run it is exported from: choose an --out outside it")
+    if r.is_relative_to(o):
+        raise ValueError(f"--out {out} holds the run {run}; replacing it would delete the run: choose another --out")
 
 
 def _prior_info(run: Path) -> dict | None:

@@ -74,11 +74,16 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                                                         "litert (LiteRT models of --target android), or tensorrt "
                                                         "(the engines of `build-engine`, on their device)."),
         threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
+        trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: "
+                                                        "$FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem "
+                                                        "when set); an unsigned or mis-signed bundle fails."),
     ):
-        """Re-run the bundle's golden checks here: fails on a modified or missing file, or on drift."""
+        """Re-run the bundle's golden checks here: fails on a modified or missing file, a bad signature, or drift."""
         from ..runtimes import validate_bundle
 
-        report = validate_bundle(bundle, backend=backend, threads=threads)
+        report = validate_bundle(bundle, backend=backend, threads=threads, trust=trust)
+        if report.get("signature"):
+            console.print(f"[green]signature[/green] {report['signature']}", highlight=False)
         for problem in report["files"]:
             console.print(f"[red]tampered:[/red] {problem}", highlight=False)
         for c in report["checks"]:
@@ -88,6 +93,28 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                           f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
                           highlight=False)
         if not report["passed"]:
-            what = "files were modified or are missing" if report["files"] else "outputs drifted beyond tolerance"
+            what = ("files were modified or are missing, or the signature does not match (see above)"
+                    if report["files"] else "outputs drifted beyond tolerance")
             raise RuntimeError(f"{bundle}: validation failed with backend {backend}: {what}")
         console.print(f"{bundle}: {len(report['checks'])} golden checks passed with {backend}")
+
+    @app.command()
+    @cli_errors
+    def sign(
+        bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
+        key: Path = typer.Option(..., help="Elliptic-curve private key (PEM), e.g. from "
+                                           "`openssl ecparam -name prime256v1 -genkey -noout -out key.pem`."),
+        password: Optional[str] = typer.Option(None, help="Password of an encrypted private key."),
+    ):
+        """Sign a bundle (OpenSSF model-signing, offline): BUNDLE/bundle.sig covers the manifest and every file.
+
+        Devices that trust the public key (`--trust key.pub`, $FLOWFM_EDGE_TRUST_KEY or
+        ~/.config/flowfm-edge/trusted_key.pem) then refuse the bundle if any file changes, is
+        added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the [signing] extra.
+        """
+        from .signing import sign_bundle
+
+        signature = sign_bundle(bundle, key, password)
+        console.print(f"wrote {signature}; verify with `flowfm-edge validate {bundle} --trust PUBLIC_KEY`",
+                      highlight=False)
+

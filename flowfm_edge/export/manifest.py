@@ -9,7 +9,10 @@ Layout of a bundle::
     torch/checkpoint/       config.json, ema.safetensors[, head.safetensors, head.json] (torch backend)
 
 Every file the manifest lists carries its sha256; :func:`verify_files` finds tampered or
-missing ones. This module needs only the standard library and numpy (runtimes import it).
+missing ones, and every runtime calls it before it runs anything. The manifest is read
+through one typed schema (``manifest_schema.py``); every path in it is resolved by
+:func:`bundle_path`, which refuses one that leads outside the bundle (absolute, ``..``, or a
+symlink out). This module needs only the standard library, numpy and pydantic (runtimes import it).
 """
 
 from __future__ import annotations
@@ -20,12 +23,28 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+from .manifest_schema import SCHEMA_VERSION, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
+
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 << 20  # a manifest of many engines is a few MB; a bigger one is not a manifest
 
 
 class BundleError(ValueError):
     """A bundle is missing, malformed, tampered with, or lacks what was asked of it."""
+
+
+def bundle_path(bundle: str | Path, rel: str, field: str = "path") -> Path:
+    """``bundle / rel``, refused unless it is a relative path that resolves (symlinks followed) inside ``bundle``."""
+    try:
+        relative_path(rel)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{bundle}: manifest field {field!r}: {exc}; re-export the bundle") from None
+    root = Path(bundle).resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root):
+        raise BundleError(f"{bundle}: manifest field {field!r}: {rel!r} resolves to {path}, outside the bundle "
+                          "(a symlink out?); refusing to read it")
+    return path
 
 
 def sha256(path: str | Path) -> str:
@@ -44,14 +63,14 @@ def read_manifest(bundle: str | Path) -> dict:
     path = Path(bundle) / MANIFEST
     if not path.is_file():
         raise BundleError(f"{bundle}: not a bundle ({MANIFEST} is missing); make one with `flowfm-edge export RUN --out {bundle}`")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{path}: {path.stat().st_size} bytes, more than a manifest's {MAX_MANIFEST_BYTES}; "
+                          "re-export the bundle")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc}); re-export the bundle") from exc
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise BundleError(f"{path}: schema version {version!r}, this flowfm-edge reads version {SCHEMA_VERSION}; "
-                          "re-export the bundle with this version")
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({type(exc).__name__}: {exc}); re-export the bundle") from None
+    parse_manifest(manifest, str(path))
     return manifest
 
 
@@ -64,7 +83,7 @@ def listed_files(manifest: dict) -> list[dict]:
     entries = [a["file"] for a in manifest.get("artefacts", []) + manifest.get("engines", [])]
     for golden in manifest.get("golden", {}).values():
         entries += list(golden["files"].values())
-    entries += manifest.get("torch", {}).get("files", [])
+    entries += (manifest.get("torch") or {}).get("files", [])
     if manifest.get("text"):
         entries.append(manifest["text"]["embeddings"]["file"])
     if manifest.get("prior"):
@@ -78,7 +97,11 @@ def verify_files(bundle: str | Path, manifest: dict | None = None) -> list[str]:
     manifest = read_manifest(bundle) if manifest is None else manifest
     problems = []
     for entry in listed_files(manifest):
-        path = bundle / entry["path"]
+        try:
+            path = bundle_path(bundle, entry["path"])
+        except BundleError as exc:
+            problems.append(f"{entry['path']}: {exc}")
+            continue
         if not path.is_file():
             problems.append(f"{entry['path']}: missing")
         elif sha256(path) != entry["sha256"]:
@@ -86,9 +109,19 @@ def verify_files(bundle: str | Path, manifest: dict | None = None) -> list[str]:
     return problems
 
 
+def check_files(bundle: str | Path, manifest: dict) -> None:
+    """Raise a BundleError listing every missing or modified file; a runtime calls this before running anything."""
+    problems = verify_files(bundle, manifest)
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise BundleError(f"{bundle}: refusing to run a bundle whose files do not match its manifest ({shown}); "
+                          "re-export it, or check it with `flowfm-edge validate`")
+
+
 def load_golden(bundle: str | Path, manifest: dict, name: str) -> dict[str, np.ndarray]:
     """The golden tensors of artefact ``name``: {tensor name: array}."""
     golden = manifest.get("golden", {}).get(name)
     if golden is None:
         raise BundleError(f"{bundle}: no golden files for {name!r}")
-    return {key: np.load(Path(bundle) / entry["path"], allow_pickle=False) for key, entry in golden["files"].items()}
+    return {key: np.load(bundle_path(bundle, entry["path"], f"golden.{name}.files.{key}.path"), allow_pickle=False)
+            for key, entry in golden["files"].items()}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import BundleError, file_entry, sha256
+from .manifest import BundleError, bundle_path, file_entry, sha256
 
 PRIOR_FILE = "prior/prior.npz"
 PARITY_TOLERANCE = 1e-5  # max |r_numpy - r_torch| on the golden draws; both compute in float64
@@ -55,9 +55,7 @@ class BundlePrior:
     def __init__(self, bundle: str | Path, section: dict):
         bundle = Path(bundle)
         entry = section["file"]
-        path = (bundle / entry["path"]).resolve()
-        if not path.is_relative_to(bundle.resolve()):
-            raise BundleError(f"{bundle}: the prior's path {entry['path']!r} leads outside the bundle; re-export it")
+        path = bundle_path(bundle, entry["path"], "prior.file.path")
         if not path.is_file():
             raise BundleError(f"{path}: the prior file is missing; re-export the bundle")
         if sha256(path) != entry["sha256"]:
@@ -122,7 +120,8 @@ def check_prior(bundle: str | Path, manifest: dict) -> dict | None:
     if not section:
         return None
     bundle = Path(bundle)
-    files = {k: np.load(bundle / e["path"], allow_pickle=False) for k, e in section["golden"]["files"].items()}
+    files = {k: np.load(bundle_path(bundle, e["path"], f"prior.golden.files.{k}.path"), allow_pickle=False)
+             for k, e in section["golden"]["files"].items()}
     out = BundlePrior(bundle, section).sample(files["u"], files["eps"])
     ref = files["r"]
     diff = np.abs(out.astype(np.float64) - ref)

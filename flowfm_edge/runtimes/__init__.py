@@ -8,9 +8,9 @@ Importing this package and running the onnxruntime backend never imports torch.
 """
 
 from ..export.manifest import BundleError
-from .base import Backend, Runtime, load, noise
+from .base import Backend, NonFiniteError, Runtime, load, noise
 from .registry import BACKENDS, BackendInfo, BackendUnavailable, backend_class, register_backend
 from .validate import validate_bundle
 
-__all__ = ["BACKENDS", "Backend", "BackendInfo", "BackendUnavailable", "BundleError", "Runtime", "backend_class",
+__all__ = ["BACKENDS", "Backend", "BackendInfo", "BackendUnavailable", "BundleError", "NonFiniteError", "Runtime", "backend_class",
            "load", "noise", "register_backend", "validate_bundle"]

@@ -5,6 +5,12 @@ A :class:`Backend` runs one named graph of a bundle at one precision on numpy fe
 and returns float32 numpy arrays of the same shapes whatever the backend. Unconditional
 generation draws r from the bundle's prior over r (``prior/prior.npz``) when it has one, with
 numpy. Nothing here imports torch.
+
+No output is derived from NaN or Inf: ``embed``, ``classify`` and ``predict`` refuse a batch
+holding a non-finite window, naming the window indices, unless ``invalid="mask"``, which
+runs the finite windows only and returns ``(output, valid)``: rows of invalid windows are NaN
+(None for ``predict``) and ``valid`` (B,) bool says which. An output that comes back
+non-finite from finite input (an overflow) is refused the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.manifest import BundleError, read_manifest
+from ..export.manifest import BundleError, bundle_path, check_files, read_manifest
 from ..export.prior import BundlePrior
+
+
+INVALID_POLICIES = ("raise", "mask")
+
+
+class NonFiniteError(ValueError):
+    """Input windows (or the outputs derived from them) hold NaN or Inf."""
+
+
+def _indices(bad: np.ndarray) -> str:
+    idx = np.flatnonzero(bad)
+    shown = ", ".join(str(i) for i in idx[:10])
+    return shown + (f", ... ({len(idx)} in all)" if len(idx) > 10 else "")
 
 
 class Backend:
@@ -86,16 +105,49 @@ class Runtime:
                              f"windows in {self.manifest['signal']['units']} at {self.manifest['signal']['sample_rate_hz']} Hz")
         return np.ascontiguousarray(x)
 
-    def embed(self, x) -> np.ndarray:
-        """Windows x (B, 3, 300) in g -> r (B, r_dim) float32."""
-        return self.backend.run(self._graph("encoder"), self.precision, {"x": self._windows(x)})
+    def _finite_run(self, graph: str, x, invalid: str):
+        """Run ``graph`` on the finite windows of ``x``; see the module docstring for ``invalid``."""
+        if invalid not in INVALID_POLICIES:
+            raise ValueError(f"invalid must be one of {', '.join(INVALID_POLICIES)}, got {invalid!r}")
+        x = self._windows(x)  # (B, C, L)
+        valid = np.isfinite(x).all(axis=(1, 2))  # (B,)
+        if invalid == "raise" and not valid.all():
+            raise NonFiniteError(f"windows {_indices(~valid)} of {len(x)} hold NaN or Inf; no {graph} output is "
+                                 "derived from them (drop or repair them, or pass invalid='mask')")
+        name = self._graph(graph)
+        out = None
+        if valid.any():
+            y = self.backend.run(name, self.precision, {"x": np.ascontiguousarray(x[valid])})  # (V, D)
+            out = np.full((len(x), *y.shape[1:]), np.nan, np.float32)
+            out[valid] = y
+            overflow = valid & ~np.isfinite(out.reshape(len(x), -1)).all(axis=1)
+            if overflow.any():
+                if invalid == "raise":
+                    raise NonFiniteError(f"windows {_indices(overflow)} of {len(x)} give non-finite {graph} output "
+                                         f"(values too large for the model, e.g. |x| = {np.abs(x[overflow]).max():.3g}); "
+                                         "pass windows in g, or invalid='mask'")
+                out[overflow] = np.nan
+                valid = valid & ~overflow
+        if out is None:
+            out = np.full((len(x), *self._output_shape(graph)), np.nan, np.float32)
+        return out if invalid == "raise" else (out, valid)
 
-    def classify(self, x) -> np.ndarray:
+    def _output_shape(self, graph: str) -> tuple[int, ...]:
+        return (self.r_dim,) if graph == "encoder" else (len(self.classes or []),)
+
+    def embed(self, x, invalid: str = "raise"):
+        """Windows x (B, 3, 300) in g -> r (B, r_dim) float32 (and valid (B,) bool with ``invalid="mask"``)."""
+        return self._finite_run("encoder", x, invalid)
+
+    def classify(self, x, invalid: str = "raise"):
         """Windows x (B, 3, 300) in g -> logits (B, classes) float32; names in ``self.classes``."""
-        return self.backend.run(self._graph("classifier"), self.precision, {"x": self._windows(x)})
+        return self._finite_run("classifier", x, invalid)
 
-    def predict(self, x) -> list[str]:
-        """Windows x (B, 3, 300) in g -> one class name per window."""
+    def predict(self, x, invalid: str = "raise"):
+        """Windows x (B, 3, 300) in g -> one class name per window (None for an invalid one with ``invalid="mask"``)."""
+        if invalid == "mask":
+            logits, valid = self.classify(x, invalid)
+            return [self.classes[int(np.argmax(row))] if ok else None for row, ok in zip(logits, valid)], valid
         return [self.classes[i] for i in self.classify(x).argmax(axis=1)]
 
     def sampler(self, steps: int | None = None, solver: str | None = None, condition: str = "r") -> dict:
@@ -130,6 +182,9 @@ class Runtime:
         r = np.ascontiguousarray(np.asarray(r, dtype=np.float32))
         if r.ndim != 2 or r.shape[1] != self.r_dim:
             raise ValueError(f"r has shape {r.shape}; expected (batch, {self.r_dim})")
+        bad = ~np.isfinite(r).all(axis=1)
+        if bad.any():
+            raise NonFiniteError(f"r rows {_indices(bad)} of {len(r)} hold NaN or Inf; no window is generated from them")
         entry = self.sampler(steps, solver)
         z = noise(len(r), self.channels, self.window, seed) if z is None else z
         feeds = self._feeds(entry, {"noise": z, "r": r}, guidance)
@@ -174,7 +229,8 @@ class Runtime:
     def text_prompts(self) -> dict[str, np.ndarray]:
         """The descriptions whose embeddings the bundle carries: {text: (text_dim,) float32}."""
         text = self._text()
-        E = np.load(self.backend.bundle / text["embeddings"]["file"]["path"], allow_pickle=False)
+        E = np.load(bundle_path(self.backend.bundle, text["embeddings"]["file"]["path"], "text.embeddings.file.path"),
+                    allow_pickle=False)
         return dict(zip(text["embeddings"]["texts"], E.astype(np.float32)))
 
     def generate_text(self, e, n: int = 1, steps: int | None = None, seed: int = 0, solver: str | None = None,
@@ -197,12 +253,21 @@ class Runtime:
         e = np.ascontiguousarray(np.asarray(e, dtype=np.float32))
         if e.ndim != 2 or e.shape[1] != dim or len(e) == 0:
             raise ValueError(f"e has shape {e.shape}; expected (batch, {dim}) sentence embeddings")
+        bad = ~np.isfinite(e).all(axis=1)
+        if bad.any():
+            raise NonFiniteError(f"e rows {_indices(bad)} of {len(e)} hold NaN or Inf; no window is generated from them")
         feeds = self._feeds(entry, {"noise": noise(len(e), self.channels, self.window, seed), "e": e}, guidance)
         return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
 
 
-def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp32", threads: int | None = None) -> Runtime:
-    """A :class:`Runtime` over ``bundle`` with ``backend`` (onnxruntime, torch; tensorrt, litert later).
+def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp32", threads: int | None = None,
+         trust: str | Path | None = None) -> Runtime:
+    """A :class:`Runtime` over ``bundle`` with ``backend`` (onnxruntime, torch, tensorrt, litert).
+
+    Before any backend sees the bundle, every file the manifest lists is checked against its
+    sha256, and, when a trust key is given (``trust``) or configured (see
+    ``export/signing.py``), the bundle's signature too: a tampered or unsigned bundle raises
+    :class:`BundleError` and nothing of it runs.
 
     >>> rt = load("bundle", backend="onnxruntime", precision="int8")   # doctest: +SKIP
     >>> rt.embed(x).shape, rt.generate(n=4, steps=8, seed=0).shape      # doctest: +SKIP
@@ -211,4 +276,17 @@ def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp3
     from .registry import backend_class
 
     cls = backend_class(backend)
-    return Runtime(cls(Path(bundle), read_manifest(bundle), threads), precision)
+    manifest = verified_manifest(bundle, trust)
+    return Runtime(cls(Path(bundle), manifest, threads), precision)
+
+
+def verified_manifest(bundle: str | Path, trust: str | Path | None = None) -> dict:
+    """The manifest of ``bundle`` once its files match it (and its signature, with a trust key); raises otherwise."""
+    from ..export.signing import trusted_key, verify_bundle
+
+    manifest = read_manifest(bundle)
+    check_files(bundle, manifest)
+    key = trusted_key(trust)
+    if key is not None:
+        verify_bundle(bundle, key)
+    return manifest

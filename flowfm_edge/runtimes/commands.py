@@ -18,12 +18,30 @@ STREAM_HELP = ("Stream raw samples through a bundle: reads device,timestamp,x,y,
 
 
 def _open_input(stack: ExitStack, path: str):
+    """The input as a binary file (decoded line by line by the reader) and its name."""
     if path == "-":
-        return sys.stdin, "<stdin>"
+        return sys.stdin.buffer, "<stdin>"
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"--input {path}: no such file; pass a CSV/JSON-lines file or - for stdin")
-    return stack.enter_context(open(p, encoding="utf-8", newline="")), str(p)
+    return stack.enter_context(open(p, "rb")), str(p)
+
+
+def check_output(output: str, input: str) -> None:
+    """Refuse an ``--output`` that is the input file (opening it for writing would empty the input)."""
+    if output == "-" or input == "-":
+        return
+    out, inp = Path(output), Path(input)
+    same = out.resolve() == inp.resolve() or (out.exists() and inp.exists() and os.path.samefile(out, inp))
+    if same:
+        raise ValueError(f"--output {output} is the input file {input}; writing events there would erase the "
+                         "samples: choose another --output")
+
+
+def escape_id(device: str, limit: int = 64) -> str:
+    """A device id safe to print on a terminal: control and other unprintable characters escaped, long ids cut."""
+    text = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in device)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _format(fmt: Optional[str], path: str) -> str:
@@ -61,7 +79,8 @@ def stream_file(gw, reader, write, flush=lambda: None) -> dict:
 
 COUNTS = {"received": "received", "dropped_nan": "nan", "dropped_bad_time": "bad_time", "dropped_late": "late",
           "dropped_duplicate": "duplicate", "reordered": "reordered", "unit_converted": "unit_fixed", "gaps": "gaps",
-          "padded": "padded", "partial_discarded": "partial", "windows": "windows"}
+          "padded": "padded", "partial_discarded": "partial", "clock_resets": "clock_resets",
+          "invalid_windows": "invalid", "windows": "windows"}
 
 
 def print_stats(write, run: dict, read, gw_stats: dict, top: int = 20) -> None:
@@ -76,7 +95,7 @@ def print_stats(write, run: dict, read, gw_stats: dict, top: int = 20) -> None:
         write(f"skipped {reason}")
     rows = sorted(gw_stats["devices"].items(), key=lambda kv: -kv[1]["dropped"])[:top]
     table = [["device", "units", "rate_hz", *COUNTS.values()]]
-    table += [[d, s["units"], f"{s['rate_hz']:.1f}", *(str(s[k]) for k in COUNTS)] for d, s in rows]
+    table += [[escape_id(d), s["units"], f"{s['rate_hz']:.1f}", *(str(s[k]) for k in COUNTS)] for d, s in rows]
     table.append(["total", "", "", *(str(t.get(k, 0)) for k in COUNTS)])
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     if len(gw_stats["devices"]) > top:
@@ -109,19 +128,23 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         time_unit: str = typer.Option("s", help="Unit of numeric timestamps: s, ms, us, ns (ISO-8601 strings also work)."),
         idle: float = typer.Option(300.0, help="Finish and forget a device silent this many seconds (wall clock)."),
         strict: bool = typer.Option(False, help="Fail on an unreadable line instead of skipping and counting it."),
+        max_line_bytes: int = typer.Option(65536, min=16, help="Longer lines are malformed (counted, skipped; memory stays bounded)."),
+        trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: $FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem if set)."),
         stats: bool = typer.Option(False, "--stats", help="Print throughput and per-device drop counts to stderr at the end."),
     ):
         from .stream import GatewayStream
-        from .stream_io import SampleReader
+        from .stream_io import SampleReader, byte_lines
 
-        gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop,
+        check_output(output, input)
+        gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
                                        batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
                                        gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
                                        idle_s=idle, pipeline=pipeline)
         with ExitStack() as stack:
             lines, source = _open_input(stack, input)
             out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
-            reader = SampleReader(lines, _format(format, input), time_unit, source, strict=strict)
+            reader = SampleReader(byte_lines(lines, max_line_bytes), _format(format, input), time_unit, source,
+                                  strict=strict, max_line_bytes=max_line_bytes)
             classes = gw.classes
 
             def write(ev):

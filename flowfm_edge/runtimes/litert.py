@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..export.litert_run import TFLiteModel, import_interpreter, run_isolated
-from ..export.manifest import BundleError, load_golden, sha256
+from ..export.manifest import BundleError, bundle_path, load_golden, sha256
 from .base import Backend
 
 
@@ -49,7 +49,7 @@ class LiteRTBackend(Backend):
                           f"{', '.join(self.precisions(name)) or 'none'}")
 
     def _path(self, entry: dict):
-        path = self.bundle / entry["file"]["path"]
+        path = bundle_path(self.bundle, entry["file"]["path"], f"artefact {entry['name']}")
         if not path.is_file():
             raise BundleError(f"{path}: LiteRT model file is missing; re-export the bundle")
         if sha256(path) != entry["file"]["sha256"]:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.manifest import BundleError
+from ..export.manifest import BundleError, bundle_path
 from .base import Backend
+
+
+def _session(ort, path, opts):
+    """An onnxruntime session of ``path``; a file onnxruntime cannot load is a BundleError naming it."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except (state.InvalidProtobuf, state.InvalidGraph, state.Fail, state.NotImplemented, state.InvalidArgument,
+            state.NoSuchFile, state.RuntimeException) as exc:
+        raise BundleError(f"{path}: onnxruntime cannot load this artefact ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}); re-export the bundle") from None
 
 
 class OrtBackend(Backend):
@@ -31,7 +43,7 @@ class OrtBackend(Backend):
         if key not in self._sessions:
             import onnxruntime as ort
 
-            path = self.bundle / self.artefact(name, precision)["file"]["path"]
+            path = bundle_path(self.bundle, self.artefact(name, precision)["file"]["path"], f"artefact {name} {precision}")
             if not path.is_file():
                 raise BundleError(f"{path}: artefact file is missing; re-export the bundle")
             opts = ort.SessionOptions()
@@ -43,7 +55,7 @@ class OrtBackend(Backend):
                 opts.inter_op_num_threads = 1
             if not self.spinning:
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._sessions[key] = _session(ort, path, opts)
         return self._sessions[key]
 
     def run(self, name: str, precision: str, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -21,7 +21,7 @@ and ``flush`` waits for all. Needs numpy and one runtime backend; never torch, n
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,7 +121,7 @@ class GatewayStream:
                 raise ValueError(f"{runtime.backend.bundle}: the bundle has no {graph} graph; {hint}")
         self.classes = runtime.classes
         self.devices: dict[str, DeviceStream] = {}
-        self.last_seen: dict[str, float] = {}
+        self.last_seen: OrderedDict[str, float] = OrderedDict()  # least recently seen first: O(1) expiry
         self.expired: dict[str, DeviceStats] = {}  # stats of expired devices, picked up again if they return
         self.forgotten = DeviceStats()  # summed stats of expired devices beyond max_devices
         self.queue: list[Window] = []
@@ -148,7 +148,7 @@ class GatewayStream:
     @classmethod
     def from_bundle(cls, bundle: str | Path, backend: str = "onnxruntime", precision: str = "auto",
                     threads: int | None = None, clock=time.monotonic, spinning: bool = False,
-                    **config) -> "GatewayStream":
+                    trust: str | Path | None = None, **config) -> "GatewayStream":
         """Load ``bundle`` with ``backend``; ``precision="auto"`` takes int8 when the bundle has it, else fp32.
 
         ``spinning=False`` stops onnxruntime's worker threads from busy-waiting between ops: on a
@@ -157,7 +157,7 @@ class GatewayStream:
         """
         from .base import load
 
-        rt = load(bundle, backend=backend, threads=threads)
+        rt = load(bundle, backend=backend, threads=threads, trust=trust)
         if hasattr(rt.backend, "spinning"):
             rt.backend.spinning = spinning
         if precision == "auto":
@@ -195,16 +195,20 @@ class GatewayStream:
         stream = self.devices.get(device)
         if stream is None:
             if len(self.devices) >= self.cfg.max_devices:  # make room: the longest-silent device goes
-                self.queue += self._expire(min(self.devices, key=self.last_seen.__getitem__))
+                self.queue += self._expire(next(iter(self.last_seen)))
             stream = self.devices[device] = DeviceStream(device, self.cfg, self.expired.pop(device, None))
         self.last_seen[device] = self.clock()
+        self.last_seen.move_to_end(device)
         return stream
 
     # ---- housekeeping --------------------------------------------------------------------
     def poll(self) -> list[WindowEvent]:
         """Expire idle devices and run batches whose oldest window waited ``max_delay_s``; call it regularly."""
         now = self.clock()
-        for device in [d for d, seen in self.last_seen.items() if now - seen > self.cfg.idle_s]:
+        while self.last_seen:
+            device, seen = next(iter(self.last_seen.items()))
+            if now - seen <= self.cfg.idle_s:
+                break  # the rest were seen later
             self.queue += self._expire(device)
         return self._run_ready()
 
@@ -229,6 +233,10 @@ class GatewayStream:
         while len(self.expired) > self.cfg.max_devices:  # bounded: forget the oldest expired device's stats
             self._forget(next(iter(self.expired)))
         return windows
+
+    def _device_stats(self, device: str) -> DeviceStats:
+        stream = self.devices.get(device)
+        return stream.stats if stream is not None else self.expired.get(device, self.forgotten)
 
     def _forget(self, device: str) -> None:
         for k, v in self.expired.pop(device).__dict__.items():
@@ -276,11 +284,20 @@ class GatewayStream:
 
     def _infer(self, batch: list[Window]) -> list[WindowEvent]:
         x = np.stack([w.x for w in batch])  # (B, 3, 300)
-        probs = softmax(self.runtime.classify(x)) if self.cfg.classify else None  # (B, C)
-        emb = self.runtime.embed(x) if self.cfg.embed else None  # (B, r_dim)
+        valid = np.ones(len(batch), bool)
+        probs = emb = None
+        if self.cfg.classify:
+            logits, ok = self.runtime.classify(x, invalid="mask")  # (B, C)
+            probs, valid = softmax(np.where(ok[:, None], logits, 0.0)), valid & ok
+        if self.cfg.embed:
+            emb, ok = self.runtime.embed(x, invalid="mask")  # (B, r_dim)
+            valid &= ok
         self.batches += 1
         events = []
         for i, w in enumerate(batch):
+            if not valid[i]:  # no label for garbage
+                self._device_stats(w.device).invalid_windows += 1
+                continue
             label = None
             if probs is not None:
                 k = int(probs[i].argmax())

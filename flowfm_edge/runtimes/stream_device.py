@@ -11,6 +11,11 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
 - **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
   kept (``dropped_duplicate``); a re-sent copy of one of the last 256 resampled samples is
   a duplicate too, not a late sample.
+- **Clock resets**: a sample more than ``reorder_s + gap_s`` behind what was already
+  resampled is held; when ``RESET_CONFIRM`` such samples arrive in a row, the device's clock
+  was reset (a reboot, a battery swap): the current timeline is finished (as at expiry)
+  and a new one starts from the held samples (``clock_resets``). A newer sample arriving
+  first shows the held ones were stragglers: they are dropped as late.
 - **Units**: with ``units="auto"`` the first ``probe`` samples decide g, m/s^2 or mg from
   their median magnitude (gravity is always there); converted samples are counted
   (``unit_converted``). Set ``units`` to skip detection.
@@ -39,6 +44,7 @@ from .resample import OUT_RATE_HZ, UNITS, Resampler, detect_units, lowpass_taps
 
 WINDOW_LEN = 300  # samples at 30 Hz: the 10 s window of the data contract
 RECENT = 256
+RESET_CONFIRM = 16  # samples in a row far behind the timeline that make it a clock reset, not stragglers
 
 
 @dataclass
@@ -62,6 +68,8 @@ class DeviceStats:
     units: str = "?"
     rate_hz: float = 0.0
     filter_rebuilds: int = 0
+    clock_resets: int = 0  # jumps back that started a new timeline
+    invalid_windows: int = 0  # windows whose values gave no finite model output (e.g. 1e30 g): no event
 
     @property
     def dropped(self) -> int:
@@ -173,6 +181,7 @@ class DeviceStream:
         self.last_t: float | None = None  # latest timestamp resampled
         self._probe_t: list[np.ndarray] = []
         self._probe_v: list[np.ndarray] = []
+        self._held_t, self._held_v = np.empty(0), np.empty((0, 3))  # far behind the timeline: a reset or stragglers
 
     # ---- input: clean and order ---------------------------------------------------------
     def push(self, t, v, arrived: float = 0.0) -> list[Window]:
@@ -182,13 +191,54 @@ class DeviceStream:
         if t.ndim != 1 or v.shape != (len(t), 3):
             raise ValueError(f"device {self.device!r}: timestamps of shape {t.shape} and values of shape {v.shape}; "
                              "expected t (n,) seconds and v (n, 3) x/y/z samples")
-        s, tol = self.stats, self.cfg.dup_tol_s
+        s = self.stats
         s.received += len(t)
         ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
         if not (ok_t.all() and ok_v.all()):
             s.dropped_bad_time += int((~ok_t).sum())
             s.dropped_nan += int((ok_t & ~ok_v).sum())
             t, v = t[ok_t & ok_v], v[ok_t & ok_v]
+        return self._clocked(t, v, arrived)
+
+    def _clocked(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
+        """Split ``t`` into runs near the timeline and runs far behind it (a clock reset, or stragglers)."""
+        far = t < self.committed - (self.cfg.reorder_s + self.cfg.gap_s)
+        if far.any():  # a re-sent copy of a recent sample is a duplicate, whatever its age
+            far[far] = _distance_to_nearest(self._recent, t[far]) > self.cfg.dup_tol_s
+        if not len(t) or (not far.any() and not len(self._held_t)):
+            return self._ingest(t, v, arrived)
+        out: list[Window] = []
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(far)) + 1, [len(t)]])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if not far[a]:
+                self._drop_held()
+                out += self._ingest(t[a:b], v[a:b], arrived)
+                continue
+            self._held_t = np.concatenate([self._held_t, t[a:b]])
+            self._held_v = np.concatenate([self._held_v, v[a:b]])
+            if len(self._held_t) >= RESET_CONFIRM:
+                held_t, held_v = self._held_t, self._held_v
+                self._held_t, self._held_v = np.empty(0), np.empty((0, 3))
+                out += self._new_timeline(arrived)
+                return out + self._ingest(held_t, held_v, arrived) + self._clocked(t[b:], v[b:], arrived)
+        return out
+
+    def _drop_held(self) -> None:
+        self.stats.dropped_late += len(self._held_t)
+        self._held_t, self._held_v = np.empty(0), np.empty((0, 3))
+
+    def _new_timeline(self, arrived: float) -> list[Window]:
+        """Finish the current timeline (like :meth:`finish`) and forget its clock; units and rate stay."""
+        out = self._commit(len(self.pending_t), arrived, final=True) + self.end_segment(arrived)
+        self.pending_t, self.pending_v = np.empty(0), np.empty((0, 3))
+        self.newest = self.committed = -np.inf
+        self._recent = np.empty(0)
+        self.last_t = None
+        self.stats.clock_resets += 1
+        return out
+
+    def _ingest(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
+        s, tol = self.stats, self.cfg.dup_tol_s
         old = t <= self.committed + tol
         if old.any():  # already resampled: a re-sent sample (duplicate) or one that came too late
             dup = np.zeros(len(t), bool)
@@ -322,4 +372,5 @@ class DeviceStream:
 
     def finish(self, arrived: float = 0.0) -> list[Window]:
         """Resample everything held (reorder buffer, unit probe, filter) and end the segment."""
+        self._drop_held()
         return self._commit(len(self.pending_t), arrived, final=True) + self.end_segment(arrived)

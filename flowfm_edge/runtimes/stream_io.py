@@ -5,6 +5,11 @@ start with a header naming its columns (``device``/``id``, ``timestamp``/``time`
 ``ts``, ``x``, ``y``, ``z``, any order); without one, columns are taken in that order.
 Empty or ``nan`` values become NaN (the stream drops and counts them). Lines that cannot be
 read at all are counted, or with ``strict`` raise an error naming the line.
+
+Input is read as bytes and decoded line by line: a line that is not UTF-8, longer than
+``max_line_bytes`` (only that many bytes of it are ever held), or that breaks the parser
+(nesting deep enough to overflow the recursion limit, a number too large for a float) is
+one malformed line, never the end of the stream.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -20,6 +25,23 @@ TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _ALIASES = {"device": ("device", "id", "device_id", "dev"), "timestamp": ("timestamp", "time", "t", "ts"),
             "x": ("x",), "y": ("y",), "z": ("z",)}
 COLUMNS = tuple(_ALIASES)
+MAX_LINE_BYTES = 1 << 16  # a sample line is ~100 bytes; 64 KiB leaves room for long device ids
+PARSE_ERRORS = (ValueError, TypeError, KeyError, RecursionError, OverflowError, UnicodeDecodeError)
+
+
+def byte_lines(f: BinaryIO, max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of a binary file; a line longer than ``max_bytes`` comes out as its first ``max_bytes + 1``
+    bytes (so the reader can tell), the rest is skipped in chunks: memory stays bounded whatever the input."""
+    while True:
+        line = f.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while True:  # skip the rest of the long line
+                rest = f.readline(max_bytes + 1)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line
 
 
 class InputError(ValueError):
@@ -68,13 +90,17 @@ class SampleReader:
     """Iterates :class:`Block` s of at most ``block`` rows, or fewer when ``max_wait_s`` passed (live input)."""
 
     def __init__(self, lines: Iterable[str], fmt: str = "csv", time_unit: str = "s", source: str = "<stdin>",
-                 block: int = 2048, max_wait_s: float = 0.2, strict: bool = False):
+                 block: int = 2048, max_wait_s: float = 0.2, strict: bool = False,
+                 max_line_bytes: int = MAX_LINE_BYTES):
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"--format {fmt!r}: choose csv or jsonl")
         if time_unit not in TIME_UNITS:
             raise ValueError(f"--time-unit {time_unit!r}: choose {', '.join(TIME_UNITS)}")
         self.lines, self.fmt, self.scale, self.source = lines, fmt, TIME_UNITS[time_unit], source
         self.block, self.max_wait_s, self.strict = block, max_wait_s, strict
+        if max_line_bytes < 16:
+            raise ValueError(f"--max-line-bytes {max_line_bytes}: must be >= 16")
+        self.max_line_bytes = max_line_bytes
         self.stats = ReadStats()
         self.order = list(range(5))  # CSV column index of device, timestamp, x, y, z
 
@@ -83,13 +109,14 @@ class SampleReader:
         started = time.monotonic()
         for number, line in enumerate(self.lines, 1):
             self.stats.lines += 1
-            if not line.strip():
-                continue
             try:
+                line = self._decode(line)
+                if not line.strip():
+                    continue
                 row = self._csv(line, number) if self.fmt == "csv" else self._json(line)
             except InputError:
                 raise
-            except (ValueError, TypeError, KeyError) as exc:
+            except PARSE_ERRORS as exc:
                 self._malformed(number, line, exc)
                 continue
             if row is None:
@@ -101,14 +128,25 @@ class SampleReader:
         if rows:
             yield self._block(rows)
 
+    def _decode(self, line: str | bytes) -> str:
+        if len(line) > self.max_line_bytes:
+            raise ValueError(f"line longer than {self.max_line_bytes} bytes (--max-line-bytes)")
+        if isinstance(line, bytes):
+            try:
+                return line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"not UTF-8 (byte {line[exc.start]:#04x} at offset {exc.start})") from None
+        return line
+
     def _block(self, rows: list[tuple]) -> Block:
         self.stats.rows += len(rows)
         devices = np.array([r[0] for r in rows], dtype=object).astype(str)
         t = np.array([r[1] for r in rows], np.float64)
         return Block(devices, t, np.array([r[2:] for r in rows], np.float64).reshape(-1, 3))
 
-    def _malformed(self, number: int, line: str, exc: Exception) -> None:
-        reason = f"{self.source}, line {number}: {exc} in {line.strip()[:80]!r}"
+    def _malformed(self, number: int, line: str | bytes, exc: Exception) -> None:
+        what = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply to parse"
+        reason = f"{self.source}, line {number}: {_short(what)} in {line.strip()[:80]!r}"
         if self.strict:
             raise InputError(f"{reason}; expected device,timestamp,x,y,z (or drop --strict to skip such lines)")
         self.stats.malformed += 1
@@ -152,3 +190,7 @@ class SampleReader:
             raise ValueError(f"missing key(s) {', '.join(missing)}")
         return (str(obj[key["device"]]), parse_time(obj[key["timestamp"]], self.scale),
                 *(_number(obj[key[c]]) for c in ("x", "y", "z")))
+
+
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."

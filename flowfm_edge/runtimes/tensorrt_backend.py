@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.manifest import BundleError, read_manifest, sha256
+from ..export.manifest import BundleError, bundle_path, check_files, read_manifest, sha256
 from ..export.trt_device import engine_problem, gpu, import_tensorrt
 from .base import Backend, Runtime
 
@@ -110,7 +110,7 @@ class TensorRTBackend(Backend):
             problem = engine_problem(rec, self.here, self.bundle)
             if problem:
                 raise EngineMismatch(problem)
-            path = self.bundle / rec["file"]["path"]
+            path = bundle_path(self.bundle, rec["file"]["path"], f"engine {name} {precision}")
             if not path.is_file() or sha256(path) != rec["file"]["sha256"]:
                 raise BundleError(f"{path}: missing or modified since it was built; rebuild with "
                                   f"`flowfm-edge build-engine {self.bundle} --precision {rec.get('requested', precision)}`")
@@ -138,4 +138,6 @@ class TensorRTBackend(Backend):
 
 def load_tensorrt(bundle: str | Path, precision: str = "fp16", cuda_graph: bool = False) -> Runtime:
     """A :class:`Runtime` over the bundle's engines; ``cuda_graph`` replays fused samplers as CUDA graphs."""
-    return Runtime(TensorRTBackend(Path(bundle), read_manifest(bundle), cuda_graph=cuda_graph), precision)
+    manifest = read_manifest(bundle)
+    check_files(bundle, manifest)
+    return Runtime(TensorRTBackend(Path(bundle), manifest, cuda_graph=cuda_graph), precision)

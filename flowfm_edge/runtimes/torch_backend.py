@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.manifest import BundleError
+from ..export.manifest import BundleError, bundle_path
 from .base import Backend
 
 
@@ -21,7 +21,7 @@ class TorchBackend(Backend):
 
         from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
 
-        root = self.bundle / manifest.get("torch", {}).get("path", "torch")
+        root = bundle_path(self.bundle, (manifest.get("torch") or {}).get("path", "torch"), "torch.path")
         if not (checkpoint_dir(root) / "config.json").is_file():
             raise BundleError(f"{self.bundle}: no PyTorch checkpoint in {root}; re-export the bundle")
         if threads:

@@ -16,11 +16,27 @@ from ..export.prior import check_prior
 from .registry import backend_class
 
 
-def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: int | None = None) -> dict:
-    """{"passed": bool, "files": [problems], "checks": [one row per artefact checked]}."""
+def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: int | None = None,
+                    trust: str | Path | None = None) -> dict:
+    """{"passed": bool, "files": [problems], "signature": str | None, "checks": [one row per artefact checked]}.
+
+    With a trust key (``trust``, or configured: ``export/signing.py``) the signature is checked
+    first; an unsigned or mis-signed bundle fails with its reason in ``files``.
+    """
+    from ..export.manifest import BundleError
+    from ..export.signing import trusted_key, verify_bundle
+
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
-    report = {"bundle": str(bundle), "backend": backend, "files": verify_files(bundle, manifest), "checks": []}
+    report = {"bundle": str(bundle), "backend": backend, "files": verify_files(bundle, manifest), "checks": [],
+              "signature": None}
+    key = trusted_key(trust)
+    if key is not None:
+        try:
+            verify_bundle(bundle, key)
+            report["signature"] = f"valid, signed by the holder of {key}"
+        except BundleError as exc:
+            report["files"].append(str(exc))
     if report["files"]:
         report["passed"] = False
         return report  # never run a tampered artefact

@@ -10,14 +10,23 @@ Layout of ``RUN/checkpoint/``::
     prior.safetensors    optional density model over r for unconditional generation (weights,
                          means, chol), with prior.json (fitted at the end of training or by
                          ``flowfm-edge fit-prior``)
+
+A checkpoint is written whole into ``RUN/.checkpoint.tmp/`` (every file fsynced), then swapped
+in: ``checkpoint`` -> ``.checkpoint.old``, ``.checkpoint.tmp`` -> ``checkpoint``. An interrupted
+write leaves either the previous checkpoint in place or, between the two renames, only
+``.checkpoint.old``, which :func:`checkpoint_dir` puts back: never files of two steps.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..models import Classifier, FlowFM, LinearHead, ModelConfig, build_model
@@ -28,18 +37,37 @@ class RunError(ValueError):
     """A run directory is missing, incomplete or inconsistent."""
 
 
+TMP_NAME, OLD_NAME = ".checkpoint.tmp", ".checkpoint.old"
+IGNORED_ON_RESUME = ("norm_mean", "norm_std")  # computed from the data, whose hash is checked on its own
+
+
 def checkpoint_dir(run: str | Path) -> Path:
-    return Path(run) / "checkpoint"
+    """``RUN/checkpoint``; first restores the previous checkpoint if a save was cut between its two renames."""
+    ckpt, old = Path(run) / "checkpoint", Path(run) / OLD_NAME
+    if not ckpt.exists() and old.is_dir():
+        old.replace(ckpt)
+    return ckpt
 
 
 def _contiguous(sd: dict) -> dict:
     return {k: v.detach().contiguous().cpu() for k, v in sd.items()}
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(run: Path, model: FlowFM, ema: dict, config: dict, train_state: dict | None) -> None:
-    ckpt = checkpoint_dir(run)
-    ckpt.mkdir(parents=True, exist_ok=True)
-    # Write to temporary names and rename, so an interrupted save never leaves a torn checkpoint.
+    """Write the checkpoint of ``run`` as one unit (see the module docstring)."""
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt, tmp, old = checkpoint_dir(run), run / TMP_NAME, run / OLD_NAME
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     parts = {
         "model.safetensors": lambda p: save_file(_contiguous(model.state_dict()), str(p)),
         "ema.safetensors": lambda p: save_file(_contiguous(ema), str(p)),
@@ -48,9 +76,45 @@ def save_checkpoint(run: Path, model: FlowFM, ema: dict, config: dict, train_sta
     if train_state is not None:
         parts["train_state.pt"] = lambda p: torch.save(train_state, p)
     for name, write in parts.items():
-        tmp = ckpt / (name + ".tmp")
-        write(tmp)
-        tmp.replace(ckpt / name)
+        write(tmp / name)
+    if ckpt.is_dir():  # the head and prior fitted on this run travel with it
+        for f in ckpt.iterdir():
+            if f.is_file() and f.name not in parts:
+                shutil.copy2(f, tmp / f.name)
+    for f in tmp.iterdir():
+        _fsync(f)
+    _fsync(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        ckpt.replace(old)
+    tmp.replace(ckpt)
+    _fsync(run)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_resume(run: Path, state: dict, data_hash: str, model_cfg: ModelConfig, steps: int,
+                 until: int | None = None) -> None:
+    """Refuse to resume ``run`` on other data, another preset or model config, or a step it has passed."""
+    config = read_config(run)
+    saved_hash = config.get("data", {}).get("hash")
+    if saved_hash is not None and saved_hash != data_hash:
+        spec = config.get("data", {}).get("spec", "?")
+        raise RunError(f"{run}: --resume on other data: the checkpoint was trained on data hash {saved_hash} "
+                       f"({spec}), the data given now hashes to {data_hash}; pass the run's --data or a new --out")
+    saved = state.get("model_config", {})
+    now = model_cfg.to_dict()
+    if saved.get("preset") != now["preset"]:
+        raise RunError(f"{run}: --resume with another preset: the checkpoint is {saved.get('preset')!r}, "
+                       f"--preset is {now['preset']!r}")
+    diff = [k for k in now if k not in IGNORED_ON_RESUME and saved.get(k) != now[k]]
+    if diff:
+        both = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {now[k]!r}" for k in diff)
+        raise RunError(f"{run}: --resume with another model config ({both}); pass the run's options or a new --out")
+    step = int(state["step"])
+    for flag, value in (("--steps", steps), ("--until", until)):
+        if value is not None and value < step:
+            raise RunError(f"{run}: {flag} {value} is below the checkpoint's step {step}; "
+                           f"pass {flag} >= {step} or train a new run with another --out")
 
 
 def read_config(run: str | Path) -> dict:
@@ -58,9 +122,12 @@ def read_config(run: str | Path) -> dict:
     if not path.is_file():
         raise RunError(f"{run}: no checkpoint found ({path} is missing); train one with `flowfm-edge train --out {run}`")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise RunError(f"{path}: field 'model' is missing or not an object; the run {run} is damaged")
+    return config
 
 
 def load_model(run: str | Path, weights: str = "ema", device: str = "cpu") -> tuple[FlowFM, dict]:
@@ -70,7 +137,7 @@ def load_model(run: str | Path, weights: str = "ema", device: str = "cpu") -> tu
     path = checkpoint_dir(run) / f"{'ema' if weights == 'ema' else 'model'}.safetensors"
     if not path.is_file():
         raise RunError(f"{run}: weights file {path} is missing")
-    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    missing, unexpected = model.load_state_dict(_load_tensors(path, run), strict=False)
     if missing or unexpected:
         raise RunError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     prior = load_prior(run)
@@ -95,16 +162,35 @@ def load_prior(run: str | Path) -> GaussianMixturePrior | None:
     path = checkpoint_dir(run) / "prior.safetensors"
     if not path.is_file():
         return None
-    tensors = load_file(str(path))
+    tensors = _load_tensors(path, run)
     try:
         return GaussianMixturePrior(tensors["weights"], tensors["means"], tensors["chol"])
     except (KeyError, ValueError) as exc:
         raise RunError(f"{path}: not a valid prior ({exc}); refit it with `flowfm-edge fit-prior {run}`") from exc
 
 
+def _load_tensors(path: Path, run: str | Path) -> dict:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise RunError(f"{path}: not a readable safetensors file ({exc}); the run {run} is damaged") from exc
+
+
 def load_train_state(run: Path) -> dict | None:
+    """The optimizer/scheduler/EMA state and step of ``run``, or None when it has none."""
     path = checkpoint_dir(run) / "train_state.pt"
-    return torch.load(path, weights_only=True) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError) as exc:
+        raise RunError(f"{path}: not a readable training state ({type(exc).__name__}: {exc}); "
+                       f"train again with a new --out") from exc
+    missing = [k for k in ("step", "model", "optimizer", "scheduler", "ema", "model_config")
+               if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise RunError(f"{path}: training state lacks field(s) {missing}; train again with a new --out")
+    return state
 
 
 def save_head(run: str | Path, head: LinearHead, classes: list[str], info: dict) -> None:
@@ -120,7 +206,11 @@ def load_classifier(run: str | Path, device: str = "cpu") -> tuple[Classifier, l
     meta_path = checkpoint_dir(run) / "head.json"
     if not meta_path.is_file():
         raise RunError(f"{run}: no classifier head; fit one with `flowfm-edge probe {run} --data ...`")
-    meta = json.loads(meta_path.read_text())
-    head = LinearHead(meta["r_dim"], len(meta["classes"]))
-    head.load_state_dict(load_file(str(checkpoint_dir(run) / "head.safetensors")))
+    try:
+        meta = json.loads(meta_path.read_text())
+        head = LinearHead(int(meta["r_dim"]), len(meta["classes"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RunError(f"{meta_path}: not a valid head description ({type(exc).__name__}: {exc}); "
+                       f"refit it with `flowfm-edge probe {run} --data ...`") from exc
+    head.load_state_dict(_load_tensors(checkpoint_dir(run) / "head.safetensors", run))
     return Classifier(model, head).to(device).eval(), meta["classes"]

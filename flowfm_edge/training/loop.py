@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig, build_model
-from .checkpoint import load_train_state, save_checkpoint
+from .checkpoint import check_resume, load_train_state, save_checkpoint
 from .progress import progress_bar
 
 METRICS_FIELDS = ["step", "loss", "lr", "grad_norm", "windows_per_s", "elapsed_s"]
@@ -186,6 +186,7 @@ def train(
     if state is None:
         model_cfg.norm_mean, model_cfg.norm_std = normalisation(data.X)
     else:
+        check_resume(out, state, data_hash(data.X), model_cfg, cfg.steps, until)
         model_cfg = ModelConfig.from_dict(state["model_config"])
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = model_factory(model_cfg).to(dev)

@@ -149,12 +149,16 @@ class StubRuntime:
     def __init__(self):
         self.calls = []
 
-    def classify(self, x):
+    def classify(self, x, invalid="raise"):
         self.calls.append(len(x))
-        return x.mean(axis=2)
+        return self._out(x.mean(axis=2), invalid)
 
-    def embed(self, x):
-        return x.std(axis=2)
+    def embed(self, x, invalid="raise"):
+        return self._out(x.std(axis=2), invalid)
+
+    @staticmethod
+    def _out(y, invalid):  # Runtime's contract: invalid="mask" gives (output, valid)
+        return (y, np.isfinite(y).all(axis=1)) if invalid == "mask" else y
 
 
 class Clock:
@@ -262,3 +266,19 @@ def test_latency_histogram():
     h = LatencyHistogram()
     h.add(np.linspace(0.001, 0.1, 1000))
     assert h.n == 1000 and abs(h.percentile(50) / 0.0505 - 1) < 0.02 and abs(h.percentile(99) / 0.099 - 1) < 0.02
+
+
+def test_eviction_follows_the_last_push_not_the_first():
+    clock = Clock()
+    gw = GatewayStream(StubRuntime(), clock=clock, max_devices=3, idle_s=10, max_delay_s=0)
+    for i, d in enumerate("abc"):
+        clock.now = i
+        gw.push(d, T30[:10], V30[:10])
+    clock.now = 3
+    gw.push("a", T30[10:20], V30[10:20])  # a is now the most recent
+    clock.now = 4
+    gw.push("d", T30[:10], V30[:10])  # room is made by the least recently seen: b
+    assert set(gw.devices) == {"a", "c", "d"} and "b" in gw.expired
+    clock.now = 13.5
+    gw.poll()  # c (seen at 2) and a (3) are idle beyond 10 s; d (4) is not
+    assert set(gw.devices) == {"d"}

@@ -169,3 +169,27 @@ def test_gateway_runs_without_torch_or_scipy(stream_bundle, tmp_path, signals):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert [json.loads(line)["window"] for line in res.stdout.splitlines()] == [0, 1, 2]
+
+
+def test_stream_command_survives_hostile_bytes(stream_bundle, signals, tmp_path):
+    src = tmp_path / "hostile.csv"
+    text = csv_lines({"wrist\x1b[2J": signals["wrist-0"][:450]}).encode()
+    rows = text.split(b"\n")
+    rows.insert(50, b"a,1.0,0,\xff\xfe,1")  # not UTF-8
+    rows.insert(60, b"[" * 200_000)  # too long, and too deep for a JSON parser
+    src.write_bytes(b"\n".join(rows))
+    res = runner.invoke(_app(), ["stream", str(stream_bundle), "--input", str(src), "--stats"])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line)["window"] for line in res.stdout.splitlines()] == [0, 1]  # 15 s, hop 5
+    err = " ".join(res.stderr.split())
+    assert "malformed lines 2" in err and "not UTF-8" in err and "longer than 65536 bytes" in err
+    assert "\x1b" not in res.stderr and "wrist\\x1b[2J" in res.stderr
+
+
+def test_stream_command_refuses_output_equal_to_input(stream_bundle, signals, tmp_path):
+    src = tmp_path / "s.csv"
+    src.write_text(csv_lines({"a": signals["wrist-1"][:300]}))
+    before = src.read_bytes()
+    res = runner.invoke(_app(), ["stream", str(stream_bundle), "-i", str(src), "-o", str(tmp_path / "." / "s.csv")])
+    assert res.exit_code == 1 and "is the input file" in " ".join(res.output.split())
+    assert src.read_bytes() == before
