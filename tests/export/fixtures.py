@@ -13,6 +13,11 @@ import numpy as np
 from flowfm_edge.data.contract import WindowSet
 
 
+# fp32 on every CPU: the fixture models (and so the exported graphs the tests compare) do not depend on
+# whether a machine trains in bf16 by default
+FIXTURE_AMP = "off"
+
+
 def activity_windows(n_subjects: int = 6, per_class: int = 6, seed: int = 0) -> WindowSet:
     """3 easily told apart classes (still, walk 1.8 Hz, run 2.8 Hz), gravity on z: (N, 3, 300) g."""
     rng = np.random.default_rng(seed)
@@ -40,7 +45,8 @@ def nano_run(base: Path) -> Path:
     from flowfm_edge.training import TrainConfig, save_head, train
 
     ws = activity_windows()
-    model = train(ws, run, ModelConfig.from_preset("nano"), TrainConfig(steps=30, batch_size=16, warmup=5), progress=False)
+    model = train(ws, run, ModelConfig.from_preset("nano"), TrainConfig(steps=30, batch_size=16, warmup=5, amp=FIXTURE_AMP),
+                  progress=False)
     res = linear_probe(embed_windows(model, ws.X), ws.y, ws.pid)
     save_head(run, probe_head(res.pipeline, len(ws.classes)), ws.classes, {"macro_f1": res.macro_f1})
     return run
@@ -54,7 +60,7 @@ def nano_bundle(base: Path) -> Path:
     from flowfm_edge.export import ExportOptions, export_bundle
 
     opts = ExportOptions(precisions=["fp32", "int8", "int8-dynamic"], steps=[4], solvers=["euler", "heun"],
-                         calib=activity_windows(seed=1), calib_size=48, val_size=54)
+                         calib=activity_windows(seed=1), calib_size=108, val_size=54)
     export_bundle(nano_run(base), out, opts)
     return out
 
@@ -95,7 +101,7 @@ def nano_diffusion_bundle(base: Path, ws: WindowSet, calib: WindowSet) -> Path:
     from flowfm_edge.training import TrainConfig, train
 
     run = base / "nano-diffusion-run"
-    train(ws, run, ModelConfig.from_preset("nano", objective="diffusion"), TrainConfig(steps=20, batch_size=16, warmup=5),
+    train(ws, run, ModelConfig.from_preset("nano", objective="diffusion"), TrainConfig(steps=20, batch_size=16, warmup=5, amp=FIXTURE_AMP),
           progress=False)
     opts = ExportOptions(precisions=["fp32", "int8"], steps=[2, 5], graphs=["encoder", "velocity", "sampler"],
                          calib=calib, calib_size=24, val_size=24,

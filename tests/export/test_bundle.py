@@ -104,7 +104,7 @@ def test_quantisation_recorded(bundle):
     qd = artefact(manifest, "encoder", "int8-dynamic")["quantisation"]
     assert qd["mode"] == "dynamic" and qd["quantised"].get("MatMulInteger", 0) > 0
     cal = manifest["calibration"]
-    assert cal["windows"] == 48 and cal["classes"] == 3 and cal["subjects"] == 6 and cal["method"] == "minmax"
+    assert cal["windows"] == 108 and cal["classes"] == 3 and cal["subjects"] == 6 and cal["method"] == "minmax"
 
 
 def test_int8_weights_fit_7_bits(bundle):
