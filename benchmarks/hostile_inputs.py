@@ -2,7 +2,7 @@
 
 Three parts, each on real code paths (a nano run and bundles exported from it, built here):
 
-1. **Cases**: every hostile input listed in the hardening issue (tampered weights, manifest
+1. **Cases**: every known hostile input (tampered weights, manifest
    edits, paths out of the bundle, NaN windows, undecodable or endless stream lines, clock
    resets, resume mismatches, torn checkpoints, damaged files, ``--out`` over the run, ...),
    plus a fuzz corpus (hypothesis: stream lines, manifest mutations checked against a
