@@ -45,6 +45,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "noise-heavy": ({"p_dgs": 0.5, "time_sampling": "noise-heavy"}, {"decay": "matrices"}),
     "p0.25": ({"p_dgs": 0.25}, {"decay": "matrices"}),
     "p0": ({"p_dgs": 0.0}, {"decay": "matrices"}),
+    "p0-fp32": ({"p_dgs": 0.0}, {"decay": "matrices", "amp": "off", "attention": "default"}),  # the loop before bf16
     "combo": ({"p_dgs": 0.25, "view_mask": 0.5, "view_rotate_deg": 30.0, "view_scale": 0.1, "view_shift": 30,
                "r_dim": 32, "r_norm": "layernorm"}, {"decay": "matrices"}),
     "mask50-nh": ({"p_dgs": 0.5, "view_mask": 0.5, "time_sampling": "noise-heavy"}, {"decay": "matrices"}),
