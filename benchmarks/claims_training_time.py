@@ -18,23 +18,30 @@ interval). Because the
 machine may be shared, the fraction is also given with each run's time estimated as
 (median seconds per step) x steps, which discounts load spikes.
 
+The runs are the ones ``ensure_run`` names (``runs/claims/``), so the other claim scripts reuse
+them. After every slice the curves so far are saved beside them; ``--resume`` continues an
+interrupted comparison from its last slice, and a fresh start retrains both runs.
+
     python benchmarks/claims_training_time.py --data hapt --preset nano --steps 300 --slice 50 --seeds 0
+    CLAIMS_THREADS=2 python benchmarks/claims_training_time.py --data hapt --preset tiny --steps 10000 --slice 2000 \
+        --solver midpoint --flow-steps 1,2,4,8 --resume
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import statistics
 
 import numpy as np
 
-from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, model_config, pyplot, train_config,
-                           training_reference, write_outputs)
+from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, model_config, pyplot, recipe_tag,
+                           run_dir, train_config, training_reference, write_outputs)
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.quality import format_fd, matches
-from flowfm_edge.training import train
+from flowfm_edge.training import read_config, train
 
 
 def step_seconds(run, start: int, stop: int) -> list[float]:
@@ -44,17 +51,52 @@ def step_seconds(run, start: int, stop: int) -> list[float]:
     return list(np.diff([0.0] + elapsed))
 
 
+def progress_path(args, seed: int):
+    """Where the curves of an unfinished comparison are kept, so ``--resume`` continues it."""
+    return RUNS / f"time-{data_name(args.data)}-{args.preset}-{args.steps}steps-slice{args.slice}-seed{seed}-recipe{recipe_tag()}.json"
+
+
+def saved_progress(args, seed: int, runs: dict) -> dict | None:
+    """The state of an interrupted comparison with these settings, if both runs stand at its last slice."""
+    path = progress_path(args, seed)
+    if not (args.resume and path.is_file()):
+        return None
+    state = json.loads(path.read_text())
+    if state["settings"] != settings(args):
+        print(f"{path}: saved with other settings ({state['settings']}); starting over", flush=True)
+        return None
+    for run in runs.values():
+        try:
+            if read_config(run)["step"] != state["stop"]:
+                return None
+        except ValueError:
+            return None
+    return state
+
+
+def settings(args) -> dict:
+    return {k: getattr(args, k) for k in ("flow_steps", "solver", "ddim_steps", "ddpm_steps", "n", "p_dgs")}
+
+
 def one_seed(args, seed: int, ws, real, reference, net) -> dict:
     flow_steps = [int(s) for s in args.flow_steps.split(",")]
     ddim_steps = [int(s) for s in args.ddim_steps.split(",")]
     cfg = train_config(args.steps, seed, log_every=1, ckpt_every=10**9)
-    runs = {obj: RUNS / f"time-{data_name(args.data)}-{args.preset}-{obj}-{args.steps}steps-seed{seed}" for obj in ("diffusion", "flow")}
-    curves = {obj: [] for obj in runs}
-    seconds = {obj: 0.0 for obj in runs}
-    per_step = {obj: [] for obj in runs}
-    for obj, run in runs.items():
-        shutil.rmtree(run, ignore_errors=True)  # timing needs fresh runs
-    for stop in range(args.slice, args.steps + 1, args.slice):
+    # The runs other claim scripts use (``ensure_run``), so a finished comparison also serves them.
+    runs = {obj: run_dir(args.data, args.preset, obj, args.steps, seed, args.p_dgs) for obj in ("diffusion", "flow")}
+    state = saved_progress(args, seed, runs)
+    if state is None:
+        for run in runs.values():
+            if run.exists():
+                print(f"removing {run}: timing needs fresh runs", flush=True)
+            shutil.rmtree(run, ignore_errors=True)
+        state = {"settings": settings(args), "stop": 0, "curves": {obj: [] for obj in runs},
+                 "per_step": {obj: [] for obj in runs}}
+    else:
+        print(f"resuming at step {state['stop']} from {progress_path(args, seed)}", flush=True)
+    curves, per_step = state["curves"], state["per_step"]
+    seconds = {obj: sum(per_step[obj]) for obj in runs}
+    for stop in range(state["stop"] + args.slice, args.steps + 1, args.slice):
         order = list(runs.items())[:: 1 if (stop // args.slice) % 2 else -1]  # alternate who goes first
         for obj, run in order:
             mcfg = model_config(args.preset, obj, args.p_dgs)
@@ -63,12 +105,15 @@ def one_seed(args, seed: int, ws, real, reference, net) -> dict:
             seconds[obj] = sum(per_step[obj])
             final = stop == args.steps and obj == "diffusion"
             q = best_quality(load(run), obj, real, net, flow_steps if obj == "flow" else ddim_steps, n=args.n,
-                             ddpm_steps=args.ddpm_steps if final else 0, seed=seed, reference=reference)
+                             ddpm_steps=args.ddpm_steps if final else 0, seed=seed, reference=reference,
+                             solver=args.solver if obj == "flow" else "euler")
             curves[obj].append({"step": stop, "train_s": round(seconds[obj], 2),
                                 "train_s_median": round(stop * statistics.median(per_step[obj]), 2), **q["best"], "rows": q["rows"],
                                 "floor": q["floor"], "floor_n": q["floor_n"]})
             print(f"seed {seed} {obj:>9} step {stop:>5}  {seconds[obj]:7.1f} s  best FD {format_fd(q['best']['frechet'])} "
                   f"({q['best']['sampler']}, r {q['best']['r']}); floor {format_fd(q['floor'])}", flush=True)
+        state["stop"] = stop
+        progress_path(args, seed).write_text(json.dumps(state))  # an interrupted comparison resumes here
     target = curves["diffusion"][-1]["frechet"]
     hit = next((p for p in curves["flow"] if matches(p["frechet"], target)), None)
     return {"seed": seed, "target_fd": target, "target_sampler": curves["diffusion"][-1]["sampler"],
@@ -109,9 +154,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--p-dgs", type=float, default=None, help="DGS probability of both models (default: the recipe's)")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD, against as many real ones")
-    ap.add_argument("--flow-steps", default="1,2,4,8,16")
+    ap.add_argument("--flow-steps", default="1,2,4,8,16", help="FlowFM solver steps scored at every check")
+    ap.add_argument("--solver", default="euler", help="FlowFM's ODE solver (midpoint: 2 NFE per step)")
     ap.add_argument("--ddim-steps", default="10,25,50")
     ap.add_argument("--ddpm-steps", type=int, default=1000, help="DDPM ancestral steps for the final target (0: none)")
+    ap.add_argument("--resume", action="store_true", help="continue an interrupted comparison with the same settings "
+                                                           "(otherwise both runs start over)")
     args = ap.parse_args()
     if args.steps % args.slice:
         raise SystemExit(f"--steps {args.steps} must be a multiple of --slice {args.slice}")
