@@ -24,6 +24,7 @@ SEED=${SEED:-0}
 N=${N:-1000}
 THREADS=${THREADS:-2}
 FLOW_STEPS=${FLOW_STEPS:-1,2,4,8,16,32,64}
+SOLVER=${SOLVER:-euler}  # FlowFM's solver: euler, midpoint, heun or rk4
 DDIM_STEPS=${DDIM_STEPS:-10,25,50,100,250}
 RUNS=runs/fvd
 BUNDLES=bundles/fvd-$PRESET-${STEPS}steps-seed$SEED
@@ -42,9 +43,12 @@ EOF
 }
 
 # The two models train side by side, one thread each (the same budget: preset, steps, batch, lr, seed).
+# FLOW_RUN / DIFF_RUN may name runs trained elsewhere (e.g. by benchmarks/claims_training_time.py).
+FLOW_RUN=${FLOW_RUN:-$RUNS/hapt-$PRESET-flow-${STEPS}steps-seed$SEED}
+DIFF_RUN=${DIFF_RUN:-$RUNS/hapt-$PRESET-diffusion-${STEPS}steps-seed$SEED}
 pids=()
 for objective in flow diffusion; do
-  run=$RUNS/hapt-$PRESET-$objective-${STEPS}steps-seed$SEED
+  run=$([ $objective = flow ] && echo "$FLOW_RUN" || echo "$DIFF_RUN")
   if trained "$run"; then
     echo "reusing $run"
   else
@@ -56,35 +60,30 @@ for objective in flow diffusion; do
   fi
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
-FEAT=$RUNS/feature-net-hapt
+FEAT=${FEAT:-$RUNS/feature-net-hapt}
 [ -f "$FEAT.safetensors" ] || flowfm-edge train-feature-net --data hapt --out "$FEAT" --seed "$SEED"
 [ "$STAGE" = train ] && exit 0
 
-FLOW_RUN=$RUNS/hapt-$PRESET-flow-${STEPS}steps-seed$SEED
-DIFF_RUN=$RUNS/hapt-$PRESET-diffusion-${STEPS}steps-seed$SEED
-# Gates: FP32 must match PyTorch (fixed); INT8 FlowFM samplers may drift up to 0.5 relative L2
-# in normalised units (their Frechet distance is measured in the benchmark and reported anyway).
-# The twin is exported in FP32 only: onnxruntime's QDQ quantiser rewires node inputs in time
-# quadratic in the node count, and a fused DDIM-100 sampler (100 unrolled denoiser calls) was
-# still quantising after 20 minutes (DDIM-250 has 2.5x the nodes); INT8 DDIM-50 also drifted 0.52
-# relative L2, over the gate. The FP32 comparison is the same-runtime one the claims need;
-# FlowFM's INT8 sampler is compared with DDPM-1000 in torch eager (end to end).
-# The two exports run side by side.
+# Gates: FP32 must match PyTorch (fixed); INT8 samplers may drift up to 0.5 relative L2 in
+# normalised units (their Frechet distance is measured in the benchmark and reported anyway).
+# Both models export FP32 and static INT8 fused samplers: each is an ONNX Loop over one step
+# graph, quantised once (flowfm_edge/export/sampler_loop.py), so DDIM-250 exports in under a
+# minute. The two exports run side by side.
 GATES="--max-traj-error 0.5 --max-rel-error 0.3"
 [ -f $BUNDLES/flow/manifest.json ] || flowfm-edge export "$FLOW_RUN" --out $BUNDLES/flow --target cpu \
-  --precision fp32,int8 --graphs sampler --steps "$FLOW_STEPS" --solver euler \
+  --precision fp32,int8 --graphs sampler --steps "$FLOW_STEPS" --solver "$SOLVER" \
   --calib hapt --threads 1 $GATES --force &
 [ -f $BUNDLES/diffusion/manifest.json ] || flowfm-edge export "$DIFF_RUN" --out $BUNDLES/diffusion --target cpu \
-  --precision fp32 --graphs velocity,sampler --steps "$DDIM_STEPS" \
-  --calib hapt --threads 1 --force &
+  --precision fp32,int8 --graphs velocity,sampler --steps "$DDIM_STEPS" \
+  --calib hapt --threads 1 $GATES --force &
 wait
 [ -f $BUNDLES/flow/manifest.json ] && [ -f $BUNDLES/diffusion/manifest.json ] || { echo "an export failed (see above)"; exit 1; }
 [ "$STAGE" = export ] && exit 0
 
 mkdir -p "$OUT"
 # PyTorch eager runs the DDPM-1000 reference and FlowFM's settings (its DDIM settings are left to ONNX Runtime).
-TORCH_SAMPLERS="ddpm-1000,$(echo "$FLOW_STEPS" | sed 's/\([0-9]\+\)/euler-\1/g')"
+TORCH_SAMPLERS="ddpm-1000,$(echo "$FLOW_STEPS" | sed "s/\([0-9]\+\)/$SOLVER-\1/g")"
 flowfm-edge bench compare $BUNDLES/flow $BUNDLES/diffusion --data hapt --feature-net "$FEAT" \
-  --backend onnxruntime,torch --precision fp32,int8 --flow-steps "$FLOW_STEPS" --ddim-steps "$DDIM_STEPS" \
+  --backend onnxruntime,torch --precision fp32,int8 --flow-steps "$FLOW_STEPS" --flow-solver "$SOLVER" --ddim-steps "$DDIM_STEPS" \
   --ddpm-steps 1000 --torch-samplers "$TORCH_SAMPLERS" --n "$N" --batch 1 --threads "$THREADS" --min-iters 10 --min-seconds 2 \
   --energy auto --json "$OUT/compare.json" --report "$OUT/compare.md" --plots "$OUT"

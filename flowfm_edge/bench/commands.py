@@ -109,11 +109,12 @@ def register(app: typer.Typer, cli_errors, console) -> None:
     @bench_app.command("compare")
     @cli_errors
     def compare(
-        flow_bundle: Path = typer.Argument(..., help="FlowFM bundle (fused Euler samplers)."),
+        flow_bundle: Path = typer.Argument(..., help="FlowFM bundle (fused samplers of --flow-solver)."),
         diffusion_bundle: Path = typer.Argument(..., help="Diffusion-twin bundle (denoiser + fused DDIM samplers)."),
         backend: str = typer.Option("onnxruntime,torch", help="Backends, comma-separated."),
         precision: str = typer.Option("fp32,int8", help="Precisions, comma-separated (torch runs fp32)."),
-        flow_steps: str = typer.Option("1,2,4,8,16,32,64", help="FlowFM Euler step counts (exported in the bundle)."),
+        flow_steps: str = typer.Option("1,2,4,8,16,32,64", help="FlowFM step counts (exported in the bundle)."),
+        flow_solver: str = typer.Option("euler", help="FlowFM's ODE solver of those samplers: euler, midpoint, heun, rk4."),
         ddim_steps: str = typer.Option("10,25,50,100,250", help="DDIM step counts (exported in the bundle)."),
         ddpm_steps: int = typer.Option(1000, min=1, help="DDPM ancestral steps (a loop over the denoiser graph)."),
         torch_samplers: Optional[str] = typer.Option(None, help="Only these settings on torch, e.g. ddpm-1000,euler-4; default all."),
@@ -142,7 +143,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         from .report import compare_markdown, plot_latency_vs_steps, plot_pareto
 
         opts = CompareOptions(backends=_strs(backend), precisions=_strs(precision), flow_steps=_ints(flow_steps, "flow-steps"),
-                              ddim_steps=_ints(ddim_steps, "ddim-steps"), ddpm_steps=ddpm_steps,
+                              flow_solver=flow_solver, ddim_steps=_ints(ddim_steps, "ddim-steps"), ddpm_steps=ddpm_steps,
                               torch_samplers=_strs(torch_samplers), batches=_ints(batch, "batch"), threads=threads,
                               min_iters=min_iters, min_seconds=min_seconds, max_seconds=max_seconds or None,
                               warmup=warmup, energy=energy, data=data, feature_net=str(feature_net), n=n, mode=mode,

@@ -38,6 +38,7 @@ class CompareOptions:
     backends: list[str] = field(default_factory=lambda: ["onnxruntime"])
     precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
     flow_steps: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    flow_solver: str = "euler"  # FlowFM's fused samplers in the bundle: sampler-<solver>-<steps>
     ddim_steps: list[int] = field(default_factory=lambda: [10, 25, 50, 100, 250])
     ddpm_steps: int = 1000
     torch_samplers: list[str] | None = None  # labels (euler-8, ddim-10, ddpm-1000) the torch backend runs; None = all
@@ -158,7 +159,7 @@ def compare_bundles(flow: str | Path, diffusion: str | Path, opts: CompareOption
     if opts.feature_net is None:
         raise ValueError("bench compare needs --feature-net (quality is what makes the comparison); train one with "
                          "`flowfm-edge train-feature-net --data hapt --out FEAT`")
-    cases = plan(flow, _bench_options(opts, opts.flow_steps, ["euler"]))
+    cases = plan(flow, _bench_options(opts, opts.flow_steps, [opts.flow_solver]))
     cases += plan(diffusion, _bench_options(opts, opts.ddim_steps + [opts.ddpm_steps], ["ddim", "ddpm"]))
     if opts.torch_samplers is not None:
         cases = [c for c in cases if c.backend != "torch" or c.label in opts.torch_samplers]

@@ -26,7 +26,7 @@ from .inputs import Windows, example_args, feeds, reference
 from .manifest import file_entry, write_manifest
 from .metrics import FP32_REL_TOLERANCE
 from .targets import SAMPLER_GRAPHS, get_target
-from .validation import INT8_DRIFT_TOLERANCE, Limits, check_artefact, run_onnx
+from .validation import INT8_DRIFT_TOLERANCE, Limits, check_artefact, run_onnx_many
 
 GOLDEN_ROWS = 4
 
@@ -221,6 +221,7 @@ def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opt
     from ..calibration import ArrayReader
     from .quantize import quantize_dynamic, quantize_static
     from .to_onnx import export_onnx
+    from .sampler_loop import LoopedSampler
 
     feeds_fn, reference_fn, build_fn, example_fn = kit or (feeds, reference, build_graph, example_args)
     calib, check, n_real, labels = feeds_fn(spec, model, windows, schedules, seed=opts.seed)
@@ -235,34 +236,42 @@ def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opt
 
     onnx_dir = bundle / "onnx"
     fp32 = onnx_dir / f"{spec.name}.fp32.onnx"
-    export_info = export_onnx(build_fn(spec, model, head), example_fn(spec, model), spec, fp32)
-    artefacts = []
-    for precision in ["fp32"] + [p for p in opts.precisions if p != "fp32"]:
-        path, quant = fp32, None
-        if precision == "int8":
-            path = onnx_dir / f"{spec.name}.int8.onnx"
-            reader = ArrayReader(calib)
-            quant = {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
-                     "calibration_set": reader.describe()}
-        elif precision == "int8-dynamic":
-            path = onnx_dir / f"{spec.name}.int8-dynamic.onnx"
-            quant = quantize_dynamic(fp32, path, spec.signal_input)
-        out = run_onnx(path, check, opts.threads)
-        validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
-        kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
-        log(_summary(spec.name, precision, export_info, validation) + kept)
-        # Run the golden rows on their own: dynamic INT8 scales depend on the whole batch.
-        golden_out = run_onnx(path, {k: v[:GOLDEN_ROWS] for k, v in check.items()}, opts.threads)
-        np.save(golden_dir / f"output.{precision}.npy", golden_out.astype(np.float32))
-        golden_files[f"output.{precision}"] = file_entry(bundle, golden_dir / f"output.{precision}.npy")
-        if precision not in opts.precisions:
-            continue  # the FP32 graph was only the source of quantisation
-        golden_check = ({"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
-                        if precision == "fp32" else
-                        {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE})
-        artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
-                          "format": "onnx", "file": file_entry(bundle, path), "export": export_info,
-                          "quantisation": quant, "validation": validation, "golden_check": golden_check})
+    with tempfile.TemporaryDirectory() as tmp:
+        # A fused sampler is an ONNX Loop over one step graph (export/sampler_loop.py), INT8 included.
+        looped = (LoopedSampler(build_fn(spec, model, head), spec, example_fn(spec, model), Path(tmp))
+                    if spec.sampler is not None else None)
+        export_info = (looped.export_fp32(fp32) if looped is not None else
+                       export_onnx(build_fn(spec, model, head), example_fn(spec, model), spec, fp32))
+        artefacts = []
+        for precision in ["fp32"] + [p for p in opts.precisions if p != "fp32"]:
+            path, quant = fp32, None
+            if precision == "int8" and looped is not None:
+                path = onnx_dir / f"{spec.name}.int8.onnx"
+                quant = looped.quantize(path, calib, opts.calib_method, seed=opts.seed)
+            elif precision == "int8":
+                path = onnx_dir / f"{spec.name}.int8.onnx"
+                reader = ArrayReader(calib)
+                quant = {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
+                         "calibration_set": reader.describe()}
+            elif precision == "int8-dynamic":
+                path = onnx_dir / f"{spec.name}.int8-dynamic.onnx"
+                quant = (looped.quantize_dynamic(path) if looped is not None else
+                         quantize_dynamic(fp32, path, spec.signal_input))
+            # The golden rows run on their own: dynamic INT8 scales depend on the whole batch.
+            out, golden_out = run_onnx_many(path, [check, {k: v[:GOLDEN_ROWS] for k, v in check.items()}], opts.threads)
+            validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
+            kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
+            log(_summary(spec.name, precision, export_info, validation) + kept)
+            np.save(golden_dir / f"output.{precision}.npy", golden_out.astype(np.float32))
+            golden_files[f"output.{precision}"] = file_entry(bundle, golden_dir / f"output.{precision}.npy")
+            if precision not in opts.precisions:
+                continue  # the FP32 graph was only the source of quantisation
+            golden_check = ({"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
+                            if precision == "fp32" else
+                            {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE})
+            artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
+                              "format": "onnx", "file": file_entry(bundle, path), "export": export_info,
+                              "quantisation": quant, "validation": validation, "golden_check": golden_check})
     if "fp32" not in opts.precisions:
         fp32.unlink()
         del golden_files["output.fp32"]

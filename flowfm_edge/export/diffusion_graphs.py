@@ -6,10 +6,10 @@ Beside the encoder and classifier (shared with FlowFM, :mod:`.graphs`), the twin
                         -> eps (B, 3, 300): one step's noise prediction; runtimes loop over it
                         for samplers that are not fused (DDPM ancestral, 1000 steps);
 - ``sampler-ddim-<k>``  noise (B, 3, 300) N(0, I), r (B, r_dim) -> x (B, 3, 300) g: the
-                        deterministic DDIM sampler (eta = 0) over ``k`` timesteps, unrolled,
-                        with the timesteps baked in as constants, the time embedding of every
-                        step precomputed as a float table, and one set of weights shared by
-                        every step (the file does not grow with ``k``).
+                        deterministic DDIM sampler (eta = 0) over ``k`` timesteps, its
+                        coefficients and the time embedding of every step precomputed as float
+                        tables; an ONNX ``Loop`` over one denoiser step (:mod:`.sampler_loop`),
+                        so the file does not grow with ``k``.
 
 >>> ddim_coefficients([999, 0], torch.linspace(0.9, 0.1, 1000).double())[0].shape
 torch.Size([2])
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..models.diffusion import T_STEPS, DiffusionTwin, timesteps
-from .graphs import GraphSpec, TensorSpec, velocity_from_condition
+from .graphs import FusedSampler, GraphSpec, TensorSpec
 from .graphs import build_graph as build_shared_graph
 from .graphs import graph_spec as shared_graph_spec
 
@@ -77,33 +77,33 @@ class DenoiserGraph(nn.Module):
         return self.net(z_t, t, r)
 
 
-class DDIMSamplerGraph(nn.Module):
-    """noise (B, 3, 300), r (B, r_dim) -> x (B, 3, 300) in g: deterministic DDIM over ``steps`` timesteps, unrolled.
+class DDIMSamplerGraph(FusedSampler):
+    """noise (B, 3, 300), r (B, r_dim) -> x (B, 3, 300) in g: deterministic DDIM over ``steps`` timesteps.
 
     Same arithmetic as :meth:`DiffusionTwin.sample` with ``sampler="ddim", eta=0`` (which
     updates in float64; here float32 with float64-computed coefficients).
     """
 
+    tables = {"a": "a", "b": "b", "temb": "temb_steps"}
+
     def __init__(self, model: DiffusionTwin, steps: int):
-        super().__init__()
+        super().__init__(model)
         self.net = model.denoiser
         self.steps = steps
         seq = timesteps(steps, model.T)
         a, b = ddim_coefficients(seq, model.alpha_bar)
-        self.a, self.b = a.tolist(), b.tolist()  # python floats: baked into the graph as constants
-        self.register_buffer("mean", model.mean.clone())
-        self.register_buffer("std", model.std.clone())
+        self.register_buffer("a", a.float())  # (K,)
+        self.register_buffer("b", b.float())
         with torch.no_grad():
             t = torch.tensor(seq, dtype=torch.long).float() / model.T  # as the model computes it
-            self.register_buffer("temb", self.net.time(t))  # (K, D)
+            self.register_buffer("temb_steps", self.net.time(t)[:, None])  # (K, 1, D)
 
-    def forward(self, noise: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        rep = self.net.rep(r)  # (B, D)
-        z = noise  # (B, 3, 300)
-        for k in range(self.steps):
-            eps = velocity_from_condition(self.net, z, self.temb[k : k + 1] + rep)  # (B, 3, 300)
-            z = self.a[k] * z + self.b[k] * eps
-        return z * self.std + self.mean
+    def condition(self, r: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.net.rep(r),)  # (B, D)
+
+    def advance(self, z: torch.Tensor, rows: dict, conds: tuple, w=None) -> torch.Tensor:
+        eps = self.step(self.net, z, rows["temb"][0] + conds[0])  # (B, 3, 300)
+        return rows["a"] * z + rows["b"] * eps
 
 
 def build_graph(spec: GraphSpec, model: DiffusionTwin, head: nn.Module | None = None) -> nn.Module:

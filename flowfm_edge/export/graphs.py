@@ -12,6 +12,8 @@ Graphs (all take raw windows in g where they take windows):
 - ``sampler``     noise (B, 3, 300) N(0, I), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) g,
   one graph per (solver, steps): the time grid is baked in and the time embedding of every
   evaluation is precomputed as a float table, so no time value passes through quantised ops.
+  The cpu target writes it as an ONNX ``Loop`` over one solver step (:mod:`.sampler_loop`);
+  the other targets trace the steps unrolled, one set of weights shared by all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from ..models import FlowFM
-from ..solvers import integrate, time_grid
+from ..solvers import SOLVERS, integrate, time_grid
 
 
 @dataclass(frozen=True)
@@ -150,39 +152,84 @@ def evaluation_times(solver: str, steps: int) -> torch.Tensor:
     return torch.cat(times)
 
 
-class SamplerGraph(nn.Module):
-    """noise (B, 3, 300), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) in g: the whole ODE solve, unrolled.
+class FusedSampler(nn.Module):
+    """A whole sampler as one graph: a condition from the inputs, one step repeated over per-step tables, then g.
 
-    Same arithmetic as :meth:`FlowFM.sample` (it calls the same solver step functions); the
-    time embedding of each evaluation is a precomputed (NFE, D) table.
+    Subclasses give :meth:`condition` (the inputs after the noise -> condition tensors, each
+    (B, D)), :meth:`advance` (one solver step of z (B, 3, 300)) and the per-step tables
+    (``self.tables``: name -> (K, ...)). ``forward`` runs the K steps in Python, which the
+    tracer unrolls; the cpu target's export runs the same step in an ONNX Loop instead
+    (export/sampler_loop.py). ``self.step`` is the step body
+    (:func:`velocity_from_condition`), which INT8 export swaps to quantise it once.
     """
 
-    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
+    tables: dict[str, str]  # table name -> buffer name
+
+    def __init__(self, model):
         super().__init__()
-        self.net = model.velocity
-        self.solver, self.steps, self.guidance = solver, steps, guidance
+        self.step = velocity_from_condition
         self.register_buffer("mean", model.mean.clone())
         self.register_buffer("std", model.std.clone())
+
+    @property
+    def n_steps(self) -> int:
+        return len(getattr(self, next(iter(self.tables.values()))))
+
+    @property
+    def evaluations(self) -> int:
+        """Step calls per solver step (each subclass keeps a (K, E, D) time-embedding table, ``temb_steps``)."""
+        return self.temb_steps.shape[1]
+
+    def rows(self, k: int) -> dict[str, torch.Tensor]:
+        """Every table's row k, each (1, ...)."""
+        return {name: getattr(self, buf)[k : k + 1] for name, buf in self.tables.items()}
+
+    def forward(self, noise: torch.Tensor, cond_input: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        conds = self.condition(cond_input)
+        z = noise  # (B, 3, 300)
+        for k in range(self.n_steps):
+            z = self.advance(z, self.rows(k), conds, w)
+        return z * self.std + self.mean
+
+
+class SamplerGraph(FusedSampler):
+    """noise (B, 3, 300), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) in g: the whole ODE solve.
+
+    Same arithmetic as :meth:`FlowFM.sample` (it calls the same solver step functions over the
+    same time grid); the time embedding of each evaluation is a precomputed table.
+    """
+
+    tables = {"h": "h", "temb": "temb_steps"}
+
+    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
+        super().__init__(model)
+        self.net = model.velocity
+        self.solver, self.steps, self.guidance = solver, steps, guidance
+        grid = time_grid(steps)
         with torch.no_grad():
-            self.register_buffer("temb", self.net.time(evaluation_times(solver, steps)))  # (NFE, D)
+            temb = self.net.time(evaluation_times(solver, steps))  # (NFE, D)
+        self.register_buffer("h", grid[1:] - grid[:-1])  # (K,)
+        self.register_buffer("temb_steps", temb.reshape(steps, SOLVERS[solver][1], -1))  # (K, E, D)
 
-    def forward(self, noise: torch.Tensor, r: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    def condition(self, r: torch.Tensor) -> tuple[torch.Tensor, ...]:
         rep = self.net.rep(r)  # (B, D)
-        rep0 = self.net.rep(torch.zeros_like(r)) if self.guidance else None
-        calls = [0]
+        return (rep, self.net.rep(torch.zeros_like(r))) if self.guidance else (rep,)
 
-        def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            k = calls[0]
+    def advance(self, z: torch.Tensor, rows: dict, conds: tuple, w: torch.Tensor | None) -> torch.Tensor:
+        """One solver step from z (B, 3, 300); rows h (1,) and temb (1, E, D), one row per evaluation."""
+        temb, calls = rows["temb"][0], [0]  # (E, D)
+
+        def velocity(x: torch.Tensor, t) -> torch.Tensor:
+            e = temb[calls[0] : calls[0] + 1]  # (1, D): this evaluation's time
             calls[0] += 1
-            temb = self.temb[k : k + 1]  # (1, D), the evaluation at grid time t
             if not self.guidance:
-                return velocity_from_condition(self.net, z, temb + rep)
-            v = velocity_from_condition(self.net, torch.cat([z, z]), torch.cat([temb + rep, temb + rep0]))
-            vr, v0 = v.chunk(2)  # conditional and unconditional, each (B, 3, 300)
-            return v0 + w[:, None, None] * (vr - v0)
+                return self.step(self.net, x, e + conds[0])
+            v = self.step(self.net, torch.cat([x, x]), torch.cat([e + conds[0], e + conds[1]]))
+            v_c, v0 = v.chunk(2)  # conditional and unconditional, each (B, 3, 300)
+            return v0 + w[:, None, None] * (v_c - v0)
 
-        z1 = integrate(velocity, noise, self.steps, self.solver)
-        return z1 * self.std + self.mean
+        t = rows["h"].new_zeros(())  # unused: each evaluation's time comes from its temb row
+        return SOLVERS[self.solver][0](velocity, z, t, rows["h"])
 
 
 def build_graph(spec: GraphSpec, model: FlowFM, head: nn.Module | None = None) -> nn.Module:

@@ -40,6 +40,7 @@ class Target:
     exportable: bool = True
     note: str = ""
     hooks: str = ""  # module with export_graph/manifest_section for this target; "" = the ONNX/onnxruntime path
+    max_steps: int = 256  # fused samplers are unrolled; the cpu target's Loop graphs stay one step long
 
     def check(self, precisions: list[str], solvers: list[str], steps: list[int], calib_method: str) -> None:
         """Raise ValueError naming the bad option and the allowed values."""
@@ -59,9 +60,10 @@ class Target:
         bad_solvers = [s for s in solvers if s not in SOLVERS]
         if bad_solvers or not solvers:
             raise ValueError(f"--solver {','.join(bad_solvers) or '(empty)'}: unknown solver; choose from {', '.join(SOLVERS)}")
-        bad_steps = [s for s in steps if s < 1 or s > 256]
+        bad_steps = [s for s in steps if s < 1 or s > self.max_steps]
         if bad_steps or not steps:
-            raise ValueError(f"--steps {bad_steps or '(empty)'}: every step count must lie in 1..256")
+            raise ValueError(f"--steps {bad_steps or '(empty)'}: every step count of target {self.name!r} must lie in "
+                             f"1..{self.max_steps}")
         if calib_method not in CALIBRATION_METHODS:
             raise ValueError(f"--calib-method {calib_method!r}: choose from {', '.join(CALIBRATION_METHODS)}")
 
@@ -75,6 +77,7 @@ TARGETS: dict[str, Target] = {
         default_precisions=("fp32", "int8"),
         backends=("onnxruntime", "torch"),
         graphs=GRAPHS + TEXT_GRAPHS,
+        max_steps=1000,  # the diffusion twin's T; a fused sampler is an ONNX Loop over one step
     ),
     "jetson": Target(
         name="jetson",

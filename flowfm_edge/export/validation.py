@@ -43,6 +43,12 @@ def run_onnx(path: Path, feeds: dict[str, np.ndarray], threads: int | None = Non
     ``optimize=False`` turns graph optimisations off, so Q/DQ nodes run as float arithmetic
     instead of being fused into onnxruntime's integer kernels.
     """
+    return run_onnx_many(path, [feeds], threads, batch, optimize)[0]
+
+
+def run_onnx_many(path: Path, feed_sets: list[dict[str, np.ndarray]], threads: int | None = None, batch: int = 64,
+                  optimize: bool = True) -> list[np.ndarray]:
+    """:func:`run_onnx` on each of ``feed_sets`` with one session (building it is most of the time of a long sampler)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -51,10 +57,13 @@ def run_onnx(path: Path, feeds: dict[str, np.ndarray], threads: int | None = Non
     if not optimize:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    n = len(next(iter(feeds.values())))
-    outs = [session.run(None, {k: np.ascontiguousarray(v[i : i + batch], dtype=np.float32) for k, v in feeds.items()})[0]
-            for i in range(0, n, batch)]
-    return np.concatenate(outs)
+    results = []
+    for feeds in feed_sets:
+        n = len(next(iter(feeds.values())))
+        results.append(np.concatenate([
+            session.run(None, {k: np.ascontiguousarray(v[i : i + batch], dtype=np.float32) for k, v in feeds.items()})[0]
+            for i in range(0, n, batch)]))
+    return results
 
 
 def _gate(name: str, precision: str, metric: str, value: float, limit: float, flag: str | None, hint: str) -> dict:

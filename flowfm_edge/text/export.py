@@ -1,8 +1,8 @@
 """The text-conditioned fused sampler: a bundle graph (``text-sampler``) with the sentence embedding as input.
 
 ``noise (B, 3, 300) N(0, I), e (B, text_dim)[, w (B,)] -> x (B, 3, 300) in g``: the whole
-ODE solve unrolled with the time grid baked in, like the bundle's fused samplers
-(:mod:`flowfm_edge.export.graphs`), whose helpers this module reuses: the time embedding of
+ODE solve with the time grid baked in, like the bundle's fused samplers
+(:class:`flowfm_edge.export.graphs.SamplerGraph`, which it extends): the time embedding of
 every evaluation is a precomputed float table, ``RepProj(0)`` is a constant, and the
 sentence embedding ``e`` is an input (the embedding model stays on the host; a row of
 zeros asks for the unconditional generator). With ``w`` the graph applies text guidance
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..export.graphs import SamplerGraph
 from ..models import FlowFM
 from ..solvers import time_grid
 from .generate import check_text_model, sample_text
@@ -48,42 +49,18 @@ def text_sampler_spec(cfg, solver: str = "euler", steps: int = 8, guidance: bool
                      exporter="legacy", sampler=info)
 
 
-class TextSamplerGraph(nn.Module):
+class TextSamplerGraph(SamplerGraph):
     """noise (B, 3, 300), e (B, text_dim)[, w (B,)] -> x (B, 3, 300) in g; same arithmetic as :func:`sample_text`."""
 
     def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
-        super().__init__()
-        from ..export.graphs import evaluation_times
-
         check_text_model(model)
-        self.net = model.velocity
-        self.solver, self.steps, self.guidance = solver, steps, guidance
-        self.register_buffer("mean", model.mean.clone())
-        self.register_buffer("std", model.std.clone())
+        super().__init__(model, solver, steps, guidance)
         with torch.no_grad():
-            self.register_buffer("temb", self.net.time(evaluation_times(solver, steps)))  # (NFE, D)
             self.register_buffer("rep0", self.net.rep(torch.zeros(1, model.cfg.r_dim)))  # (1, D): r = 0
 
-    def forward(self, noise: torch.Tensor, e: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
-        from ..export.graphs import velocity_from_condition
-        from ..solvers import integrate
-
+    def condition(self, e: torch.Tensor) -> tuple[torch.Tensor, ...]:
         cond = self.rep0 + self.net.text(e)  # (B, D)
-        uncond = self.rep0 + self.net.text(torch.zeros_like(e)) if self.guidance else None  # (B, D)
-        calls = [0]
-
-        def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            k = calls[0]
-            calls[0] += 1
-            temb = self.temb[k : k + 1]  # (1, D), the evaluation at grid time t
-            if not self.guidance:
-                return velocity_from_condition(self.net, z, temb + cond)
-            v = velocity_from_condition(self.net, torch.cat([z, z]), torch.cat([temb + cond, temb + uncond]))
-            v_text, v0 = v.chunk(2)  # each (B, 3, 300)
-            return v0 + w[:, None, None] * (v_text - v0)
-
-        z1 = integrate(velocity, noise, self.steps, self.solver)
-        return z1 * self.std + self.mean
+        return (cond, self.rep0 + self.net.text(torch.zeros_like(e))) if self.guidance else (cond,)
 
 
 def check_feeds(model: FlowFM, embeddings: np.ndarray, n_random: int = 4, guidance: bool = False, seed: int = 0) -> dict:

@@ -99,8 +99,9 @@ def test_quantisation_recorded(bundle):
     # the time embedding and adaLN conditioning (all Gemm here) stay float
     assert q["excluded_conditioning_nodes"] > 0 and q["float"].get("Gemm", 0) > 0 and "Gemm" not in q["quantised"]
     assert q["calibration_set"]["size"] > 0 and len(q["calibration_set"]["hash"]) == 64
-    qs = artefact(manifest, "sampler-heun-4", "int8")["quantisation"]
-    assert qs["calibration_set"]["inputs"]["noise"][1:] == [3, 300]
+    qs = artefact(manifest, "sampler-heun-4", "int8")["quantisation"]  # the step, on (z, c) of every call
+    assert qs["calibration_set"]["inputs"]["z"][1:] == [3, 300] and qs["calibration_set"]["size"] % 8 == 0
+    assert qs["loop"]["steps"] == 4 and qs["loop"]["step_calls_per_step"] == 2
     qd = artefact(manifest, "encoder", "int8-dynamic")["quantisation"]
     assert qd["mode"] == "dynamic" and qd["quantised"].get("MatMulInteger", 0) > 0
     cal = manifest["calibration"]
@@ -117,8 +118,9 @@ def test_int8_weights_fit_7_bits(bundle):
         if not a["precision"].startswith("int8"):
             continue
         assert a["quantisation"]["weight_bits"] == 7
-        graph = onnx.load(str(bundle / a["file"]["path"])).graph
-        weights = [numpy_helper.to_array(i) for i in graph.initializer if i.data_type == TensorProto.INT8]
+        graphs = [onnx.load(str(bundle / a["file"]["path"])).graph]
+        graphs += [at.g for n in graphs[0].node for at in n.attribute if at.type == onnx.AttributeProto.GRAPH]  # Loop bodies
+        weights = [numpy_helper.to_array(i) for g in graphs for i in g.initializer if i.data_type == TensorProto.INT8]
         assert weights, a["name"]
         assert all(w.min() >= -64 and w.max() <= 64 for w in weights), (a["name"], a["precision"])
 

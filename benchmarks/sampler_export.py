@@ -1,0 +1,188 @@
+"""Export time, size and start-up of fused samplers against their step count: the Loop graph vs unrolling.
+
+For FlowFM (Euler) and the diffusion twin (DDIM) at each ``--steps``, ``flowfm-edge export``
+(cpu target, FP32 + static INT8, fused samplers only, the same calibration windows) is timed
+end to end: tracing, quantisation, validation against PyTorch and the golden files. From the
+bundle: the INT8 quantisation seconds, file sizes, trajectory errors against their gates, then
+the onnxruntime session start-up and the batch-1 latency of each artefact (median of
+``--repeats``, one thread).
+
+The baseline is what export did before, for the twin at ``--unrolled-steps``: trace the whole
+sampler unrolled (one step's nodes per step) and hand that graph to ``quantize_static``;
+its time and the session start-up of the result are measured the same way, each under
+``--unrolled-limit`` seconds (a step count past the limit is reported as not finished).
+
+    python benchmarks/sampler_export.py --flow-run RUN --diffusion-run RUN --calib hapt
+    python benchmarks/sampler_export.py --quick       # untrained nano models, synthetic calibration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowfm_edge.export import ExportOptions, export_bundle
+from flowfm_edge.export.environment import environment
+
+RESULTS = Path("benchmarks/results")
+
+
+def untrained_run(base: Path, preset: str, objective: str) -> Path:
+    """A run holding an untrained model (its zero-initialised adaLN layers perturbed, so steps do work)."""
+    from flowfm_edge.data import make_synthetic
+    from flowfm_edge.models import ModelConfig, build_model
+    from flowfm_edge.training.checkpoint import save_checkpoint
+    from flowfm_edge.training.loop import data_hash, normalisation
+
+    ws = make_synthetic(n_subjects=4, windows_per_activity=3, seed=0)
+    cfg = ModelConfig.from_preset(preset, objective=objective)
+    cfg.norm_mean, cfg.norm_std = normalisation(ws.X)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for p in (model.velocity if objective == "flow" else model.denoiser).parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    run = base / f"untrained-{preset}-{objective}"
+    config = {"model": cfg.to_dict(), "train": {"untrained": True},
+              "data": {"source": ws.source, "n_windows": len(ws), "hash": data_hash(ws.X), "classes": ws.classes}}
+    save_checkpoint(run, model, model.state_dict(), config, None)
+    return run
+
+
+def latency(path: Path, feeds: dict, repeats: int) -> dict:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    t0 = time.perf_counter()
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    start = time.perf_counter() - t0
+    session.run(None, feeds)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.run(None, feeds)
+        times.append(time.perf_counter() - t0)
+    return {"session_start_s": round(start, 3), "batch1_ms": round(1e3 * float(np.median(times)), 2)}
+
+
+def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
+    solver = "euler" if objective == "flow" else "ddim"
+    opts = ExportOptions(target="cpu", precisions=["fp32", "int8"], graphs=["sampler"], steps=[steps], solvers=["euler"],
+                         calib=args.calib, threads=1, force=True)
+    out = tmp / f"{objective}-{steps}"
+    t0 = time.perf_counter()
+    manifest = export_bundle(run, out, opts)
+    seconds = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    row = {"model": objective, "sampler": f"{solver}-{steps}", "graph": "loop", "steps": steps,
+           "export_s": round(seconds, 2)}
+    for a in manifest["artefacts"]:
+        feeds = {"noise": rng.standard_normal((1, 3, 300)).astype(np.float32),
+                 "r": rng.standard_normal((1, manifest["model"]["r_dim"])).astype(np.float32)}
+        p = a["precision"]
+        row[f"{p}_mb"] = round((out / a["file"]["path"]).stat().st_size / 1e6, 2)
+        row[f"{p}_traj_error"] = a["validation"]["gate"]["value"]
+        row[f"{p}_gate"] = a["validation"]["gate"]["limit"]
+        if p == "int8":
+            row["int8_quantise_s"] = a["quantisation"]["loop"]["quantise_seconds"]
+        row |= {f"{p}_{k}": v for k, v in latency(out / a["file"]["path"], feeds, args.repeats).items()}
+    return row
+
+
+def _unrolled(run: str, steps: int, calib, queue) -> None:
+    """The earlier path, in a child process: trace the DDIM sampler unrolled, quantise the whole graph."""
+    from flowfm_edge.calibration import ArrayReader
+    from flowfm_edge.export.diffusion_export import feeds
+    from flowfm_edge.export.diffusion_graphs import build_graph, graph_spec
+    from flowfm_edge.export.inputs import Windows, example_args
+    from flowfm_edge.export.quantize import quantize_static
+    from flowfm_edge.export.to_onnx import export_onnx
+    from flowfm_edge.training import load_model
+
+    torch.set_num_threads(1)
+    model = load_model(run)[0]
+    spec = graph_spec("sampler", model.cfg, steps=steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        export_onnx(build_graph(spec, model), example_args(spec, model), spec, Path(tmp) / "f.onnx")
+        traced = time.perf_counter()
+        X = calib.X[: 64] if calib is not None else np.random.default_rng(0).standard_normal((64, 3, 300)).astype(np.float32)
+        cal = feeds(spec, model, Windows(X, X[:16], None), [("ddim", steps)])[0]
+        quantize_static(Path(tmp) / "f.onnx", Path(tmp) / "q.onnx", ArrayReader(cal), "noise")
+        done = time.perf_counter()
+        rng = np.random.default_rng(0)
+        lat = latency(Path(tmp) / "q.onnx", {"noise": rng.standard_normal((1, 3, 300)).astype(np.float32),
+                                              "r": rng.standard_normal((1, model.cfg.r_dim)).astype(np.float32)}, 3)
+        queue.put({"trace_s": round(traced - t0, 2), "int8_quantise_s": round(done - traced, 2),
+                   "int8_mb": round((Path(tmp) / "q.onnx").stat().st_size / 1e6, 2), **{f"int8_{k}": v for k, v in lat.items()}})
+
+
+def unrolled_row(run: Path, steps: int, args) -> dict:
+    from flowfm_edge.data import load_source
+
+    calib = load_source(args.calib, split="labelled") if isinstance(args.calib, str) else None
+    queue = mp.get_context("fork").Queue()
+    child = mp.get_context("fork").Process(target=_unrolled, args=(str(run), steps, calib, queue))
+    t0 = time.perf_counter()
+    child.start()
+    child.join(args.unrolled_limit)
+    row = {"model": "diffusion", "sampler": f"ddim-{steps}", "graph": "unrolled", "steps": steps}
+    if child.is_alive():
+        child.kill()
+        return row | {"export_s": f"> {args.unrolled_limit}", "note": "not finished within the limit"}
+    return row | {"export_s": round(time.perf_counter() - t0, 2), **queue.get()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flow-run", type=Path)
+    ap.add_argument("--diffusion-run", type=Path)
+    ap.add_argument("--preset", default="tiny", help="of the untrained models used without --flow-run/--diffusion-run")
+    ap.add_argument("--calib", default="hapt", help="calibration windows: hapt, synthetic or an .npz file")
+    ap.add_argument("--flow-steps", default="8,16,64,256")
+    ap.add_argument("--ddim-steps", default="10,25,50,100,250")
+    ap.add_argument("--unrolled-steps", default="10,25,50", help="twin step counts of the baseline (0 for none)")
+    ap.add_argument("--unrolled-limit", type=float, default=300.0, help="seconds before a baseline export is stopped")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="nano models, synthetic calibration, few step counts")
+    ap.add_argument("--name", default=None, help="results file suffix (default: the preset, or 'runs')")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.quick:
+        args.preset, args.calib, args.flow_steps, args.ddim_steps, args.unrolled_steps = "nano", "synthetic", "8,64", "10,100", "10"
+        args.repeats = 3
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        runs = {"flow": args.flow_run or untrained_run(tmp, args.preset, "flow"),
+                "diffusion": args.diffusion_run or untrained_run(tmp, args.preset, "diffusion")}
+        for objective, steps_list in (("diffusion", args.ddim_steps), ("flow", args.flow_steps)):
+            for steps in (int(s) for s in steps_list.split(",")):
+                rows.append(loop_row(runs[objective], objective, steps, args, tmp))
+                print(json.dumps(rows[-1]), flush=True)
+        for steps in (int(s) for s in args.unrolled_steps.split(",") if int(s) > 0):
+            rows.append(unrolled_row(runs["diffusion"], steps, args))
+            print(json.dumps(rows[-1]), flush=True)
+    cols = ["model", "sampler", "graph", "export_s", "int8_quantise_s", "fp32_mb", "int8_mb", "int8_traj_error",
+            "int8_gate", "int8_session_start_s", "fp32_batch1_ms", "int8_batch1_ms"]
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols) + " |"
+           for r in rows]
+    name = args.name or ("runs" if args.flow_run or args.diffusion_run else args.preset)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "env": environment()}
+    (RESULTS / f"sampler_export_{name}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"sampler_export_{name}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
