@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowfm_edge.export import ExportOptions, export_bundle
+from flowfm_edge.export import ExportOptions, Limits, export_bundle
 from flowfm_edge.export.environment import environment
 
 RESULTS = Path("benchmarks/results")
@@ -76,7 +76,7 @@ def latency(path: Path, feeds: dict, repeats: int) -> dict:
 def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
     solver = "euler" if objective == "flow" else "ddim"
     opts = ExportOptions(target="cpu", precisions=["fp32", "int8"], graphs=["sampler"], steps=[steps], solvers=["euler"],
-                         calib=args.calib, threads=1, force=True)
+                         calib=args.calib, threads=1, force=True, limits=Limits(max_traj_error=args.max_traj_error))
     out = tmp / f"{objective}-{steps}"
     t0 = time.perf_counter()
     manifest = export_bundle(run, out, opts)
@@ -86,7 +86,7 @@ def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
            "export_s": round(seconds, 2)}
     for a in manifest["artefacts"]:
         feeds = {"noise": rng.standard_normal((1, 3, 300)).astype(np.float32),
-                 "r": rng.standard_normal((1, manifest["model"]["r_dim"])).astype(np.float32)}
+                 "r": rng.standard_normal((1, manifest["model"]["config"]["r_dim"])).astype(np.float32)}
         p = a["precision"]
         row[f"{p}_mb"] = round((out / a["file"]["path"]).stat().st_size / 1e6, 2)
         row[f"{p}_traj_error"] = a["validation"]["gate"]["value"]
@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--unrolled-steps", default="10,25,50", help="twin step counts of the baseline (0 for none)")
     ap.add_argument("--unrolled-limit", type=float, default=300.0, help="seconds before a baseline export is stopped")
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--max-traj-error", type=float, default=0.5, help="INT8 sampler gate, as benchmarks/flowfm_vs_diffusion.sh "
+                                                                       "sets it (the export default is 0.1)")
     ap.add_argument("--quick", action="store_true", help="nano models, synthetic calibration, few step counts")
     ap.add_argument("--name", default=None, help="results file suffix (default: the preset, or 'runs')")
     args = ap.parse_args()
