@@ -1,0 +1,190 @@
+"""INT8 encoder and classifier latency against torch eager, over the ways onnxruntime can be asked to run them.
+
+From one run (a probe head in it, for the classifier), the encoder and classifier graphs are
+exported to FP32 ONNX as ``flowfm-edge export`` writes them, and each variant below is built
+from those files:
+
+- ``fp32``: the exported graph; ``fused-fp32``: after onnxruntime's transformer optimiser
+  (``onnxruntime.transformers.optimizer``, model type vit: SkipLayerNormalization, FastGelu,
+  Attention where its pattern is found);
+- ``static``: static QDQ INT8 as the export writes it (U8 activations, 7-bit S8 per-channel
+  weights, MinMax on the calibration windows); ``static-8bit``: the same with 8-bit weights
+  (this CPU has VNNI, so its U8S8 kernels do not saturate); ``static-qop``: QOperator format;
+  ``fused-static``: the transformer optimiser first, then static QDQ;
+- ``dynamic``: dynamic INT8 as the export writes it; ``fused-dynamic``: optimiser first.
+
+Each variant runs at batch 1 on 1 and 2 threads, with onnxruntime's default session options
+and with spinning off (``nospin``); latency is the median of ``--rounds`` rounds of
+``--calls`` calls, the variants interleaved in every round so machine load falls on all of
+them alike. The classifier variants also label HAPT's held-out subjects (the probe's
+subject-wise split, seed 42); the macro-F1 drop against torch is reported (gate: 0.5 point).
+
+    python benchmarks/encoder_int8.py --run runs/hapt-tiny --calib hapt --f1-data hapt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowfm_edge.data import load_source, subject_split
+from flowfm_edge.export.environment import environment
+
+RESULTS = Path("benchmarks/results")
+VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic")
+
+
+def fused(src: Path, dst: Path, cfg) -> dict:
+    from onnxruntime.transformers import optimizer
+
+    m = optimizer.optimize_model(str(src), model_type="vit", num_heads=cfg.heads, hidden_size=cfg.dim, opt_level=0)
+    m.save_model_to_file(str(dst))
+    return {k: v for k, v in m.get_fused_operator_statistics().items() if v}
+
+
+def static_qop(src: Path, dst: Path, reader) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from flowfm_edge.export.quantize import STATIC_OPS, conditioning_nodes, preprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        preprocess(src, pre)
+        quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QOperator, op_types_to_quantize=list(STATIC_OPS),
+                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=conditioning_nodes(pre, "x"))
+
+
+def build_variants(fp32: Path, out: Path, calib: np.ndarray, cfg) -> dict[str, dict]:
+    """Every variant's ONNX file from the exported FP32 graph: {variant: {"path", "note"}}."""
+    from flowfm_edge.calibration import ArrayReader
+    from flowfm_edge.export.quantize import quantize_dynamic, quantize_static
+
+    stem = fp32.stem.split(".")[0]
+    paths = {v: out / f"{stem}.{v}.onnx" for v in VARIANTS}
+    notes = {"fp32": {}}
+    paths["fp32"] = fp32
+    notes["fused-fp32"] = fused(fp32, paths["fused-fp32"], cfg)
+    builders = {
+        "static": lambda: quantize_static(fp32, paths["static"], ArrayReader({"x": calib}), "x"),
+        "static-8bit": lambda: quantize_static(fp32, paths["static-8bit"], ArrayReader({"x": calib}), "x", reduce_range=False),
+        "static-qop": lambda: static_qop(fp32, paths["static-qop"], ArrayReader({"x": calib})),
+        "fused-static": lambda: quantize_static(paths["fused-fp32"], paths["fused-static"], ArrayReader({"x": calib}), "x"),
+        "dynamic": lambda: quantize_dynamic(fp32, paths["dynamic"], "x"),
+        "fused-dynamic": lambda: quantize_dynamic(paths["fused-fp32"], paths["fused-dynamic"], "x"),
+    }
+    for v, build in builders.items():
+        try:
+            info = build()
+            notes[v] = {"quantised": info.get("quantised")} if isinstance(info, dict) else {}
+        except Exception as exc:  # noqa: BLE001  a variant onnxruntime cannot build is reported, not fatal
+            notes[v] = {"failed": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            paths.pop(v)
+    return {v: {"path": p, **notes.get(v, {})} for v, p in paths.items()}
+
+
+def session(path: Path, threads: int, spin: bool):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def timings(calls: dict, rounds: int, n: int) -> dict:
+    """Median ms per call of every callable, rounds interleaved."""
+    per = {k: [] for k in calls}
+    for fn in calls.values():
+        fn()
+    for _ in range(rounds):
+        for k, fn in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            per[k].append(1e3 * (time.perf_counter() - t0) / n)
+    return {k: float(np.median(v)) for k, v in per.items()}
+
+
+def macro_f1(data: str, clf, files: dict) -> dict:
+    from sklearn.metrics import f1_score
+
+    ws = load_source(data)
+    _, test = subject_split(ws.pid, seed=42, where=ws.source)
+    x = np.ascontiguousarray(ws.X[test], dtype=np.float32)
+    with torch.no_grad():
+        preds = {"torch": clf(torch.from_numpy(x)).argmax(1).numpy()}
+    for v, f in files.items():
+        s = session(f["path"], 2, True)
+        preds[v] = np.concatenate([s.run(None, {"x": x[i : i + 256]})[0] for i in range(0, len(x), 256)]).argmax(1)
+    f1 = {k: float(f1_score(ws.y[test], p, average="macro")) for k, p in preds.items()}
+    return {"test_windows": int(len(test)), "macro_f1": f1, "drop_points": {k: 100 * (f1["torch"] - v) for k, v in f1.items()}}
+
+
+def main() -> None:
+    from flowfm_edge.export.graphs import ClassifierGraph, EncoderGraph, graph_spec
+    from flowfm_edge.export.inputs import example_args
+    from flowfm_edge.export.to_onnx import export_onnx
+    from flowfm_edge.training import load_classifier
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, required=True, help="a run with a probe head (`flowfm-edge probe RUN --data hapt`)")
+    ap.add_argument("--calib", default="hapt", help="calibration windows (128 drawn from its labelled split)")
+    ap.add_argument("--f1-data", default="hapt")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--name", default=None, help="results file suffix (default: the run's name)")
+    args = ap.parse_args()
+    clf, classes = load_classifier(args.run)
+    model, head = clf.model.eval(), clf.head.eval()
+    cfg = model.cfg
+    ws = load_source(args.calib)
+    calib = np.ascontiguousarray(ws.X[np.random.default_rng(0).choice(len(ws), 128, replace=False)], dtype=np.float32)
+    x1 = calib[:1]
+    rows, f1 = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        built = {}
+        for graph, module in (("encoder", EncoderGraph(model)), ("classifier", ClassifierGraph(model, head))):
+            spec = graph_spec(graph, cfg, n_classes=len(classes))
+            fp32 = tmp / f"{graph}.fp32.onnx"
+            export_onnx(module.eval(), example_args(spec, model), spec, fp32)
+            built[graph] = build_variants(fp32, tmp, calib, cfg)
+        f1 = macro_f1(args.f1_data, clf, built["classifier"]) if args.f1_data else None
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            calls = {("torch", "-"): lambda: model.embed(torch.from_numpy(x1))}
+            for v, f in built["encoder"].items():
+                for spin in (True, False):
+                    s = session(f["path"], threads, spin)
+                    calls[(v, "default" if spin else "nospin")] = lambda s=s: s.run(None, {"x": x1})
+            with torch.no_grad():
+                ms = timings(calls, args.rounds, args.calls)
+            for (v, opt), t in ms.items():
+                rows.append({"graph": "encoder", "variant": v, "session": opt, "threads": threads, "batch": 1,
+                             "median_ms": round(t, 4), "speedup_vs_torch": round(ms[("torch", "-")] / t, 2),
+                             "f1_drop_points": None if f1 is None or v == "torch" else round(f1["drop_points"].get(v, float("nan")), 3)})
+                print(json.dumps(rows[-1]), flush=True)
+        notes = {g: {v: {k: x for k, x in f.items() if k != "path"} for v, f in b.items()} for g, b in built.items()}
+    cols = ["threads", "variant", "session", "median_ms", "speedup_vs_torch", "f1_drop_points"]
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    name = args.name or args.run.name
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"encoder_int8_{name}.json").write_text(json.dumps(
+        {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "macro_f1": f1, "variants": notes,
+         "env": environment()}, indent=2))
+    (RESULTS / f"encoder_int8_{name}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
