@@ -30,7 +30,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
         target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
         precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
-        steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16)."),
+        steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16): 1..1000 on the cpu target (an ONNX Loop over one step), 1..256 elsewhere (unrolled)."),
         solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
         graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler; text-sampler for text runs, cpu target); default all the run has."),
         calib: Optional[str] = typer.Option(None, help="Calibration/validation windows: synthetic, hapt or a .npz; default the run's training data."),
