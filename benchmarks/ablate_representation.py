@@ -24,8 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from claims_common import RESULTS, RUNS, best_quality, data_name, feature_net, markdown_table, pyplot, training_reference, write_outputs
 from flowfm_edge.data import load_source
-from flowfm_edge.evaluation.baselines import untrained_like
-from flowfm_edge.evaluation.har_features import har_features
+from flowfm_edge.evaluation.baselines import fixed_features, untrained_like
 from flowfm_edge.evaluation.embed import embed_windows
 from flowfm_edge.evaluation.probe import probe_folds, probe_protocol
 from flowfm_edge.evaluation.splits import subject_folds
@@ -101,7 +100,7 @@ def main() -> None:
                                                     "data": args.data, "variants": {k: VARIANTS[k] for k in
                                                                                      args.variants.split(",")}},
               "baselines": {}, "rows": []}
-    sets = {} if args.no_baselines else {"hand-crafted": har_features(ws.X), "raw windows": ws.X.reshape(len(ws), -1)}
+    sets = {} if args.no_baselines else fixed_features(ws)
     for name, F in sets.items():
             result["baselines"][name] = probe_folds(F, y, ws.pid, folds, n_classes=ws.n_classes)
             print(f"{name}: {result['baselines'][name]['per_subject']['macro_f1']['mean']:.3f}", flush=True)

@@ -25,8 +25,7 @@ import numpy as np
 from claims_common import data_name, ensure_run, load, markdown_table, pyplot, write_outputs
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import FitConfig, evaluate_downstream
-from flowfm_edge.evaluation.baselines import untrained_like
-from flowfm_edge.evaluation.har_features import har_features
+from flowfm_edge.evaluation.baselines import fixed_features, untrained_like
 from flowfm_edge.evaluation.probe import probe_folds
 from flowfm_edge.evaluation.splits import subject_folds
 
@@ -81,7 +80,7 @@ def baseline_rows(ws, args) -> list[dict]:
     """The hand-crafted HAR features and raw windows under the same probe and folds."""
     folds = subject_folds(ws.pid, args.split)
     rows = []
-    for name, F in {"hand-crafted": har_features(ws.X), "raw windows": ws.X.reshape(len(ws), -1)}.items():
+    for name, F in fixed_features(ws).items():
         r = probe_folds(F, np.asarray(ws.y), ws.pid, folds, n_classes=ws.n_classes)
         f1 = r["per_subject"]["macro_f1"]
         print(f"  {name:>12} linear-probe macro-F1 {f1['mean']:.3f} +- {f1['sd']:.3f}", flush=True)

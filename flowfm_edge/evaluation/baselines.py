@@ -34,6 +34,12 @@ def feature_sets(model, ws: WindowSet, seed: int = 0, name: str = "FlowFM r",
     sets = {name: embed_windows(model, ws.X)}
     if "untrained encoder" in baselines:
         sets["untrained encoder"] = embed_windows(untrained_like(model, seed), ws.X)
+    return sets | fixed_features(ws, baselines)
+
+
+def fixed_features(ws: WindowSet, baselines: tuple[str, ...] = ("hand-crafted", "raw windows")) -> dict[str, np.ndarray]:
+    """The baselines that need no model: hand-crafted features (N, 53) and raw windows (N, 900)."""
+    sets = {}
     if "hand-crafted" in baselines:
         sets["hand-crafted"] = har_features(ws.X)
     if "raw windows" in baselines:
