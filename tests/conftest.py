@@ -75,6 +75,14 @@ def diffusion_bundle(tmp_path_factory, activity_windows, activity):
 
 
 @pytest.fixture(scope="session")
+def small_bundle(nano_run, tmp_path_factory, activity):
+    """small_bundle(name, precisions, graphs): a bundle of a few graphs of the nano run, built once per session."""
+    needs_onnx()
+    return lambda name, precisions, graphs: fixtures.small_bundle(tmp_path_factory.getbasetemp(), nano_run, activity, name,
+                                                                  precisions, graphs)
+
+
+@pytest.fixture(scope="session")
 def activity():
     return fixtures.activity_windows(seed=1)
 

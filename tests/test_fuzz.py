@@ -77,15 +77,8 @@ def test_fuzz_jsonl_lines(raw):
 # ---- manifests ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def real_manifest(nano_run, tmp_path_factory, activity):
-    for module in ("onnx", "onnxscript", "onnxruntime"):
-        pytest.importorskip(module, reason=f"needs the [onnx] extra ({module})")
-    from flowfm_edge.export import ExportOptions, export_bundle
-
-    out = tmp_path_factory.getbasetemp() / "nano-fuzz-bundle"
-    if not (out / "manifest.json").is_file():
-        export_bundle(nano_run, out, ExportOptions(precisions=["fp32"], graphs=["encoder"], calib=activity,
-                                                   calib_size=24, val_size=27))
+def real_manifest(small_bundle):
+    out = small_bundle("nano-fuzz-bundle", ["fp32"], ["encoder"])
     return out, json.loads((out / "manifest.json").read_text())
 
 

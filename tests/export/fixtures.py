@@ -110,3 +110,15 @@ def nano_diffusion_bundle(base: Path, ws: WindowSet, calib: WindowSet) -> Path:
                          limits=Limits(max_rel_error=10.0, max_traj_error=10.0))
     export_bundle(run, out, opts)
     return out
+
+
+def small_bundle(base: Path, run: Path, windows: WindowSet, name: str, precisions: list[str],
+                 graphs: list[str]) -> Path:
+    """A bundle of a few graphs of ``run`` (calibrated on 24 of ``windows``, validated on 27), cached as ``base/name``."""
+    from flowfm_edge.export import ExportOptions, export_bundle
+
+    out = base / name
+    if not (out / "manifest.json").is_file():
+        export_bundle(run, out, ExportOptions(precisions=precisions, graphs=graphs, calib=windows, calib_size=24,
+                                              val_size=27))
+    return out

@@ -15,17 +15,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="session")
-def base_bundle(nano_run, tmp_path_factory, activity):
+def base_bundle(small_bundle):
     """Encoder + classifier of the nano run, FP32 only."""
-    for module in ("onnx", "onnxscript", "onnxruntime"):
-        pytest.importorskip(module, reason=f"needs the [onnx] extra ({module})")
-    from flowfm_edge.export import ExportOptions, export_bundle
-
-    out = tmp_path_factory.getbasetemp() / "nano-integrity-bundle"
-    if not (out / "manifest.json").is_file():
-        export_bundle(nano_run, out, ExportOptions(precisions=["fp32"], graphs=["encoder", "classifier"],
-                                                   calib=activity, calib_size=24, val_size=27))
-    return out
+    return small_bundle("nano-integrity-bundle", ["fp32"], ["encoder", "classifier"])
 
 
 @pytest.fixture

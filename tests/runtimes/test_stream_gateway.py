@@ -16,18 +16,9 @@ T0 = 1_700_000_000.0  # epoch seconds, as a gateway sees them
 
 
 @pytest.fixture(scope="session")
-def stream_bundle(nano_run, tmp_path_factory, activity):
+def stream_bundle(small_bundle):
     """Encoder + classifier of the nano run, FP32 and static INT8."""
-    for module in ("onnx", "onnxscript", "onnxruntime"):
-        pytest.importorskip(module, reason=f"needs the [onnx] extra ({module})")
-    from flowfm_edge.export import ExportOptions, export_bundle
-
-    out = tmp_path_factory.getbasetemp() / "nano-stream-bundle"
-    if not (out / "manifest.json").is_file():
-        opts = ExportOptions(precisions=["fp32", "int8"], graphs=["encoder", "classifier"], calib=activity,
-                             calib_size=24, val_size=27)
-        export_bundle(nano_run, out, opts)
-    return out
+    return small_bundle("nano-stream-bundle", ["fp32", "int8"], ["encoder", "classifier"])
 
 
 @pytest.fixture(scope="module")
