@@ -56,6 +56,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "p0-views": ({"p_dgs": 0.0, "view_rotate_deg": 30.0, "view_scale": 0.1, "view_shift": 30}, {"decay": "matrices"}),
     "p0-nh": ({"p_dgs": 0.0, "time_sampling": "noise-heavy"}, {"decay": "matrices"}),
     "p0-r32ln": ({"p_dgs": 0.0, "r_dim": 32, "r_norm": "layernorm"}, {"decay": "matrices"}),
+    "p0-r32l2": ({"p_dgs": 0.0, "r_dim": 32, "r_norm": "l2"}, {"decay": "matrices"}),
+    "p0-lr3e-4": ({"p_dgs": 0.0}, {"decay": "matrices", "lr": 3e-4}),
+    "p0-lr3e-3": ({"p_dgs": 0.0}, {"decay": "matrices", "lr": 3e-3}),
+    "p0-b128": ({"p_dgs": 0.0}, {"decay": "matrices", "batch_size": 128}),
 }
 
 
