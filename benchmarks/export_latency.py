@@ -41,8 +41,8 @@ CPU = TARGETS["cpu"]  # the target table says which precisions the cpu target ha
 VARIANTS = ("torch",) + tuple(f"ort-{p}" for p in CPU.precisions)
 
 
-def make_run(run: Path, preset: str, seed: int = 0) -> Path:
-    """A run directory holding an untrained ``preset`` model and a probe head."""
+def make_run(run: Path, preset: str, seed: int = 0, objective: str = "flow") -> Path:
+    """A run directory holding an untrained ``preset`` model of ``objective`` and a probe head."""
     from flowfm_edge.evaluation import embed_windows, linear_probe, probe_head
     from flowfm_edge.models import ModelConfig, build_model
     from flowfm_edge.training import save_head
@@ -50,12 +50,12 @@ def make_run(run: Path, preset: str, seed: int = 0) -> Path:
     from flowfm_edge.training.loop import data_hash, normalisation
 
     ws = make_synthetic(n_subjects=4, windows_per_activity=3, seed=seed)
-    cfg = ModelConfig.from_preset(preset)
+    cfg = ModelConfig.from_preset(preset, objective=objective)
     cfg.norm_mean, cfg.norm_std = normalisation(ws.X)
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     with torch.no_grad():  # adaLN-Zero makes an untrained velocity net the identity; give it work to do
-        for p in model.velocity.parameters():
+        for p in (model.velocity if objective == "flow" else model.denoiser).parameters():
             p.add_(0.02 * torch.randn_like(p))
     config = {"model": cfg.to_dict(), "train": {"untrained": True},
               "data": {"source": ws.source, "n_windows": len(ws), "hash": data_hash(ws.X), "classes": ws.classes}}

@@ -28,49 +28,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export_latency import make_run, ort_call, timed
 from flowfm_edge.export import ExportOptions, Limits, export_bundle
 from flowfm_edge.export.environment import environment
 
 RESULTS = Path("benchmarks/results")
 
 
-def untrained_run(base: Path, preset: str, objective: str) -> Path:
-    """A run holding an untrained model (its zero-initialised adaLN layers perturbed, so steps do work)."""
-    from flowfm_edge.data import make_synthetic
-    from flowfm_edge.models import ModelConfig, build_model
-    from flowfm_edge.training.checkpoint import save_checkpoint
-    from flowfm_edge.training.loop import data_hash, normalisation
-
-    ws = make_synthetic(n_subjects=4, windows_per_activity=3, seed=0)
-    cfg = ModelConfig.from_preset(preset, objective=objective)
-    cfg.norm_mean, cfg.norm_std = normalisation(ws.X)
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    with torch.no_grad():
-        for p in (model.velocity if objective == "flow" else model.denoiser).parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    run = base / f"untrained-{preset}-{objective}"
-    config = {"model": cfg.to_dict(), "train": {"untrained": True},
-              "data": {"source": ws.source, "n_windows": len(ws), "hash": data_hash(ws.X), "classes": ws.classes}}
-    save_checkpoint(run, model, model.state_dict(), config, None)
-    return run
-
-
 def latency(path: Path, feeds: dict, repeats: int) -> dict:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    """Session start-up and the median batch-1 call of an ONNX file, one thread."""
     t0 = time.perf_counter()
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    call = ort_call(path, 1, feeds)
     start = time.perf_counter() - t0
-    session.run(None, feeds)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - t0)
-    return {"session_start_s": round(start, 3), "batch1_ms": round(1e3 * float(np.median(times)), 2)}
+    return {"session_start_s": round(start, 3), "batch1_ms": round(timed(call, repeats, 1)["median_ms"], 2)}
 
 
 def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
@@ -167,8 +137,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        runs = {"flow": args.flow_run or untrained_run(tmp, args.preset, "flow"),
-                "diffusion": args.diffusion_run or untrained_run(tmp, args.preset, "diffusion")}
+        runs = {obj: run or make_run(tmp / f"untrained-{obj}", args.preset, objective=obj)
+                for obj, run in (("flow", args.flow_run), ("diffusion", args.diffusion_run))}
         for objective, steps_list in (("diffusion", args.ddim_steps), ("flow", args.flow_steps)):
             for steps in (int(s) for s in steps_list.split(",")):
                 rows.append(loop_row(runs[objective], objective, steps, args, tmp))

@@ -84,7 +84,7 @@ class DDIMSamplerGraph(FusedSampler):
     updates in float64; here float32 with float64-computed coefficients).
     """
 
-    tables = {"a": "a", "b": "b", "temb": "temb_steps"}
+    tables = ("a", "b", "temb")
 
     def __init__(self, model: DiffusionTwin, steps: int):
         super().__init__(model)
@@ -96,7 +96,7 @@ class DDIMSamplerGraph(FusedSampler):
         self.register_buffer("b", b.float())
         with torch.no_grad():
             t = torch.tensor(seq, dtype=torch.long).float() / model.T  # as the model computes it
-            self.register_buffer("temb_steps", self.net.time(t)[:, None])  # (K, 1, D)
+            self.register_buffer("temb", self.net.time(t)[:, None])  # (K, 1, D)
 
     def condition(self, r: torch.Tensor) -> tuple[torch.Tensor]:
         return (self.net.rep(r),)  # (B, D)

@@ -157,13 +157,13 @@ class FusedSampler(nn.Module):
 
     Subclasses give :meth:`condition` (the inputs after the noise -> condition tensors, each
     (B, D)), :meth:`advance` (one solver step of z (B, 3, 300)) and the per-step tables
-    (``self.tables``: name -> (K, ...)). ``forward`` runs the K steps in Python, which the
+    (``self.tables``: names of (K, ...) buffers). ``forward`` runs the K steps in Python, which the
     tracer unrolls; the cpu target's export runs the same step in an ONNX Loop instead
     (export/sampler_loop.py). ``self.step`` is the step body
     (:func:`velocity_from_condition`), which INT8 export swaps to quantise it once.
     """
 
-    tables: dict[str, str]  # table name -> buffer name
+    tables: tuple[str, ...]  # names of the per-step buffers, each (K, ...); ``temb`` is (K, E, D)
 
     def __init__(self, model):
         super().__init__()
@@ -173,16 +173,16 @@ class FusedSampler(nn.Module):
 
     @property
     def n_steps(self) -> int:
-        return len(getattr(self, next(iter(self.tables.values()))))
+        return len(getattr(self, self.tables[0]))
 
     @property
     def evaluations(self) -> int:
-        """Step calls per solver step (each subclass keeps a (K, E, D) time-embedding table, ``temb_steps``)."""
-        return self.temb_steps.shape[1]
+        """Step calls per solver step: E of the (K, E, D) time-embedding table ``temb``."""
+        return self.temb.shape[1]
 
     def rows(self, k: int) -> dict[str, torch.Tensor]:
         """Every table's row k, each (1, ...)."""
-        return {name: getattr(self, buf)[k : k + 1] for name, buf in self.tables.items()}
+        return {name: getattr(self, name)[k : k + 1] for name in self.tables}
 
     def forward(self, noise: torch.Tensor, cond_input: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         conds = self.condition(cond_input)
@@ -199,7 +199,7 @@ class SamplerGraph(FusedSampler):
     same time grid); the time embedding of each evaluation is a precomputed table.
     """
 
-    tables = {"h": "h", "temb": "temb_steps"}
+    tables = ("h", "temb")
 
     def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
         super().__init__(model)
@@ -209,7 +209,7 @@ class SamplerGraph(FusedSampler):
         with torch.no_grad():
             temb = self.net.time(evaluation_times(solver, steps))  # (NFE, D)
         self.register_buffer("h", grid[1:] - grid[:-1])  # (K,)
-        self.register_buffer("temb_steps", temb.reshape(steps, SOLVERS[solver][1], -1))  # (K, E, D)
+        self.register_buffer("temb", temb.reshape(steps, SOLVERS[solver][1], -1))  # (K, E, D)
 
     def condition(self, r: torch.Tensor) -> tuple[torch.Tensor, ...]:
         rep = self.net.rep(r)  # (B, D)

@@ -24,7 +24,6 @@ shared by all steps: one set, calibrated over all of them.
 from __future__ import annotations
 
 import contextlib
-import io
 import time
 from pathlib import Path
 
@@ -124,18 +123,12 @@ class _Advance(nn.Module):
 
 
 def _trace(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], batched: set[str]):
-    """Legacy ONNX export of ``module`` (batch axis 0 dynamic on ``batched`` names) -> ModelProto."""
-    import onnx
-
-    from .to_onnx import OPSET, _quiet
+    """:func:`.to_onnx.trace_legacy`, with the step placeholder's ONNX symbolic registered."""
+    from .to_onnx import OPSET, _quiet, trace_legacy
 
     torch.onnx.register_custom_op_symbolic(f"{DOMAIN}::step_placeholder", _placeholder_symbolic, OPSET)
-    buf = io.BytesIO()
     with torch.no_grad(), _quiet():
-        torch.onnx.export(module, args, buf, dynamo=False, opset_version=OPSET, input_names=inputs,
-                          output_names=outputs, dynamic_axes={n: {0: "batch"} for n in inputs + outputs if n in batched},
-                          do_constant_folding=True)
-    return onnx.load_from_string(buf.getvalue())
+        return trace_legacy(module, args, inputs, outputs, batched, OPSET)
 
 
 def _prefixed(graph, prefix: str, keep: set[str]) -> None:
@@ -239,28 +232,8 @@ class LoopedSampler:
         condition = onnx.GraphProto()
         condition.CopyFrom(self.condition.graph)
         _prefixed(condition, "cond/", {cond_input, *cond_names})
-        body = onnx.GraphProto()
-        body.CopyFrom(self.advance.graph)
-        calls = inline_steps(body, step)
-        tables = {f"table_{n}": getattr(m, buf).detach().float().numpy() for n, buf in m.tables.items()}
-        outer_refs = set(cond_names) | ({"w"} if self.guidance else set())
-        _prefixed(body, "body/", outer_refs | {f"row_{n}" for n in m.tables} | {"z", "z_next"})
-        gathers = [helper.make_node("Unsqueeze", ["iter", "body/axis0"], ["body/idx"], name="body/idx")]
-        gathers += [helper.make_node("Gather", [f"table_{n}", "body/idx"], [f"row_{n}"], name=f"body/row_{n}", axis=0)
-                    for n in m.tables]
-        body.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "body/axis0"))
-        nodes = list(body.node)
-        del body.node[:]
-        body.node.extend(gathers + nodes + [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body/cond")])
-        del body.input[:]
-        body.input.extend([helper.make_tensor_value_info("iter", TensorProto.INT64, []),
-                           helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-                           helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
-        del body.output[:]
-        body.output.extend([helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-                            helper.make_tensor_value_info("z_next", TensorProto.FLOAT, None)])
-        del body.value_info[:]
-        body.name = "step"
+        body, calls = self._body(step, cond_names)
+        tables = {f"table_{n}": getattr(m, n).detach().float().numpy() for n in m.tables}
         loop = helper.make_node("Loop", ["loop_steps", "loop_cond", noise_name], ["z_final"], name="loop", body=body)
         out = [helper.make_node("Mul", ["z_final", "std"], ["z_scaled"], name="denormalise_scale"),
                helper.make_node("Add", ["z_scaled", "mean"], [spec.output_name], name="denormalise_shift")]
@@ -287,6 +260,39 @@ class LoopedSampler:
         onnx.save_model(model, str(dst))
         return {"steps": m.n_steps, "step_calls_per_step": calls, "step_nodes": len(step.graph.node),
                 "loop_body_nodes": len(body.node), "nodes": len(graph.node)}
+
+    def _body(self, step, cond_names: list[str]):
+        """The Loop body: (iter, cond_in, z) -> (cond_out, z_next), the traced solver step with ``step`` inlined.
+
+        It reads its row of each per-step table (``table_<name>``) and the conditions from the
+        outer graph. Returns the body and the step calls per solver step.
+        """
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        m = self.module
+        body = onnx.GraphProto()
+        body.CopyFrom(self.advance.graph)
+        calls = inline_steps(body, step)
+        outer_refs = set(cond_names) | ({"w"} if self.guidance else set())
+        _prefixed(body, "body/", outer_refs | {f"row_{n}" for n in m.tables} | {"z", "z_next"})
+        gathers = [helper.make_node("Unsqueeze", ["iter", "body/axis0"], ["body/idx"], name="body/idx")]
+        gathers += [helper.make_node("Gather", [f"table_{n}", "body/idx"], [f"row_{n}"], name=f"body/row_{n}", axis=0)
+                    for n in m.tables]
+        body.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "body/axis0"))
+        nodes = list(body.node)
+        del body.node[:]
+        body.node.extend(gathers + nodes + [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body/cond")])
+        del body.input[:]
+        body.input.extend([helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+                           helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+        del body.output[:]
+        body.output.extend([helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                            helper.make_tensor_value_info("z_next", TensorProto.FLOAT, None)])
+        del body.value_info[:]
+        body.name = "step"
+        return body, calls
 
     def _input(self, name: str):
         from onnx import TensorProto, helper

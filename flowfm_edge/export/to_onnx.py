@@ -51,12 +51,18 @@ def _export_dynamo(module, args: tuple, spec: GraphSpec, opset: int):
 
 
 def _export_legacy(module, args: tuple, spec: GraphSpec, opset: int):
+    names = spec.input_names + [spec.output_name]
+    return trace_legacy(module, args, spec.input_names, [spec.output_name], set(names), opset)
+
+
+def trace_legacy(module, args: tuple, inputs: list[str], outputs: list[str], batched: set[str], opset: int = OPSET):
+    """The legacy (TorchScript) ONNX export of ``module`` on ``args`` -> ModelProto; axis 0 of ``batched`` is dynamic."""
     import onnx
 
-    axes = {name: {0: "batch"} for name in spec.input_names + [spec.output_name]}
+    axes = {name: {0: "batch"} for name in inputs + outputs if name in batched}
     buf = io.BytesIO()
-    torch.onnx.export(module, args, buf, dynamo=False, opset_version=opset, input_names=spec.input_names,
-                      output_names=[spec.output_name], dynamic_axes=axes, do_constant_folding=True)
+    torch.onnx.export(module, args, buf, dynamo=False, opset_version=opset, input_names=inputs,
+                      output_names=outputs, dynamic_axes=axes, do_constant_folding=True)
     return onnx.load_from_string(buf.getvalue())
 
 
