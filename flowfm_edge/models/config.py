@@ -19,6 +19,8 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 TIME_SAMPLINGS = ("uniform", "logit-normal", "noise-heavy")
 R_NORMS = ("none", "layernorm", "l2")
 
+MTL_FEATURE_DIM = 1024  # the SSL-Wearables ResNet's feature width (models/resnet.py)
+
 
 @dataclass
 class ModelConfig:
@@ -54,7 +56,8 @@ class ModelConfig:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         dim, depth, heads = PRESETS[preset]
-        return cls(preset=preset, dim=dim, depth=depth, heads=heads, **({"r_dim": dim} | overrides))
+        r_dim = MTL_FEATURE_DIM if overrides.get("objective") == "mtl" else dim  # the ResNet's width is fixed
+        return cls(preset=preset, dim=dim, depth=depth, heads=heads, **({"r_dim": r_dim} | overrides))
 
     @property
     def tokens(self) -> int:

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import MTL_FEATURE_DIM, ModelConfig
 
-FEATURE_DIM = 1024
+FEATURE_DIM = MTL_FEATURE_DIM
 TASKS = ("arrow_of_time", "permutation", "time_warp")
 # Stages for 10 s at 30 Hz: (channels, residual blocks, downsampling factor, blur order).
 STAGES: tuple[tuple[int, int, int, int], ...] = (

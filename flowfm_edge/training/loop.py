@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import math
 import os
@@ -78,19 +79,47 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``amp`` on ``device``; auto is bf16 on CUDA and on CPUs with native bf16.
+BF16_MIN_GAIN = 1.25  # bf16 autocast only where its matmuls are at least this much faster than fp32
 
-    On a 2-core AVX512-BF16 CPU bf16 autocast trains tiny 1.9x faster than fp32 (benchmarks/train_throughput.py);
-    on CPUs without it, bf16 is emulated and slower, so auto stays fp32 there.
+
+def matmul_rate(dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
+    """Measured GFLOP/s of an n x n matmul in ``dtype`` at the current thread count (median of ``repeats``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / sorted(times)[repeats // 2] / 1e9
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_pays(threads: int) -> bool:
+    """Whether bf16 matmuls run >= ``BF16_MIN_GAIN`` x faster than fp32 here, measured once per thread count.
+
+    The AVX512-BF16 flag alone does not tell: on one 2-core AMD EPYC bf16 matmuls ran 4.1x faster than
+    fp32 (tiny trained 2.15x faster), on one 2-core Intel Xeon with the same flag 0.49x (tiny 0.64x);
+    benchmarks/README.md, "Training throughput". Costs about 0.1 s.
     """
-    if amp == "off" or (amp == "auto" and device.type != "cuda" and not cpu_has_bf16()):
+    return matmul_rate(torch.bfloat16) >= BF16_MIN_GAIN * matmul_rate(torch.float32)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``amp`` on ``device``; auto is bf16 on CUDA, and on CPUs where bf16 is measured faster.
+
+    A CPU gets bf16 under ``auto`` when it computes bf16 natively (AVX512-BF16 or AMX) and its bf16 matmuls
+    are measured at least 1.25x faster than fp32 (:func:`cpu_bf16_pays`); elsewhere bf16 is emulated or
+    slower, and ``auto`` stays fp32.
+    """
+    if amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
+    if amp == "off" or (amp == "auto" and device.type != "cuda"
+                        and not (cpu_has_bf16() and cpu_bf16_pays(torch.get_num_threads()))):
         return None
     if amp in ("auto", "bf16"):
         return torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
-    if amp == "fp16":
-        return torch.float16
-    raise ValueError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
+    return torch.float16
 
 
 NO_DECAY_NAMES = ("pos", "cls")  # positional and CLS embeddings: parameters of >= 2 dims that are not weights

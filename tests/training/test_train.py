@@ -127,12 +127,31 @@ def test_autocast_choice_follows_the_device_and_cpu(monkeypatch):
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: True)
     assert loop.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: False)
+    assert loop.autocast_dtype("auto", cpu) is None  # native bf16 measured slower than fp32 (one Intel Xeon)
     monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: pytest.fail("measured without native bf16"))
     assert loop.autocast_dtype("auto", cpu) is None  # emulated bf16 is slower than fp32
     assert loop.autocast_dtype("bf16", cpu) is torch.bfloat16 and loop.autocast_dtype("off", cuda) is None
     with pytest.raises(ValueError, match="amp must be auto, bf16, fp16 or off, got 'fp8'"):
         loop.autocast_dtype("fp8", cpu)
+
+
+def test_bf16_choice_is_measured_once_per_thread_count(monkeypatch):
+    from flowfm_edge.training import loop
+
+    calls = []
+    monkeypatch.setattr(loop, "matmul_rate", lambda dtype: calls.append(dtype) or (300.0 if dtype is torch.bfloat16 else 200.0))
+    loop.cpu_bf16_pays.cache_clear()
+    try:
+        assert loop.cpu_bf16_pays(2) and loop.cpu_bf16_pays(2)  # 1.5x >= 1.25x
+        assert len(calls) == 2
+        monkeypatch.setattr(loop, "matmul_rate", lambda dtype: 220.0 if dtype is torch.bfloat16 else 200.0)
+        assert not loop.cpu_bf16_pays(1)  # 1.1x: not worth the rounding
+    finally:
+        loop.cpu_bf16_pays.cache_clear()
 
 
 def test_unknown_attention_kernel_is_refused_before_training(tmp_path, windows):
