@@ -265,6 +265,7 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
     from .evaluation.baselines import feature_sets, representation_table, summary_rows
     from .evaluation.figures import plot_probe
     from .training import load_model, save_head
+    from .training.model_card import write_model_card
 
     names = [] if baselines.strip() == "none" else [b.strip() for b in baselines.split(",") if b.strip()]
     unknown = [b for b in names if b not in BASELINE_NAMES]
@@ -301,6 +302,7 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
               "head": {"split": f"subject-wise 80/20, seed {seed}", **head.to_dict()}}
     (Path(run) / "probe.json").write_text(json.dumps(result, indent=2))
     plot_probe(rows, Path(run) / "probe.png", title=f"{Path(run).name} (step {config.get('step')}), {ws.source}")
+    write_model_card(run)
     console.print(f"wrote {run}/probe.json, {run}/probe.png and the classifier head "
                   f"(held-out macro-F1 {head.macro_f1:.3f}, {seed}-seeded 80/20 split)", highlight=False)
     return result

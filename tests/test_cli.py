@@ -97,6 +97,9 @@ def test_embed_and_probe_save_a_classifier(run, synth, tmp_path):
     assert all(0.0 <= r["f1_mean"] <= 1.0 and 0.0 <= r["f1_pooled"] <= 1.0 for r in probe["summary"])
     assert probe["protocol"]["split"]["kind"] == "loso" and len(probe["results"]["FlowFM r"]["folds"]) == 6
     assert (run / "probe.png").is_file() and "hand-crafted" in res.output and "untrained encoder" in res.output
+    card = (run / "checkpoint" / "README.md").read_text()  # the model card now carries the probe table
+    f1 = probe["summary"][0]["f1_mean"]
+    assert f"| FlowFM r | 64 | {f1:.3f} +- " in card and "| raw windows | 900 |" in card and "Not probed yet" not in card
     res = invoke("probe", run, "--data", synth, "--baselines", "typo")
     assert res.exit_code == 1 and "unknown --baselines ['typo']" in res.output
     from flowfm_edge.training import load_classifier

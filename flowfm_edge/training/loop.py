@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig, build_model
 from .checkpoint import check_resume, load_train_state, save_checkpoint
+from .model_card import write_model_card
 from .progress import progress_bar
 
 METRICS_FIELDS = ["step", "loss", "lr", "grad_norm", "windows_per_s", "elapsed_s"]
@@ -286,6 +287,8 @@ def train(
         from .prior import fit_run_prior  # (imports this module)
 
         fit_run_prior(out, model, data.X, data.meta.get("spec", data.source), seed=cfg.seed)
+    if rank == 0:
+        write_model_card(out)
     return model.eval()
 
 
