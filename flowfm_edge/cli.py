@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -61,6 +62,8 @@ def _load(data: str, split: str = "labelled", rate: Optional[float] = None):
 @app.command()
 @cli_errors
 def train(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", help="A run file (TOML: [data], [model], [train] tables of the typed configs; a run's saved run.toml works). Options given here win over it."),
     data: str = typer.Option("hapt", help=DATA_HELP),
     out: Path = typer.Option(..., help="Run directory: checkpoint/ and metrics.csv are written here."),
     preset: str = typer.Option("nano", help="Model size: nano (tests), tiny (edge default), small (paper scale)."),
@@ -96,15 +99,45 @@ def train(
                     view_rotate_deg=view_rotate, view_scale=view_scale, view_shift=view_shift, objective=objective)
     if r_dim:
         model_kw["r_dim"] = r_dim
-    train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps), weight_decay=weight_decay,
+    train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
                     decay=decay, seed=seed, amp=amp, ckpt_every=ckpt_every)
+    if config is not None:
+        data, rate, preset = apply_run_file(ctx, config, model_kw, train_kw, data, rate, preset)
+    train_kw["warmup"] = min(train_kw["warmup"], train_kw["steps"])
     train_run(data, out, preset, model_kw, train_kw, resume=resume, until=until, rate=rate, device=device)
+
+
+# command-line option -> (table, key) of a run file
+RUN_FILE_KEYS = {"data": ("data", "source"), "rate": ("data", "rate"), "preset": ("model", "preset"),
+                 "view_rotate": ("model", "view_rotate_deg"),
+                 **{k: ("model", k) for k in ("p_dgs", "time_sampling", "time_mu", "r_dim", "r_norm", "view_mask",
+                                              "view_scale", "view_shift", "objective")},
+                 **{k: ("train", k) for k in ("steps", "batch_size", "lr", "warmup", "weight_decay", "decay", "seed",
+                                              "amp", "ckpt_every")}}
+
+
+def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dict, data: str,
+                   rate: Optional[float], preset: str) -> tuple[str, Optional[float], str]:
+    """Fill ``model_kw``/``train_kw`` from the run file at ``path`` where no option was given on the command line."""
+    from .training.run_config import read_run_config
+
+    tables = read_run_config(path)
+    sources = {name: ctx.get_parameter_source(name) for name in RUN_FILE_KEYS}  # typer may carry its own click:
+    given = {RUN_FILE_KEYS[n] for n, src in sources.items() if src is not None and src.name != "DEFAULT"}  # by name
+    pick = {(t, k): v for t, table in tables.items() for k, v in table.items() if (t, k) not in given}
+    for (table, key), value in pick.items():
+        if table == "model" and key != "preset":
+            model_kw[key] = value
+        elif table == "train":
+            train_kw[key] = value
+    return (pick.get(("data", "source"), data), pick.get(("data", "rate"), rate), pick.get(("model", "preset"), preset))
 
 
 def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
               until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None) -> None:
     from .models import OBJECTIVES, ModelConfig
     from .training import TrainConfig, train as train_loop
+    from .training.run_config import resolved_run_config, write_run_config
 
     objective = model_kw.get("objective", "flow")
     if objective not in OBJECTIVES:
@@ -116,7 +149,13 @@ def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict,
     cfg = TrainConfig(**train_kw)
     console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {cfg.steps} steps "
                   f"of batch {cfg.batch_size}", highlight=False)
+    resolved = resolved_run_config({"source": data, "rate": rate}, model_cfg, cfg)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    if rank0 and not resume:  # a resumed run's file is rewritten once the loop has accepted the resume
+        write_run_config(Path(out) / "run.toml", resolved)
     train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until)
+    if rank0 and resume:
+        write_run_config(Path(out) / "run.toml", resolved)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
 
 

@@ -57,7 +57,7 @@ class ModelConfig:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         dim, depth, heads = PRESETS[preset]
         r_dim = MTL_FEATURE_DIM if overrides.get("objective") == "mtl" else dim  # the ResNet's width is fixed
-        return cls(preset=preset, dim=dim, depth=depth, heads=heads, **({"r_dim": r_dim} | overrides))
+        return cls(preset=preset, **({"dim": dim, "depth": depth, "heads": heads, "r_dim": r_dim} | overrides))
 
     @property
     def tokens(self) -> int:
