@@ -90,6 +90,7 @@ def train(
     until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
+    logger: str = typer.Option("none", help="Also log metrics to: none, tensorboard (RUN/tensorboard) or mlflow ($MLFLOW_TRACKING_URI, else RUN/mlflow.db); the [track] extra."),
 ):
     """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP.
 
@@ -104,7 +105,8 @@ def train(
     if config is not None:
         data, rate, preset = apply_run_file(ctx, config, model_kw, train_kw, data, rate, preset)
     train_kw["warmup"] = min(train_kw["warmup"], train_kw["steps"])
-    train_run(data, out, preset, model_kw, train_kw, resume=resume, until=until, rate=rate, device=device)
+    train_run(data, out, preset, model_kw, train_kw, resume=resume, until=until, rate=rate, device=device,
+              logger=logger)
 
 
 # command-line option -> (table, key) of a run file
@@ -134,7 +136,8 @@ def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dic
 
 
 def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
-              until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None) -> None:
+              until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None,
+              logger: str = "none") -> None:
     from .models import OBJECTIVES, ModelConfig
     from .training import TrainConfig, train as train_loop
     from .training.run_config import resolved_run_config, write_run_config
@@ -153,7 +156,7 @@ def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict,
     rank0 = int(os.environ.get("RANK", "0")) == 0
     if rank0 and not resume:  # a resumed run's file is rewritten once the loop has accepted the resume
         write_run_config(Path(out) / "run.toml", resolved)
-    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until)
+    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until, logger=logger)
     if rank0 and resume:
         write_run_config(Path(out) / "run.toml", resolved)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")

@@ -29,6 +29,7 @@ from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig, build_model
 from .checkpoint import check_resume, load_train_state, save_checkpoint
 from .model_card import write_model_card
+from .trackers import LOGGERS, make_tracker
 from .progress import progress_bar
 
 METRICS_FIELDS = ["step", "loss", "lr", "grad_norm", "windows_per_s", "elapsed_s"]
@@ -194,12 +195,14 @@ def train(
     model_factory=build_model,
     progress: bool = True,
     until: int | None = None,
+    logger: str | None = None,
 ) -> FlowFM:
     """Train ``model_factory(model_cfg)`` (by default the model of ``model_cfg.objective``) on ``data``.
 
     Writes ``out/checkpoint`` and ``out/metrics.csv``. ``until`` stops (with a checkpoint)
     after that step of the ``cfg.steps`` schedule, to fit a job's time slice; ``resume``
-    continues from the last checkpoint.
+    continues from the last checkpoint. ``logger`` (tensorboard, mlflow) also sends the
+    metrics to an experiment tracker (:mod:`.trackers`).
     """
     out = Path(out)
     # DDP: torchrun sets WORLD_SIZE/RANK; one process otherwise.
@@ -244,7 +247,10 @@ def train(
         "data": {"source": data.source, "spec": data.meta.get("spec", data.source), "n_windows": len(X),
                  "hash": data_hash(data.X), "classes": data.classes},
     }
+    if logger not in LOGGERS + (None,):
+        raise ValueError(f"--logger must be one of {', '.join(LOGGERS)}, got {logger!r}")
     metrics = _Metrics(out / "metrics.csv", start) if rank == 0 else None
+    tracker = make_tracker(logger, out, config) if rank == 0 else None
 
     def checkpoint(step: int) -> None:
         if rank != 0:
@@ -276,10 +282,15 @@ def train(
                 elapsed = time.perf_counter() - t_start
                 metrics.writerow([done, f"{loss.item():.6f}", f"{scheduler.get_last_lr()[0]:.3e}",
                                   f"{grad_norm.item():.4f}", f"{seen / elapsed:.1f}", f"{elapsed:.2f}"])
+                if tracker is not None:
+                    tracker.log(done, {"loss": loss.item(), "lr": scheduler.get_last_lr()[0],
+                                       "grad_norm": grad_norm.item(), "windows_per_s": seen / elapsed})
             advance(loss=loss.item())
             if done % cfg.ckpt_every == 0 and done < stop:
                 checkpoint(done)
     checkpoint(stop)
+    if tracker is not None:
+        tracker.close()
     if world > 1:
         dist.barrier()
     model.load_state_dict(ema)
