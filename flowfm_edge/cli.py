@@ -387,7 +387,7 @@ app.add_typer(data_app, name="data")
 @cli_errors
 def data_convert(
     raw_dir: Path = typer.Argument(..., help="The unpacked raw dataset directory."),
-    format: str = typer.Option(..., "--format", help="capture24, pamap2, wisdm, realworld, opportunity or adl."),
+    format: str = typer.Option(..., "--format", help="capture24, pamap2, wisdm, realworld, opportunity, adl, or sensor-logger (phone exports, unlabelled)."),
     out: Path = typer.Option(..., help="Output .npz (X, y, pid, classes)."),
     hop: float = typer.Option(5.0, help="Hop between 10 s windows, in seconds."),
     label_policy: str = typer.Option("pure", help="pure (one label per window), majority, or any."),
@@ -400,7 +400,7 @@ def data_convert(
     save_npz(out, ws)
     dropped = {k: v for k, v in ws.meta.items() if k.startswith("dropped") or k == "short_recordings"}
     console.print(f"wrote {len(ws)} windows, {len(set(ws.pid.tolist()))} subjects, "
-                  f"{ws.n_classes} classes to {out}; dropped: {dropped}")
+                  f"{'no labels' if ws.y is None else f'{ws.n_classes} classes'} to {out}; dropped: {dropped}")
 
 
 @app.command()

@@ -78,8 +78,9 @@ class Collector:
     """
 
     def __init__(self, fmt: str, root: Path, classes: list[str], rate: float,
-                 hop_s: float, label_policy: str, method: str) -> None:
+                 hop_s: float, label_policy: str, method: str, unlabelled: bool = False) -> None:
         self.fmt, self.root, self.classes, self.rate = fmt, root, list(classes), rate
+        self.unlabelled = unlabelled  # a dataset without labels: every window kept, y None
         self.hop_s, self.label_policy, self.method = hop_s, label_policy, method
         self._X, self._y, self._pid = [], [], []
         self.meta = dict(format=fmt, rate_hz=rate, hop_s=hop_s, label_policy=label_policy, method=method,
@@ -96,7 +97,7 @@ class Collector:
                           self.label_policy, self.method, where)
         self.meta["dropped_nan"] += w.dropped_nan
         self.meta["dropped_mixed"] += w.dropped_mixed
-        labelled = w.y != UNLABELLED
+        labelled = w.y != UNLABELLED if not self.unlabelled else np.ones(len(w.y), bool)
         self.meta["dropped_unlabelled"] += int((~labelled).sum())
         if labelled.any():
             self._X.append(w.X[labelled])  # (n, 3, 300)
@@ -114,5 +115,6 @@ class Collector:
             )
         X = np.concatenate(self._X)  # (N, 3, 300)
         m["windows"] = len(X)
-        return WindowSet(X=X, y=np.concatenate(self._y).astype(np.int64), pid=np.concatenate(self._pid),
-                         classes=self.classes, source=f"{self.fmt}:{self.root}", meta=m)
+        y = None if self.unlabelled else np.concatenate(self._y).astype(np.int64)
+        return WindowSet(X=X, y=y, pid=np.concatenate(self._pid), classes=self.classes or None,
+                         source=f"{self.fmt}:{self.root}", meta=m)
