@@ -379,7 +379,8 @@ def quickstart(
     console.print(f"plots: {out}/probe.png, {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
 
 
-data_app = typer.Typer(help="Convert raw public datasets to the .npz window format.", no_args_is_help=True)
+data_app = typer.Typer(help="Convert raw datasets to windows: .npz files, or a shard store for corpora larger than memory.",
+                       no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
@@ -401,6 +402,27 @@ def data_convert(
     dropped = {k: v for k, v in ws.meta.items() if k.startswith("dropped") or k == "short_recordings"}
     console.print(f"wrote {len(ws)} windows, {len(set(ws.pid.tolist()))} subjects, "
                   f"{'no labels' if ws.y is None else f'{ws.n_classes} classes'} to {out}; dropped: {dropped}")
+
+
+@data_app.command("shard")
+@cli_errors
+def data_shard(
+    sources: list[str] = typer.Argument(..., help="Sources: built-in names, .npz files, SSL-Wearables directories, or FORMAT:DIR for a raw dataset (e.g. capture24:~/data/capture24, sensor-logger:~/phones)."),
+    out: Path = typer.Option(..., help="Store directory: shards/<participant>.npy and index.json."),
+    workers: int = typer.Option(1, min=1, help="Sources converted in parallel (processes)."),
+):
+    """Write a shard store: one memory-mapped .npy of windows per participant plus an index (sha256 per shard).
+
+    An interrupted conversion continues where it stopped when run again with the same
+    arguments. `flowfm-edge train --data STORE` then reads windows through memory maps.
+    """
+    from .data.store import write_store
+    from .training.progress import progress_bar
+
+    with progress_bar(len(sources), 0, "shard") as advance:
+        index = write_store(list(sources), out, workers=workers, progress=lambda n, total, spec: advance(source=spec))
+    console.print(f"wrote {index['windows']} windows of {len(index['participants'])} participants to {out} "
+                  f"({len(index['sources'])} sources; index {out}/index.json)", highlight=False)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from .contract import DataError, WindowSet
 
 SOURCES = ("synthetic", "hapt")
 SPLITS = ("labelled", "pretrain")
-_VALID = ("synthetic, hapt, a path to a .npz window file, "
+_VALID = ("synthetic, hapt, a path to a .npz window file, a shard store (flowfm-edge data shard), "
           "or an SSL-Wearables directory (X.npy, Y.npy, pid.npy) with --rate")
 
 
@@ -41,6 +41,10 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
 
         return load_hapt(split)
     path = Path(spec).expanduser()
+    from .store import is_store, load_store
+
+    if path.is_dir() and is_store(path):
+        return load_store(path)
     if path.is_dir():
         from .npz import load_ssl_dir
 

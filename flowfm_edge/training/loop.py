@@ -54,15 +54,27 @@ class TrainConfig:
     ckpt_every: int = 500
 
 
-def data_hash(X: np.ndarray) -> str:
+def data_hash(X) -> str:
+    """16 hex digits of sha256 over the windows; a shard store hashes its shards' sha256 instead of re-reading them."""
+    if hasattr(X, "content_hash"):
+        return X.content_hash()
     return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes()).hexdigest()[:16]
 
 
-def normalisation(X: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std over all windows and samples of ``X`` (N, 3, L)."""
-    mean = X.mean(axis=(0, 2))
-    std = X.std(axis=(0, 2)) + 1e-6
-    return mean.astype(float).tolist(), std.astype(float).tolist()
+def normalisation(X) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over all windows and samples of ``X`` (N, 3, L); a store is read in chunks."""
+    if isinstance(X, np.ndarray):
+        mean = X.mean(axis=(0, 2))
+        std = X.std(axis=(0, 2)) + 1e-6
+        return mean.astype(float).tolist(), std.astype(float).tolist()
+    total, squares, n = np.zeros(X.shape[1]), np.zeros(X.shape[1]), 0
+    for _, chunk in X.chunks():  # (n, 3, L), float64 sums
+        total += chunk.sum(axis=(0, 2), dtype=np.float64)
+        squares += np.square(chunk, dtype=np.float64).sum(axis=(0, 2))
+        n += chunk.shape[0] * chunk.shape[2]
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0)) + 1e-6
+    return mean.tolist(), std.tolist()
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -237,7 +249,10 @@ def train(
     if cfg.compile:
         net = torch.compile(net)
 
-    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    if isinstance(data.X, np.ndarray):
+        X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    else:  # a shard store: each batch is read through memory maps, never the whole corpus
+        X = data.X
     plan = BatchPlan(len(X), cfg.batch_size, cfg.seed)
     amp_dtype = autocast_dtype(cfg.amp, dev)
     attention_backend(cfg.attention, dev)  # refuses an unknown kind before the first step
@@ -265,7 +280,7 @@ def train(
     with progress_bar(cfg.steps, start, "train", enabled=progress and rank == 0) as advance:
         for step in range(start, stop):
             idx = plan.indices(step)[rank::world]  # DDP: this rank's share of the global batch
-            x = X[idx].to(dev, non_blocking=True)
+            x = (X[idx] if isinstance(X, torch.Tensor) else torch.from_numpy(X[idx.numpy()])).to(dev, non_blocking=True)
             gen = step_generator(cfg.seed, step, rank, dev)
             with attention_backend(cfg.attention, dev), torch.autocast(
                     dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):

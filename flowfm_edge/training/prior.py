@@ -20,6 +20,8 @@ from ..models.prior import GaussianMixturePrior, fit_prior
 from .checkpoint import read_config, save_prior
 from .loop import data_hash
 
+PRIOR_MAX_WINDOWS = 50_000  # the mixture is fitted on at most this many windows' r
+
 
 @torch.no_grad()
 def embed_all(model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -40,11 +42,14 @@ def fit_run_prior(run: str | Path, model, X: np.ndarray, data_source: str | None
     ``model`` carries the weights the run samples with (the EMA weights). Returns the prior
     and the ``prior.json`` record.
     """
-    r = embed_all(model, X)
+    n = len(X)
+    rows = np.sort(np.random.default_rng(seed).choice(n, PRIOR_MAX_WINDOWS, replace=False)) \
+        if n > PRIOR_MAX_WINDOWS else slice(None)
+    r = embed_all(model, X[rows])  # a corpus beyond PRIOR_MAX_WINDOWS: a uniform sample of it
     prior, info = fit_prior(r, seed=seed)
     config = read_config(run)
     info.update({"data": data_source, "data_hash": data_hash(X), "weights": "ema", "train_step": config.get("step"),
-                 "seed": seed})
+                 "seed": seed, "fitted_on_windows": int(len(r))})
     save_prior(run, prior, info)
     model.attach_prior(prior.to(next(model.parameters()).device))
     return prior, info
