@@ -1,4 +1,4 @@
-"""The ``stream`` command, registered on the main typer app by ``flowfm_edge.cli``."""
+"""The ``stream`` and ``embed-files`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
 
 from __future__ import annotations
 
@@ -157,10 +157,34 @@ def register(app: typer.Typer, cli_errors, console) -> None:
                 raise typer.Exit(0) from None
         if stats:
             print_stats(lambda line: print(line, file=sys.stderr), run, reader.stats, gw.stats())
+    register_embed_files(app, cli_errors)
+
+
+def register_embed_files(app: typer.Typer, cli_errors) -> None:
+    @app.command("embed-files")
+    @cli_errors
+    def embed_files_command(
+        files: list[Path] = typer.Argument(..., help="Recordings: Sensor Logger exports (folders or .zip) or .npz window files."),
+        bundle: Path = typer.Option(..., help="An exported bundle with an encoder graph (and a classifier for probabilities)."),
+        out: Path = typer.Option(..., help="Output folder: one <recording>.parquet each; files already there are skipped."),
+        part: str = typer.Option("1/1", help="i/n: this job's share, every n-th recording from the i-th (1-based), "
+                                             "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT."),
+        precision: str = typer.Option("int8", help="Artefact precision: fp32, int8 or int8-dynamic."),
+        threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime intra-op threads."),
+        hop: float = typer.Option(10.0, min=0.1, help="Seconds between window starts."),
+    ):
+        """Embed a cohort with a bundle's encoder (onnxruntime, no torch): one Parquet file per recording, with
+        participant, window start, r and class probabilities."""
+        from .cohort import embed_files, parse_part
+
+        counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop)
+        print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows), "
+              f"{counts['skipped']} already done, {counts['empty']} without a full window; out of "
+              f"{counts['files']} recordings in this part -> {out}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m flowfm_edge.runtimes stream ...``: the stream command alone, without importing torch.
+    """``python -m flowfm_edge.runtimes stream|embed-files ...``: the device-side commands, without importing torch.
 
     The full ``flowfm-edge`` CLI loads every subsystem (training, evaluation: torch); a
     gateway with only numpy and onnxruntime runs this instead.

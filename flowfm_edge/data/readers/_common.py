@@ -46,19 +46,22 @@ def find_files(root: Path, patterns: tuple[str, ...], fmt: str) -> list[Path]:
     )
 
 
-def uniform_runs(t_s: np.ndarray, acc: np.ndarray, rate: float, max_gap_s: float) -> tuple[list[np.ndarray], int]:
+def uniform_runs(t_s: np.ndarray, acc: np.ndarray, rate: float, max_gap_s: float,
+                 starts: list | None = None) -> tuple[list[np.ndarray], int]:
     """Irregular samples -> runs on a uniform ``rate`` Hz grid by linear interpolation over time.
 
     ``t_s`` (T,) seconds, ``acc`` (T, 3). Samples are sorted by time and repeated timestamps
     dropped; the recording is split wherever consecutive samples lie more than ``max_gap_s``
-    apart, so no value is invented across a gap. Returns ([(T_k, 3) float64, ...], gaps split at).
+    apart, so no value is invented across a gap. Returns ([(T_k, 3) float64, ...], gaps split at);
+    ``starts``, when given, receives each run's first time (seconds, on ``t_s``'s clock).
     """
     if len(t_s) < 2:
         return [], 0
     order = np.argsort(t_s, kind="stable")
     t, a = t_s[order], acc[order]
     fresh = np.r_[True, np.diff(t) > 0]
-    t, a = t[fresh] - t[0], a[fresh]  # from 0: keeps float64 resolution
+    origin = t[0]
+    t, a = t[fresh] - origin, a[fresh]  # from 0: keeps float64 resolution
     cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
     runs = []
     for tt, aa in zip(np.split(t, cuts), np.split(a, cuts)):
@@ -66,6 +69,8 @@ def uniform_runs(t_s: np.ndarray, acc: np.ndarray, rate: float, max_gap_s: float
             continue
         grid = tt[0] + np.arange(int(np.floor((tt[-1] - tt[0]) * rate + 1e-9)) + 1) / rate  # (T_k,)
         runs.append(np.stack([np.interp(grid, tt, aa[:, k]) for k in range(3)], axis=1))  # (T_k, 3)
+        if starts is not None:
+            starts.append(origin + tt[0])
     return runs, len(cuts)
 
 

@@ -92,7 +92,7 @@ def _platform(rec: _Recording) -> str | None:
 
 
 def total_acceleration(rec: _Recording, frame: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """(t_s (T,), acc (T, 3) in m/s^2 with gravity, Android's sign convention, what it was made of)."""
+    """(t_ns (T,) ns since the epoch, acc (T, 3) in m/s^2 with gravity in Android's convention, what it was made of)."""
     total = _xyz(rec, "TotalAcceleration.csv")
     if total is not None:
         (t_ns, acc), made = total, "TotalAcceleration"
@@ -113,8 +113,31 @@ def total_acceleration(rec: _Recording, frame: str) -> tuple[np.ndarray, np.ndar
     platform = _platform(rec)
     if frame == "auto":
         frame = "ios" if platform == "ios" else "android"
-    t = (t_ns - t_ns.min()) * 1e-9 if len(t_ns) else t_ns.astype(np.float64)
-    return t, (-acc if frame == "ios" else acc), f"{made}, {frame} frame"
+    return t_ns, (-acc if frame == "ios" else acc), f"{made}, {frame} frame"
+
+
+def recording_runs(path, frame: str = "auto", max_gap_s: float = 0.5) -> tuple[list[tuple[int, np.ndarray]], str]:
+    """One recording (folder or .zip) -> ([(start ns since the epoch, acc (T, 3) in g at RATE_HZ), ...], made of).
+
+    The runs are the recording's stretches without gaps over ``max_gap_s``, on a uniform grid.
+    """
+    if frame not in FRAMES:
+        raise DataError(f"sensor-logger: frame must be one of {', '.join(FRAMES)}, got {frame!r}")
+    t_ns, acc, made = total_acceleration(_Recording(Path(path)), frame)
+    if len(t_ns) < 2:
+        return [], made
+    origin = int(t_ns.min())
+    starts: list[float] = []
+    runs, _ = uniform_runs((t_ns - origin) * 1e-9, acc, RATE_HZ, max_gap_s, starts=starts)
+    return [(origin + int(round(s * 1e9)), run / STANDARD_GRAVITY) for s, run in zip(starts, runs)], made
+
+
+def is_recording(path) -> bool:
+    """Whether ``path`` is a Sensor Logger recording: a .zip export or a folder with its acceleration CSVs."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        return True
+    return path.is_dir() and any((path / n).is_file() for n in ("TotalAcceleration.csv", "Accelerometer.csv"))
 
 
 def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = "poly", frame: str = "auto",
@@ -134,8 +157,9 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
     for path in recordings:
         rec = _Recording(path)
         out.meta["files"] += 1
-        t, acc, made = total_acceleration(rec, frame)
+        t_ns, acc, made = total_acceleration(rec, frame)
         out.meta["made_from"][path.name] = made
+        t = (t_ns - t_ns.min()) * 1e-9 if len(t_ns) else t_ns.astype(np.float64)
         runs, gaps = uniform_runs(t, acc, RATE_HZ, max_gap_s)
         out.meta["gaps"] += gaps
         pid = path.stem if path.suffix == ".zip" else path.name

@@ -1,0 +1,192 @@
+"""Embed a whole cohort with an exported bundle, without torch: one Parquet file per recording.
+
+``embed_files(files, bundle, out)`` reads each recording, cuts it into 10 s windows, runs the
+bundle's encoder (and its classifier, where the bundle has one) in onnxruntime, and writes
+``OUT/<name>.parquet`` with one row per window:
+
+==============  =======================================================================
+participant     the recording's participant id (the file or folder name; a window file's
+                single ``pid`` when it has one)
+file            the recording's path
+window          the window's index in the recording
+start           the window's start (UTC timestamp, ns) where the recording has clock times
+r               the representation, a fixed-size list of ``r_dim`` float32
+probabilities   the classifier's class probabilities (fixed-size list; classes in the
+                schema metadata), where the bundle has a classifier
+==============  =======================================================================
+
+A recording is a Sensor Logger export (folder or ``.zip``: clock times kept) or an ``.npz``
+window file (no clock times). A finished file is written to a temporary name and renamed,
+so a file already in ``OUT`` is done and skipped: re-running after an interruption does
+only what is left. ``part=(i, n)`` takes every n-th recording from the i-th (1-based, over
+the sorted list), so n jobs of a SLURM array (``--part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``)
+or any scheduler split a cohort without talking to each other. The ``[cohort]`` extra
+brings pyarrow.
+
+>>> embed_files(["p01.zip", "p02.zip"], "bundles/tiny", "emb")  # doctest: +SKIP
+{'written': 2, 'skipped': 0, 'windows': 1234, ...}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..data.contract import DataError
+
+BATCH = 256
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("embedding a cohort to Parquet needs pyarrow: pip install 'flowfm-edge[cohort]'") from None
+    return pa, pq
+
+
+def parse_part(part: str) -> tuple[int, int]:
+    """``"i/n"`` (1-based) -> (i, n); a clear error otherwise."""
+    try:
+        i, n = (int(v) for v in part.split("/"))
+    except ValueError:
+        raise ValueError(f"--part must look like i/n (e.g. 3/8), got {part!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--part {part}: i must lie in 1..n")
+    return i, n
+
+
+def recording_windows(path: str | Path, hop_s: float = 10.0) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(participant, windows X (N, 3, 300) float32 in g, start ns since the epoch (N,) or None) of one recording."""
+    from ..data.readers import sensor_logger
+    from ..data.windowing import window_stream
+
+    path = Path(path)
+    if sensor_logger.is_recording(path):
+        runs, _ = sensor_logger.recording_runs(path)
+        X, start = [], []
+        for t0, acc in runs:  # acc (T, 3) in g at sensor_logger.RATE_HZ
+            w = window_stream(acc, sensor_logger.RATE_HZ, None, hop_s, where=str(path))
+            X.append(w.X)
+            start.append(t0 + np.round(w.start / sensor_logger.RATE_HZ * 1e9).astype(np.int64))
+        if not X or not sum(len(x) for x in X):
+            return path.stem, np.zeros((0, 3, 300), np.float32), np.zeros(0, np.int64)
+        return path.stem, np.concatenate(X), np.concatenate(start)
+    if path.suffix == ".npz":
+        from ..data.npz import load_npz
+
+        ws = load_npz(path)
+        pids = np.unique(np.asarray(ws.pid).astype(str))
+        return (pids[0] if len(pids) == 1 else path.stem), ws.X, None
+    raise DataError(f"{path}: not a recording flowfm-edge can read: expected a Sensor Logger export (folder or .zip) "
+                    "or an .npz window file")
+
+
+def _table(participant: str, file: str, r: np.ndarray, probs: np.ndarray | None, start: np.ndarray | None,
+           meta: dict):
+    pa, _ = _pyarrow()
+    n = len(r)
+    columns = {
+        "participant": pa.array([participant] * n, pa.string()),
+        "file": pa.array([file] * n, pa.string()),
+        "window": pa.array(np.arange(n, dtype=np.int64)),
+        "start": pa.array(start if start is not None else [None] * n, pa.timestamp("ns", tz="UTC")),
+        "r": pa.FixedSizeListArray.from_arrays(pa.array(r.astype(np.float32).ravel()), r.shape[1]),
+    }
+    if probs is not None:
+        columns["probabilities"] = pa.FixedSizeListArray.from_arrays(pa.array(probs.astype(np.float32).ravel()),
+                                                                     probs.shape[1])
+    table = pa.table(columns)
+    return table.replace_schema_metadata({"flowfm_edge": json.dumps(meta)})
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def embed_files(files: list[str | Path], bundle: str | Path, out: str | Path, part: tuple[int, int] = (1, 1),
+                precision: str = "int8", threads: int | None = None, hop_s: float = 10.0, runtime=None,
+                progress=None) -> dict:
+    """Write ``OUT/<recording>.parquet`` for this part's share of ``files``; returns counts (see the module docstring)."""
+    from . import load
+
+    _, pq = _pyarrow()
+    i, n = part
+    files = sorted(str(f) for f in files)[i - 1::n]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rt = runtime or load(bundle, backend="onnxruntime", precision=precision, threads=threads)
+    classifier = "classifier" in rt.manifest["graphs"]
+    meta = {"bundle": str(bundle), "precision": rt.precision, "r_dim": rt.r_dim, "hop_s": hop_s,
+            "classes": rt.classes if classifier else None}
+    counts = {"written": 0, "skipped": 0, "empty": 0, "windows": 0, "files": len(files), "part": f"{i}/{n}"}
+    for k, f in enumerate(files, 1):
+        target = out / (Path(f).stem + ".parquet")
+        if target.is_file():
+            counts["skipped"] += 1
+        else:
+            participant, X, start = recording_windows(f, hop_s)
+            r = np.concatenate([rt.embed(X[j:j + BATCH]) for j in range(0, len(X), BATCH)]) if len(X) else \
+                np.zeros((0, rt.r_dim), np.float32)
+            probs = None
+            if classifier:
+                probs = np.concatenate([softmax(rt.classify(X[j:j + BATCH])) for j in range(0, len(X), BATCH)]) \
+                    if len(X) else np.zeros((0, len(rt.classes)), np.float32)
+            tmp = target.with_suffix(".parquet.tmp")
+            pq.write_table(_table(participant, f, r, probs, start, meta), tmp)
+            tmp.replace(target)
+            counts["written"] += 1
+            counts["empty"] += int(len(X) == 0)
+            counts["windows"] += len(X)
+        if progress is not None:
+            progress(k, len(files), f)
+    return counts
+
+
+class RecordingEmbedder:
+    """A Ray Data ``map_batches`` class holding one onnxruntime session: recording paths in, one row per window out.
+
+    Ray builds one instance per actor and feeds it batches of a ``path`` column; the rows it
+    returns are the columns of :func:`embed_files`' Parquet files (``start`` as int64 ns since
+    the epoch, -1 where the recording has no clock times)::
+
+        import ray
+        from flowfm_edge.runtimes.cohort import RecordingEmbedder
+
+        ds = ray.data.from_items([{"path": str(p)} for p in files])
+        rows = ds.map_batches(RecordingEmbedder, fn_constructor_kwargs={"bundle": "bundles/tiny"},
+                              batch_size=1, concurrency=8)   # 8 actors, one session each
+        rows.write_parquet("s3://bucket/embeddings/")          # or any path Ray can write
+    """
+
+    def __init__(self, bundle: str, precision: str = "int8", threads: int = 1, hop_s: float = 10.0):
+        from . import load
+
+        self.rt = load(bundle, backend="onnxruntime", precision=precision, threads=threads)
+        self.hop_s = hop_s
+        self.classifier = "classifier" in self.rt.manifest["graphs"]
+
+    def __call__(self, batch: dict) -> dict[str, np.ndarray]:
+        cols: dict[str, list] = {"participant": [], "file": [], "window": [], "start": [], "r": [], "probabilities": []}
+        for path in batch["path"]:
+            participant, X, start = recording_windows(str(path), self.hop_s)
+            n = len(X)
+            cols["participant"] += [participant] * n
+            cols["file"] += [str(path)] * n
+            cols["window"].append(np.arange(n, dtype=np.int64))
+            cols["start"].append(start if start is not None else np.full(n, -1, np.int64))
+            cols["r"].append(self.rt.embed(X) if n else np.zeros((0, self.rt.r_dim), np.float32))
+            if self.classifier:
+                cols["probabilities"].append(softmax(self.rt.classify(X)) if n else
+                                             np.zeros((0, len(self.rt.classes)), np.float32))
+        out = {"participant": np.array(cols["participant"], dtype=object), "file": np.array(cols["file"], dtype=object),
+               "window": np.concatenate(cols["window"]), "start": np.concatenate(cols["start"]),
+               "r": np.concatenate(cols["r"]).astype(np.float32)}
+        if self.classifier:
+            out["probabilities"] = np.concatenate(cols["probabilities"]).astype(np.float32)
+        return out
