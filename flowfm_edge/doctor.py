@@ -17,6 +17,7 @@ EXTRAS = {
     "signing": "model-signing",
     "track": "tensorboard",
     "cohort": "pyarrow",
+    "devices": "actipy",
     "ray": "ray",
 }
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "onnx", "onnxruntime", "litert-torch", "ai-edge-litert", "tensorrt")

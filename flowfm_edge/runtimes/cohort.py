@@ -15,8 +15,9 @@ probabilities   the classifier's class probabilities (fixed-size list; classes i
                 schema metadata), where the bundle has a classifier
 ==============  =======================================================================
 
-A recording is a Sensor Logger export (folder or ``.zip``: clock times kept) or an ``.npz``
-window file (no clock times). A finished file is written to a temporary name and renamed,
+A recording is a device file (``.cwa``, ``.cwa.gz``, ``.gt3x``, ``.bin``, read through actipy:
+the ``[devices]`` extra), a Sensor Logger export (folder or ``.zip``; clock times kept for both)
+or an ``.npz`` window file (no clock times). A finished file is written to a temporary name and renamed,
 so a file already in ``OUT`` is done and skipped: re-running after an interruption does
 only what is left. ``part=(i, n)`` takes every n-th recording from the i-th (1-based, over
 the sorted list), so n jobs of a SLURM array (``--part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``)
@@ -61,28 +62,32 @@ def parse_part(part: str) -> tuple[int, int]:
 
 def recording_windows(path: str | Path, hop_s: float = 10.0) -> tuple[str, np.ndarray, np.ndarray | None]:
     """(participant, windows X (N, 3, 300) float32 in g, start ns since the epoch (N,) or None) of one recording."""
-    from ..data.readers import sensor_logger
+    from ..data.readers import devices, sensor_logger
     from ..data.windowing import window_stream
 
     path = Path(path)
-    if sensor_logger.is_recording(path):
-        runs, _ = sensor_logger.recording_runs(path)
+    if sensor_logger.is_recording(path) or devices.is_device_file(path):
+        if devices.is_device_file(path):
+            runs, rate = devices.device_runs(path)[0], 30.0
+        else:
+            runs, rate = sensor_logger.recording_runs(path)[0], sensor_logger.RATE_HZ
         X, start = [], []
-        for t0, acc in runs:  # acc (T, 3) in g at sensor_logger.RATE_HZ
-            w = window_stream(acc, sensor_logger.RATE_HZ, None, hop_s, where=str(path))
+        for t0, acc in runs:  # acc (T, 3) in g at ``rate``
+            w = window_stream(acc, rate, None, hop_s, where=str(path))
             X.append(w.X)
-            start.append(t0 + np.round(w.start / sensor_logger.RATE_HZ * 1e9).astype(np.int64))
+            start.append(t0 + np.round(w.start / rate * 1e9).astype(np.int64))
         if not X or not sum(len(x) for x in X):
-            return path.stem, np.zeros((0, 3, 300), np.float32), np.zeros(0, np.int64)
-        return path.stem, np.concatenate(X), np.concatenate(start)
+            return devices.participant(path), np.zeros((0, 3, 300), np.float32), np.zeros(0, np.int64)
+        name = devices.participant(path) if devices.is_device_file(path) else path.stem
+        return name, np.concatenate(X), np.concatenate(start)
     if path.suffix == ".npz":
         from ..data.npz import load_npz
 
         ws = load_npz(path)
         pids = np.unique(np.asarray(ws.pid).astype(str))
         return (pids[0] if len(pids) == 1 else path.stem), ws.X, None
-    raise DataError(f"{path}: not a recording flowfm-edge can read: expected a Sensor Logger export (folder or .zip) "
-                    "or an .npz window file")
+    raise DataError(f"{path}: not a recording flowfm-edge can read: expected a device file (.cwa, .cwa.gz, .gt3x, "
+                    ".bin), a Sensor Logger export (folder or .zip) or an .npz window file")
 
 
 def _table(participant: str, file: str, r: np.ndarray, probs: np.ndarray | None, start: np.ndarray | None,
@@ -101,6 +106,13 @@ def _table(participant: str, file: str, r: np.ndarray, probs: np.ndarray | None,
                                                                      probs.shape[1])
     table = pa.table(columns)
     return table.replace_schema_metadata({"flowfm_edge": json.dumps(meta)})
+
+
+def _name(path: str) -> str:
+    """The output name of a recording: its file name without the recording's extensions."""
+    from ..data.readers.devices import is_device_file, participant
+
+    return participant(path) if is_device_file(path) else Path(path).stem
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -126,7 +138,7 @@ def embed_files(files: list[str | Path], bundle: str | Path, out: str | Path, pa
             "classes": rt.classes if classifier else None}
     counts = {"written": 0, "skipped": 0, "empty": 0, "windows": 0, "files": len(files), "part": f"{i}/{n}"}
     for k, f in enumerate(files, 1):
-        target = out / (Path(f).stem + ".parquet")
+        target = out / (_name(f) + ".parquet")
         if target.is_file():
             counts["skipped"] += 1
         else:

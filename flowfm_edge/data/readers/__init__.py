@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..contract import DataError, WindowSet
-from . import adl, capture24, opportunity, pamap2, realworld, sensor_logger, wisdm
+from . import adl, capture24, devices, opportunity, pamap2, realworld, sensor_logger, wisdm
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "Opportunity: right-wrist accelerometer, 4 locomotion classes"),
     Format("adl", adl.read, adl.RATE_HZ, "6-bit codes", adl.PATTERNS[0],
            "ADL/HMP: wrist accelerometer, 14 activities, one file per recording"),
+    Format("devices", devices.read, 30.0, "g", devices.PATTERNS[0],
+           "wearable device files through actipy ([devices] extra, needs Java): Axivity .cwa/.cwa.gz, ActiGraph "
+           ".gt3x, GENEActiv .bin; gravity calibration, non-wear detection, unlabelled"),
     Format("sensor-logger", sensor_logger.read, sensor_logger.RATE_HZ, "m/s^2", sensor_logger.PATTERNS[0],
            "Sensor Logger phone exports (folders or .zip): acceleration with gravity, unlabelled, any rate"),
 )}

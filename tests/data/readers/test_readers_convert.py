@@ -5,7 +5,7 @@ import pytest
 from flowfm_edge.data.contract import DataError
 from flowfm_edge.data.readers import FORMATS, convert
 
-NAMES = ["capture24", "pamap2", "wisdm", "realworld", "opportunity", "adl", "sensor-logger"]
+NAMES = ["capture24", "pamap2", "wisdm", "realworld", "opportunity", "adl", "devices", "sensor-logger"]
 
 
 def test_format_table():

@@ -1,0 +1,61 @@
+"""Write Axivity .cwa files from the format's published description (OpenMovement, cwa.h), for the reader tests.
+
+A file is a 1024-byte metadata header ("MD") followed by 512-byte data blocks ("AX"), each holding
+80 samples of three little-endian int16 axes (256 units per g at +-8 g), a packed timestamp
+(year-2000:6 month:4 day:5 hour:5 minute:6 second:6 bits), the sample-rate code
+(rate = 3200 / 2^(15 - code & 15)) and a checksum word that makes the block's 16-bit words sum to 0.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+SAMPLES_PER_BLOCK = 80
+RATE_CODES = {100.0: 0x4A, 50.0: 0x49, 25.0: 0x48}  # +-8 g range (top bits 01) and the rate
+
+
+def packed_time(t: datetime) -> int:
+    return ((t.year - 2000) << 26) | (t.month << 22) | (t.day << 17) | (t.hour << 12) | (t.minute << 6) | t.second
+
+
+def header(session: int = 1) -> bytes:
+    block = bytearray(1024)
+    struct.pack_into("<2sH", block, 0, b"MD", 1020)
+    struct.pack_into("<HI", block, 5, 42, session)  # device id, session id
+    return bytes(block)
+
+
+def data_block(acc_g: np.ndarray, start: datetime, rate: float, sequence: int, session: int = 1) -> bytes:
+    """One "AX" block of 80 samples ``acc_g`` (80, 3) in g starting at ``start`` (whole seconds)."""
+    block = bytearray(512)
+    raw = np.clip(np.round(acc_g * 256), -32768, 32767).astype("<i2")  # (80, 3)
+    struct.pack_into("<2sHHII I HHBBBBhH", block, 0, b"AX", 508, 0, session, sequence, packed_time(start),
+                     0, 0x0100, 0, 90, RATE_CODES[rate], 0x32, 0, len(raw))
+    block[30:30 + raw.nbytes] = raw.tobytes()
+    total = sum(struct.unpack_from("<255H", block, 0)) & 0xFFFF
+    struct.pack_into("<H", block, 510, (-total) & 0xFFFF)
+    return bytes(block)
+
+
+def write_cwa(path: Path, acc_g: np.ndarray, start: datetime, rate: float = 100.0) -> Path:
+    """``acc_g`` (T, 3) in g at ``rate`` Hz from ``start`` -> a .cwa file (T a multiple of 80 samples)."""
+    per_block_s = SAMPLES_PER_BLOCK / rate
+    blocks = [header()]
+    for k in range(len(acc_g) // SAMPLES_PER_BLOCK):
+        t = start + timedelta(seconds=k * per_block_s)
+        whole = t.replace(microsecond=0)
+        block = data_block(acc_g[k * SAMPLES_PER_BLOCK:(k + 1) * SAMPLES_PER_BLOCK], whole, rate, k)
+        # the fraction of a second goes in timestampOffset: offset = -(fraction * rate) samples
+        offset = -int(round((t - whole).total_seconds() * rate))
+        block = bytearray(block)
+        struct.pack_into("<h", block, 26, offset)
+        struct.pack_into("<H", block, 510, 0)
+        total = sum(struct.unpack_from("<256H", block, 0)) & 0xFFFF
+        struct.pack_into("<H", block, 510, (-total) & 0xFFFF)
+        blocks.append(bytes(block))
+    path.write_bytes(b"".join(blocks))
+    return path
