@@ -14,9 +14,9 @@ if shutil.which("java") is None:
 
 from flowfm_edge.data.readers import convert, devices  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("cwa_writer", Path(__file__).parent / "cwa.py")
-cwa = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cwa)
+_spec = importlib.util.spec_from_file_location("device_files", Path(__file__).parent / "device_files.py")
+device_files = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(device_files)
 
 START = datetime(2024, 5, 1, 9, 0, 0)
 
@@ -38,8 +38,8 @@ def raw(tmp_path_factory):
     rng = np.random.default_rng(0)
     root = tmp_path_factory.mktemp("devices")
     # P001: 12 min worn, 100 min off the wrist (non-wear), 12 min worn
-    cwa.write_cwa(root / "P001.cwa", np.concatenate([worn(12, rng), still(100, rng), worn(12, rng)]), START)
-    cwa.write_cwa(root / "P002.cwa", worn(3, rng), START)
+    device_files.write_cwa(root / "P001.cwa", np.concatenate([worn(12, rng), still(100, rng), worn(12, rng)]), START)
+    device_files.write_cwa(root / "P002.cwa", worn(3, rng), START)
     with open(root / "P002.cwa", "rb") as f, gzip.open(root / "P002.cwa.gz", "wb") as g:
         g.write(f.read())
     (root / "P002.cwa").unlink()
@@ -99,3 +99,15 @@ def test_embed_files_reads_device_files_with_their_clock(raw, tmp_path, small_bu
     assert counts["written"] == 1 and table.column("participant")[0].as_py() == "P002"
     t0 = int(np.datetime64(START, "ns").astype(np.int64))
     assert [v.value for v in table.column("start")][:3] == [t0, t0 + 10**10, t0 + 2 * 10**10]
+
+
+def test_geneactiv_bin_files_are_read(tmp_path):
+    rng = np.random.default_rng(2)
+    device_files.write_geneactiv(tmp_path / "G01.bin", worn(3, rng), START)
+    ws = convert("devices", tmp_path, calibrate=False)
+    assert set(ws.pid.tolist()) == {"G01"} and len(ws) == (180 - 10) // 5 + 1
+    np.testing.assert_allclose(ws.X[:, 0].mean(), 1.0, atol=0.02)
+    swing = (np.percentile(ws.X[:, 1], 99, axis=1) - np.percentile(ws.X[:, 1], 1, axis=1)) / 2
+    assert np.median(swing) == pytest.approx(0.5, rel=0.1)
+    runs, frac, info = devices.device_runs(tmp_path / "G01.bin", calibrate=False)
+    assert info["Device"] == "GENEActiv" and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))

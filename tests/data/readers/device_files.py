@@ -1,9 +1,15 @@
-"""Write Axivity .cwa files from the format's published description (OpenMovement, cwa.h), for the reader tests.
+"""Write device files from the formats' published descriptions, for the reader tests.
 
-A file is a 1024-byte metadata header ("MD") followed by 512-byte data blocks ("AX"), each holding
+Axivity .cwa (OpenMovement, cwa.h): a file is a 1024-byte metadata header ("MD") followed by 512-byte data blocks ("AX"), each holding
 80 samples of three little-endian int16 axes (256 units per g at +-8 g), a packed timestamp
 (year-2000:6 month:4 day:5 hour:5 minute:6 second:6 bits), the sample-rate code
 (rate = 3200 / 2^(15 - code & 15)) and a checksum word that makes the block's 16-bit words sum to 0.
+
+GENEActiv .bin (Activinsights' text format): 59 header lines ("key:value"; the calibration block,
+x/y/z gain and offset, starts at line 48; "Number of Pages" at line 58), then pages of 10 lines:
+"Recorded Data", serial, sequence, "Page Time:YYYY-MM-DD hh:mm:ss:mmm", temperature, battery, status,
+"Measurement Frequency", and 300 samples of 12 hex characters (x, y, z as 12-bit two's complement,
+raw = (g * gain + offset) / 100, then 12 bits of light and button).
 """
 
 from __future__ import annotations
@@ -58,4 +64,36 @@ def write_cwa(path: Path, acc_g: np.ndarray, start: datetime, rate: float = 100.
         struct.pack_into("<H", block, 510, (-total) & 0xFFFF)
         blocks.append(bytes(block))
     path.write_bytes(b"".join(blocks))
+    return path
+
+
+GENEACTIV_GAIN, GENEACTIV_OFFSET = 25600, 0  # 256 counts per g
+SAMPLES_PER_PAGE = 300
+
+
+def _hex12(v: np.ndarray) -> np.ndarray:
+    return np.char.upper(np.char.zfill(np.vectorize(lambda x: format(int(x) & 0xFFF, "x"))(v), 3))
+
+
+def write_geneactiv(path: Path, acc_g: np.ndarray, start: datetime, rate: float = 100.0) -> Path:
+    """``acc_g`` (T, 3) in g at ``rate`` Hz from ``start`` -> a GENEActiv .bin file (T a multiple of 300)."""
+    pages = len(acc_g) // SAMPLES_PER_PAGE
+    head = ["Device Identity", "Device Unique Serial Code:012345"]
+    head += [f"Header field {k}:value" for k in range(3, 48)]
+    for axis in "xyz":
+        head += [f"{axis} gain:{GENEACTIV_GAIN}", f"{axis} offset:{GENEACTIV_OFFSET}"]
+    head += ["Volts:300", "Lux:800", "", "Memory Status", f"Number of Pages:{pages}", ""]
+    assert len(head) == 59
+    raw = np.clip(np.round((acc_g * GENEACTIV_GAIN + GENEACTIV_OFFSET) / 100), -2048, 2047).astype(int)
+    lines = list(head)
+    for k in range(pages):
+        t = start + timedelta(seconds=k * SAMPLES_PER_PAGE / rate)
+        block = raw[k * SAMPLES_PER_PAGE:(k + 1) * SAMPLES_PER_PAGE]
+        cells = np.stack([_hex12(block[:, 0]), _hex12(block[:, 1]), _hex12(block[:, 2]),
+                          np.full(len(block), "000")], axis=1)
+        lines += ["Recorded Data", "Device Unique Serial Code:012345", f"Sequence Number:{k}",
+                  f"Page Time:{t:%Y-%m-%d %H:%M:%S}:{t.microsecond // 1000:03d}", "Unassigned:",
+                  "Temperature:25.0", "Battery voltage:4.0", "Device Status:Recording",
+                  f"Measurement Frequency:{rate:.1f}", "".join(cells.ravel())]
+    path.write_text("\r\n".join(lines) + "\r\n")
     return path
