@@ -10,11 +10,18 @@ x/y/z gain and offset, starts at line 48; "Number of Pages" at line 58), then pa
 "Recorded Data", serial, sequence, "Page Time:YYYY-MM-DD hh:mm:ss:mmm", temperature, battery, status,
 "Measurement Frequency", and 300 samples of 12 hex characters (x, y, z as 12-bit two's complement,
 raw = (g * gain + offset) / 100, then 12 bits of light and button).
+
+ActiGraph .gt3x (version 2, ActiGraph's GT3X+ description): a zip with info.txt ("Serial Number",
+"Sample Rate", "Start Date" in .NET ticks, "Acceleration Scale" counts per g) and log.bin, a stream
+of records: 0x1E, type, UNIX time (uint32), payload size (uint16), payload, and a checksum byte
+(the complement of the XOR of header and payload). ACTIVITY2 records (type 0x1A) hold one second of
+samples as little-endian int16 x, y, z.
 """
 
 from __future__ import annotations
 
 import struct
+import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,4 +103,31 @@ def write_geneactiv(path: Path, acc_g: np.ndarray, start: datetime, rate: float 
                   "Temperature:25.0", "Battery voltage:4.0", "Device Status:Recording",
                   f"Measurement Frequency:{rate:.1f}", "".join(cells.ravel())]
     path.write_text("\r\n".join(lines) + "\r\n")
+    return path
+
+
+GT3X_SCALE = 256.0
+DOTNET_EPOCH_TICKS = 621355968000000000  # 0001-01-01 to 1970-01-01 in 100 ns ticks
+
+
+def _gt3x_record(kind: int, unix_s: int, payload: bytes) -> bytes:
+    head = struct.pack("<BBIH", 0x1E, kind, unix_s, len(payload))
+    check = 0
+    for b in head + payload:
+        check ^= b
+    return head + payload + bytes([(~check) & 0xFF])
+
+
+def write_gt3x(path: Path, acc_g: np.ndarray, start: datetime, rate: int = 30) -> Path:
+    """``acc_g`` (T, 3) in g at ``rate`` Hz from ``start`` (whole seconds, UTC) -> a version 2 .gt3x file."""
+    unix0 = int((start - datetime(1970, 1, 1)).total_seconds())
+    info = [f"Serial Number: MOS2E12345678", "Device Type: wGT3XBT", "Firmware: 1.9.2", f"Sample Rate: {rate}",
+            f"Start Date: {DOTNET_EPOCH_TICKS + unix0 * 10**7}", f"Acceleration Scale: {GT3X_SCALE}",
+            "Acceleration Min: -8.0", "Acceleration Max: 8.0", "TimeZone: 00:00:00"]
+    raw = np.clip(np.round(acc_g * GT3X_SCALE), -32768, 32767).astype("<i2")
+    log = b"".join(_gt3x_record(0x1A, unix0 + k, raw[k * rate:(k + 1) * rate].tobytes())
+                   for k in range(len(raw) // rate))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("info.txt", "\r\n".join(info) + "\r\n")
+        z.writestr("log.bin", log)
     return path

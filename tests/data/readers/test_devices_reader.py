@@ -111,3 +111,17 @@ def test_geneactiv_bin_files_are_read(tmp_path):
     assert np.median(swing) == pytest.approx(0.5, rel=0.1)
     runs, frac, info = devices.device_runs(tmp_path / "G01.bin", calibrate=False)
     assert info["Device"] == "GENEActiv" and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))
+
+
+def test_actigraph_gt3x_files_are_read(tmp_path):
+    rng = np.random.default_rng(3)
+    t = np.arange(180 * 30) / 30
+    acc = np.stack([np.ones_like(t), 0.5 * np.sin(2 * np.pi * t), np.zeros_like(t)], 1) + 0.01 * rng.standard_normal((len(t), 3))
+    device_files.write_gt3x(tmp_path / "A01.gt3x", acc, START)
+    ws = convert("devices", tmp_path, calibrate=False)
+    assert set(ws.pid.tolist()) == {"A01"} and len(ws) == (180 - 10) // 5 + 1
+    np.testing.assert_allclose(ws.X[:, 0].mean(), 1.0, atol=0.02)
+    swing = (np.percentile(ws.X[:, 1], 99, axis=1) - np.percentile(ws.X[:, 1], 1, axis=1)) / 2
+    assert np.median(swing) == pytest.approx(0.5, rel=0.1)
+    runs, _, info = devices.device_runs(tmp_path / "A01.gt3x", calibrate=False)
+    assert info["Device"] == "Actigraph" and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))
