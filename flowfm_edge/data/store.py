@@ -234,9 +234,17 @@ class StoreWindows:
         return X if dtype is None else X.astype(dtype)
 
     def chunks(self, size: int = 4096):
-        """(start, windows) over the store in order, ``size`` windows at a time."""
-        for start in range(0, len(self), size):
-            yield start, self[slice(start, min(start + size, len(self)))]
+        """(start, windows) over the store in order, ``size`` windows at a time.
+
+        A full pass opens each shard once and drops its map before the next, so it does not
+        leave the whole store resident (the LRU is for random batches).
+        """
+        for k in range(len(self.records)):
+            lo = int(self.offsets[k])
+            m = np.load(self.root / self.records[k]["file"], mmap_mode="r")
+            for a in range(0, len(m), size):
+                yield lo + a, np.array(m[a:a + size])
+            del m
 
     def content_hash(self) -> str:
         """A hash of the store's contents: the shards' sha256 in order (16 hex digits, like data_hash)."""
