@@ -31,7 +31,7 @@ from flowfm_edge.data.contract import WindowSet
 from flowfm_edge.doctor import cpu_model
 from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.training import TrainConfig, train
-from flowfm_edge.training.loop import autocast_dtype, cpu_has_bf16
+from flowfm_edge.training.loop import autocast_dtype, cpu_has_bf16, matmul_rate
 
 # name -> TrainConfig fields; "before" is the loop as it was (fp32, PyTorch's attention kernel)
 VARIANTS = {
@@ -75,17 +75,9 @@ def step_flops(preset: str, batch: int) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
-    """Measured GFLOP/s of an n x n matmul in ``dtype``: the practical peak of this CPU at this thread count."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(2):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
+def matmul_peak(dtype: torch.dtype) -> float:
+    """Measured GFLOP/s of a 2048 x 2048 matmul in ``dtype``: the practical peak of this CPU at this thread count."""
+    return matmul_rate(dtype, n=2048, repeats=10)
 
 
 def loss_curves(preset: str, steps: int, batch: int, names: list[str]) -> dict:

@@ -101,27 +101,26 @@ def test_embed_files_reads_device_files_with_their_clock(raw, tmp_path, small_bu
     assert [v.value for v in table.column("start")][:3] == [t0, t0 + 10**10, t0 + 2 * 10**10]
 
 
-def test_geneactiv_bin_files_are_read(tmp_path):
-    rng = np.random.default_rng(2)
-    device_files.write_geneactiv(tmp_path / "G01.bin", worn(3, rng), START)
-    ws = convert("devices", tmp_path, calibrate=False)
-    assert set(ws.pid.tolist()) == {"G01"} and len(ws) == (180 - 10) // 5 + 1
+def check_one_worn_file(folder, pid, device):
+    """The 3 minutes written to ``folder`` come back as 35 windows of gravity on x and a 0.5 g swing on y."""
+    ws = convert("devices", folder, calibrate=False)
+    assert set(ws.pid.tolist()) == {pid} and len(ws) == (180 - 10) // 5 + 1
     np.testing.assert_allclose(ws.X[:, 0].mean(), 1.0, atol=0.02)
     swing = (np.percentile(ws.X[:, 1], 99, axis=1) - np.percentile(ws.X[:, 1], 1, axis=1)) / 2
     assert np.median(swing) == pytest.approx(0.5, rel=0.1)
-    runs, frac, info = devices.device_runs(tmp_path / "G01.bin", calibrate=False)
-    assert info["Device"] == "GENEActiv" and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))
+    path = next(folder.iterdir())
+    runs, _, info = devices.device_runs(path, calibrate=False)
+    assert info["Device"] == device and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))
+
+
+def test_geneactiv_bin_files_are_read(tmp_path):
+    device_files.write_geneactiv(tmp_path / "G01.bin", worn(3, np.random.default_rng(2)), START)
+    check_one_worn_file(tmp_path, "G01", "GENEActiv")
 
 
 def test_actigraph_gt3x_files_are_read(tmp_path):
     rng = np.random.default_rng(3)
-    t = np.arange(180 * 30) / 30
+    t = np.arange(180 * 30) / 30  # ActiGraph at 30 Hz
     acc = np.stack([np.ones_like(t), 0.5 * np.sin(2 * np.pi * t), np.zeros_like(t)], 1) + 0.01 * rng.standard_normal((len(t), 3))
     device_files.write_gt3x(tmp_path / "A01.gt3x", acc, START)
-    ws = convert("devices", tmp_path, calibrate=False)
-    assert set(ws.pid.tolist()) == {"A01"} and len(ws) == (180 - 10) // 5 + 1
-    np.testing.assert_allclose(ws.X[:, 0].mean(), 1.0, atol=0.02)
-    swing = (np.percentile(ws.X[:, 1], 99, axis=1) - np.percentile(ws.X[:, 1], 1, axis=1)) / 2
-    assert np.median(swing) == pytest.approx(0.5, rel=0.1)
-    runs, _, info = devices.device_runs(tmp_path / "A01.gt3x", calibrate=False)
-    assert info["Device"] == "Actigraph" and runs[0][0] == int(np.datetime64(START, "ns").astype(np.int64))
+    check_one_worn_file(tmp_path, "A01", "Actigraph")
