@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 from collections import OrderedDict
@@ -177,6 +178,17 @@ def read_index(root: str | Path) -> dict:
     return index
 
 
+def _release(m: np.ndarray) -> None:
+    """Drop a map's pages from this process's resident set (they stay in the page cache for the next read).
+
+    Without it, the kernel's fault-around and read-ahead leave most of every open shard mapped
+    in: with 32 maps of 100 MB shards, a 20 GB store held 2.4 GB of file pages resident.
+    """
+    mm = getattr(m, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
 class StoreWindows:
     """A read-only ``(N, 3, 300)`` float32 view of a store's shards, read through memory maps on demand.
 
@@ -226,7 +238,9 @@ class StoreWindows:
         shard = np.searchsorted(self.offsets, rows, side="right") - 1  # (n,)
         for k in np.unique(shard):
             at = np.flatnonzero(shard == k)
-            out[at] = self._map(int(k))[rows[at] - self.offsets[k]]
+            m = self._map(int(k))
+            out[at] = m[rows[at] - self.offsets[k]]
+            _release(m)
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
