@@ -278,9 +278,10 @@ def train(
     t_start, seen = time.perf_counter(), 0
     stop = cfg.steps if until is None else min(until, cfg.steps)
     with progress_bar(cfg.steps, start, "train", enabled=progress and rank == 0) as advance:
+        batches = _Batches(X, plan, rank, world, start, stop)
         for step in range(start, stop):
-            idx = plan.indices(step)[rank::world]  # DDP: this rank's share of the global batch
-            x = (X[idx] if isinstance(X, torch.Tensor) else torch.from_numpy(X[idx.numpy()])).to(dev, non_blocking=True)
+            idx, x = batches.next(step)  # DDP: this rank's share of the global batch
+            x = x.to(dev, non_blocking=True)
             gen = step_generator(cfg.seed, step, rank, dev)
             with attention_backend(cfg.attention, dev), torch.autocast(
                     dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -316,6 +317,39 @@ def train(
     if rank == 0:
         write_model_card(out)
     return model.eval()
+
+
+class _Batches:
+    """The windows of each step's batch; from a shard store, the next batch is read while this one trains.
+
+    In-memory windows are indexed directly. A store's batch is gathered from memory maps (disk reads
+    when the store is larger than the page cache) by one background thread, one step ahead; the
+    batch plan is the same, so resume and DDP shares are unchanged.
+    """
+
+    def __init__(self, X, plan: BatchPlan, rank: int, world: int, start: int, stop: int):
+        self.X, self.plan, self.rank, self.world, self.stop = X, plan, rank, world, stop
+        self.pool = None
+        if not isinstance(X, torch.Tensor) and start < stop:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1)
+            self.pending = self.pool.submit(self._read, start)
+
+    def _read(self, step: int):
+        idx = self.plan.indices(step)[self.rank::self.world]
+        return idx, torch.from_numpy(self.X[idx.numpy()])
+
+    def next(self, step: int):
+        if self.pool is None:
+            idx = self.plan.indices(step)[self.rank::self.world]
+            return idx, self.X[idx]
+        out = self.pending.result()
+        if step + 1 < self.stop:
+            self.pending = self.pool.submit(self._read, step + 1)
+        else:
+            self.pool.shutdown()
+        return out
 
 
 class _Metrics:
