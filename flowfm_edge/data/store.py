@@ -89,11 +89,11 @@ def _convert(root: str, spec: str, done: list[str]) -> list[dict]:
     """Shard one source (a worker's job): one record per participant not already ``done``."""
     ws = _load(spec)
     nonwear = ws.meta.get("nonwear_fraction")
-    records = []
-    for pid in dict.fromkeys(np.asarray(ws.pid).astype(str).tolist()):
+    records, pids = [], np.asarray(ws.pid).astype(str)
+    for pid in dict.fromkeys(pids.tolist()):
         if pid in done:
             continue
-        rows = np.asarray(ws.pid).astype(str) == pid
+        rows = pids == pid
         frac = nonwear.get(pid) if isinstance(nonwear, dict) else nonwear
         records.append(_write_shard(Path(root), pid, ws.X[rows], spec, frac))
     return records
@@ -122,7 +122,7 @@ def write_store(sources: list[str], out: str | Path, workers: int = 1, progress=
     (root / SHARDS).mkdir(parents=True, exist_ok=True)
     if (root / INDEX).is_file() and not (root / PROGRESS).is_file():
         index = read_index(root)
-        if [s for s in index["sources"]] == list(sources):
+        if index["sources"] == list(sources):
             return index
         raise DataError(f"{root}: already a finished store of other sources ({index['sources']}); "
                         "pass a new --out")

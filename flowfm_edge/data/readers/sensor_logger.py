@@ -116,8 +116,9 @@ def total_acceleration(rec: _Recording, frame: str) -> tuple[np.ndarray, np.ndar
     return t_ns, (-acc if frame == "ios" else acc), f"{made}, {frame} frame"
 
 
-def recording_runs(path, frame: str = "auto", max_gap_s: float = 0.5) -> tuple[list[tuple[int, np.ndarray]], str]:
-    """One recording (folder or .zip) -> ([(start ns since the epoch, acc (T, 3) in g at RATE_HZ), ...], made of).
+def recording_runs(path, frame: str = "auto", max_gap_s: float = 0.5
+                   ) -> tuple[list[tuple[int, np.ndarray]], str, int]:
+    """One recording (folder or .zip) -> ([(start ns since the epoch, acc (T, 3) in g at RATE_HZ), ...], made of, gaps).
 
     The runs are the recording's stretches without gaps over ``max_gap_s``, on a uniform grid.
     """
@@ -125,11 +126,11 @@ def recording_runs(path, frame: str = "auto", max_gap_s: float = 0.5) -> tuple[l
         raise DataError(f"sensor-logger: frame must be one of {', '.join(FRAMES)}, got {frame!r}")
     t_ns, acc, made = total_acceleration(_Recording(Path(path)), frame)
     if len(t_ns) < 2:
-        return [], made
+        return [], made, 0
     origin = int(t_ns.min())
     starts: list[float] = []
-    runs, _ = uniform_runs((t_ns - origin) * 1e-9, acc, RATE_HZ, max_gap_s, starts=starts)
-    return [(origin + int(round(s * 1e9)), run / STANDARD_GRAVITY) for s, run in zip(starts, runs)], made
+    runs, gaps = uniform_runs((t_ns - origin) * 1e-9, acc, RATE_HZ, max_gap_s, starts=starts)
+    return [(origin + int(round(s * 1e9)), run / STANDARD_GRAVITY) for s, run in zip(starts, runs)], made, gaps
 
 
 def is_recording(path) -> bool:
@@ -155,14 +156,11 @@ def read(raw_dir, hop_s: float = 5.0, label_policy: str = "pure", method: str = 
     out = Collector("sensor-logger", root, [], RATE_HZ, hop_s, label_policy, method, unlabelled=True)
     out.meta.update(gaps=0, max_gap_s=max_gap_s, made_from={})
     for path in recordings:
-        rec = _Recording(path)
         out.meta["files"] += 1
-        t_ns, acc, made = total_acceleration(rec, frame)
+        runs, made, gaps = recording_runs(path, frame, max_gap_s)
         out.meta["made_from"][path.name] = made
-        t = (t_ns - t_ns.min()) * 1e-9 if len(t_ns) else t_ns.astype(np.float64)
-        runs, gaps = uniform_runs(t, acc, RATE_HZ, max_gap_s)
         out.meta["gaps"] += gaps
         pid = path.stem if path.suffix == ".zip" else path.name
-        for run in runs:  # (T_k, 3) m/s^2
-            out.add(run / STANDARD_GRAVITY, np.full(len(run), -1), pid, f"{path}")
+        for _, run in runs:  # (T_k, 3) in g
+            out.add(run, np.full(len(run), -1), pid, f"{path}")
     return out.finish()
