@@ -74,7 +74,7 @@ def main() -> None:
               "protocol": vars(args) | {"fd": "best over Euler steps", "probe": "linear, subject-wise, labelled split",
                                         "reference": reference, "bootstrap": rows[0]["quality"][MODES[0]]["bootstrap"]
                                         if rows else None}, "rows": rows}
-    stem = f"claims_dgs_{data_name(args.data)}_{args.preset}"
+    stem = f"claims_dgs_{data_name(args.data)}_{args.preset}_{args.steps}steps"
     write_outputs(stem, result, md)
     plot(rows, f"benchmarks/results/{stem}.png", f"DGS ablation, {data_name(args.data)}, {args.preset}, {args.steps} steps")
 

@@ -107,7 +107,7 @@ def report(args, rows: list) -> None:
                          "seeds", "converged"], table)
     result = {"claim": "FlowFM's representation beats SSL-Wearables' on downstream HAR (macro F1)",
               "protocol": vars(args) | {"metric": "macro F1; per-subject mean +- SD and pooled"}, "rows": rows}
-    stem = f"claims_downstream_{data_name(args.data)}_{args.preset}"
+    stem = f"claims_downstream_{data_name(args.data)}_{args.preset}_{args.steps}steps"
     write_outputs(stem, result, md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models import FlowFM
+from ..models import FlowFM, VelocityNet
+from ..models.layers import guide
 from ..solvers import SOLVERS, integrate, time_grid
 
 
@@ -129,17 +130,6 @@ class VelocityGraph(nn.Module):
         return self.net(z_t, t, r)
 
 
-def velocity_from_condition(net: nn.Module, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """VelocityNet.forward after its conditioning: z (B, 3, 300), c (B or 1, D) -> v (B, 3, 300)."""
-    B, C, L = z.shape
-    h = net.patch(z) + net.pos  # (B, T, D)
-    for block in net.blocks:
-        h = block(h, c)
-    out = net.final(h, c)  # (B, T, patch*C)
-    P = net.cfg.patch
-    return out.reshape(B, L // P, P, C).permute(0, 3, 1, 2).reshape(B, C, L)
-
-
 def evaluation_times(solver: str, steps: int) -> torch.Tensor:
     """The time of every velocity evaluation of ``solver`` over ``steps`` uniform steps, in order: (NFE,)."""
     times = []
@@ -160,14 +150,14 @@ class FusedSampler(nn.Module):
     (``self.tables``: names of (K, ...) buffers). ``forward`` runs the K steps in Python, which the
     tracer unrolls; the cpu target's export runs the same step in an ONNX Loop instead
     (export/sampler_loop.py). ``self.step`` is the step body
-    (:func:`velocity_from_condition`), which INT8 export swaps to quantise it once.
+    (:meth:`VelocityNet.forward_from_condition`), which INT8 export swaps to quantise it once.
     """
 
     tables: tuple[str, ...]  # names of the per-step buffers, each (K, ...); ``temb`` is (K, E, D)
 
     def __init__(self, model):
         super().__init__()
-        self.step = velocity_from_condition
+        self.step = VelocityNet.forward_from_condition
         self.register_buffer("mean", model.mean.clone())
         self.register_buffer("std", model.std.clone())
 
@@ -226,7 +216,7 @@ class SamplerGraph(FusedSampler):
                 return self.step(self.net, x, e + conds[0])
             v = self.step(self.net, torch.cat([x, x]), torch.cat([e + conds[0], e + conds[1]]))
             v_c, v0 = v.chunk(2)  # conditional and unconditional, each (B, 3, 300)
-            return v0 + w[:, None, None] * (v_c - v0)
+            return guide(v0, v_c, w[:, None, None])
 
         t = rows["h"].new_zeros(())  # unused: each evaluation's time comes from its temb row
         return SOLVERS[self.solver][0](velocity, z, t, rows["h"])

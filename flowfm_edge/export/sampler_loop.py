@@ -5,7 +5,7 @@ onnxruntime takes over a minute to open it, and ``quantize_static`` (which rewir
 inputs in a loop over every node for every tensor it quantises) ran for over 20 minutes on a
 100-step one. Here the graph holds one step, whatever the step count:
 
-1. The step body (:func:`.graphs.velocity_from_condition`: z (B, 3, 300) and the condition c
+1. The step body (:meth:`VelocityNet.forward_from_condition`: z (B, 3, 300) and the condition c
    (B, D) in, v or eps (B, 3, 300) out) is exported once. For INT8 it is quantised under the
    rules of :mod:`.quantize`, calibrated on the (z, c) of every step call the sampler makes
    on the calibration inputs (found by running the sampler module itself in torch).
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .graphs import GraphSpec, TensorSpec, velocity_from_condition
+from .graphs import GraphSpec, TensorSpec
 
 DOMAIN, PLACEHOLDER = "flowfm_edge", "Step"
 CALIB_TUPLES = 4096  # about this many (z, c) pairs calibrate a step; every step call keeps at least one
@@ -46,7 +46,7 @@ class StepGraph(nn.Module):
         self.net = net
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return velocity_from_condition(self.net, z, c)
+        return self.net.forward_from_condition(z, c)
 
 
 def step_spec(channels: int, window: int, dim: int) -> GraphSpec:
@@ -79,7 +79,7 @@ def step_inputs(module: nn.Module, feeds: dict[str, np.ndarray], input_names: li
 
     def record(net, z, c):
         calls.append((z.clone(), c.expand(len(z), -1).clone()))
-        return velocity_from_condition(net, z, c)
+        return net.forward_from_condition(z, c)
 
     with _step_replaced(module, record):
         module(*(torch.from_numpy(np.ascontiguousarray(feeds[k][:n])) for k in input_names))

@@ -83,8 +83,15 @@ class VelocityNet(nn.Module):
         return c
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, r: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:
+        B = z.shape[0]
+        return self.forward_from_condition(z, self.condition(t.expand(B) if t.dim() == 0 else t, r, e))
+
+    def forward_from_condition(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The network after its conditioning: z (B, 3, 300), c (B or 1, D) -> v (B, 3, 300).
+
+        ``forward`` and every exported graph (whose time embeddings are precomputed tables) call it.
+        """
         B, C, L = z.shape
-        c = self.condition(t.expand(B) if t.dim() == 0 else t, r, e)  # (B, D)
         h = self.patch(z) + self.pos  # (B, T, D)
         for block in self.blocks:
             h = block(h, c)

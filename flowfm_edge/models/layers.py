@@ -89,6 +89,11 @@ def check_guidance(cfg, guidance) -> None:
                          "run's prior), or train with --p-dgs > 0")
 
 
+def guide(out0: torch.Tensor, out: torch.Tensor, w) -> torch.Tensor:
+    """Guidance: out0 + w (out - out0), out0 the unconditional output; w a float or broadcasting tensor."""
+    return out0 + w * (out - out0)
+
+
 def guided(net, r: torch.Tensor, guidance=None, e: torch.Tensor | None = None):
     """(z, t) -> net(z, t, r, e), or with guidance w: out0 + w (out_r - out0), out0 taken at r = 0.
 
@@ -101,6 +106,6 @@ def guided(net, r: torch.Tensor, guidance=None, e: torch.Tensor | None = None):
         if guidance is None:
             return out
         base = net(z, t, torch.zeros_like(r), e)
-        return base + guidance * (out - base)
+        return guide(base, out, guidance)
 
     return f

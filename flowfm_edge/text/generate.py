@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..models import FlowFM
+from ..models.layers import guide
 from ..solvers import integrate
 
 
@@ -45,7 +46,7 @@ def text_velocity(model: FlowFM, e: torch.Tensor, guidance: float | torch.Tensor
             return net(z, t, r, e)
         v = net(torch.cat([z, z]), t, torch.cat([r, r]), torch.cat([e, torch.zeros_like(e)]))  # (2B, 3, 300)
         v_text, v0 = v.chunk(2)
-        return v0 + guidance * (v_text - v0)
+        return guide(v0, v_text, guidance)
 
     return f
 
