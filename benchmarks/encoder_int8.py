@@ -51,7 +51,7 @@ def fused(src: Path, dst: Path, cfg) -> dict:
 def static_qop(src: Path, dst: Path, reader) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from flowfm_edge.export.quantize import STATIC_OPS, conditioning_nodes, preprocess
+    from flowfm_edge.export.onnx.quantize import STATIC_OPS, conditioning_nodes, preprocess
 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
@@ -64,7 +64,7 @@ def static_qop(src: Path, dst: Path, reader) -> None:
 def build_variants(fp32: Path, out: Path, calib: np.ndarray, cfg) -> dict[str, dict]:
     """Every variant's ONNX file from the exported FP32 graph: {variant: {"path", "note"}}."""
     from flowfm_edge.calibration import ArrayReader
-    from flowfm_edge.export.quantize import quantize_dynamic, quantize_static
+    from flowfm_edge.export.onnx.quantize import quantize_dynamic, quantize_static
 
     stem = fp32.stem.split(".")[0]
     paths = {v: out / f"{stem}.{v}.onnx" for v in VARIANTS}
@@ -131,7 +131,7 @@ def macro_f1(data: str, clf, files: dict) -> dict:
 def main() -> None:
     from flowfm_edge.export.graphs import ClassifierGraph, EncoderGraph, graph_spec
     from flowfm_edge.export.inputs import example_args
-    from flowfm_edge.export.to_onnx import export_onnx
+    from flowfm_edge.export.onnx.convert import export_onnx
     from flowfm_edge.training import load_classifier
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,7 +18,7 @@ from hostile_workspace import Outcome, _edit_weights, _manifest, _write, cli, cl
 
 def weights_edited_load(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh()
     _edit_weights(b, rehash=False)
@@ -45,7 +45,7 @@ def weights_rehashed_tolerance_1e9(ws):
 
 def weights_rehashed_signed_bundle(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh("signed")
     _edit_weights(b, rehash=True)
@@ -66,7 +66,7 @@ def tolerance_edit_signed(ws):
 
 def golden_edit_signed(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError, file_entry
+    from flowfm_edge.bundle.manifest import BundleError, file_entry
 
     b = ws.fresh("signed")
     p = b / "golden" / "classifier" / "reference.npy"
@@ -79,7 +79,7 @@ def golden_edit_signed(ws):
 
 def added_file_signed(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh("signed")
     (b / "onnx" / "extra.onnx").write_bytes(b"\x08\x07")
@@ -88,7 +88,7 @@ def added_file_signed(ws):
 
 def removed_file_signed(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh("signed")
     (b / "golden" / "encoder" / "output.fp32.npy").unlink()
@@ -100,15 +100,15 @@ def removed_file_signed(ws):
 
 def unsigned_with_trust_key(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     return raises(lambda: runtimes.load(ws.fresh(), trust=ws.public_key), BundleError, "unsigned")
 
 
 def signed_by_other_key(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
-    from flowfm_edge.export.signing import sign_bundle
+    from flowfm_edge.bundle.manifest import BundleError
+    from flowfm_edge.bundle.signing import sign_bundle
 
     b = ws.fresh()
     other, _ = ws.key_pair("other")
@@ -118,7 +118,7 @@ def signed_by_other_key(ws):
 
 def _path_case(ws, path: str, expect: str):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError, sha256
+    from flowfm_edge.bundle.manifest import BundleError, sha256
 
     b = ws.fresh()
     outside = b.parent / "outside"
@@ -144,7 +144,7 @@ def path_absolute(ws):
 
 def path_symlink_out(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh()
     target = b.parent / f"elsewhere-{ws.n}.onnx"
@@ -155,7 +155,7 @@ def path_symlink_out(ws):
 
 def torch_path_other_run(ws):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh()
     m = _manifest(b)
@@ -189,7 +189,7 @@ def manifest_without_signal(ws):
 
 
 def onnx_invalid_protobuf(ws):
-    from flowfm_edge.export.manifest import file_entry
+    from flowfm_edge.bundle.manifest import file_entry
 
     b = ws.fresh()
     p = b / "onnx" / "classifier.fp32.onnx"

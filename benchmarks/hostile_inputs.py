@@ -73,7 +73,7 @@ def run_fuzz(ws: Workspace, examples: int) -> dict:
     spec.loader.exec_module(fuzz)
     from flowfm_edge.data.contract import DataError
     from flowfm_edge.data.npz import load_npz
-    from flowfm_edge.export.manifest import BundleError, read_manifest
+    from flowfm_edge.bundle.manifest import BundleError, read_manifest
     from flowfm_edge.runtimes.base import verified_manifest
     from flowfm_edge.runtimes.stream_io import InputError, SampleReader, byte_lines
 

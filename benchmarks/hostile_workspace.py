@@ -38,7 +38,7 @@ class Workspace:
 
     def build(self) -> None:
         from flowfm_edge.export import ExportOptions, export_bundle
-        from flowfm_edge.export.signing import sign_bundle
+        from flowfm_edge.bundle.signing import sign_bundle
 
         fx = _fixtures()
         self.activity = fx.activity_windows(seed=1)
@@ -124,7 +124,7 @@ def _edit_weights(b: Path, rehash: bool) -> None:
     import onnx
     from onnx import numpy_helper
 
-    from flowfm_edge.export.manifest import file_entry
+    from flowfm_edge.bundle.manifest import file_entry
 
     path = b / "onnx" / "classifier.fp32.onnx"
     model = onnx.load(str(path))

@@ -76,7 +76,7 @@ def worker(request: dict) -> list[dict]:
     for job in request["jobs"]:
         feeds = _feeds(job["inputs"])
         if request["runtime"] == "litert":
-            from flowfm_edge.export.litert_run import TFLiteModel
+            from flowfm_edge.runtimes.litert_interpreter import TFLiteModel
 
             model = TFLiteModel(job["path"], threads=request["threads"])
             call = lambda: model.invoke(feeds)  # noqa: E731
@@ -103,7 +103,7 @@ def run_worker(runtime: str, threads: int, jobs: list[dict], repeats: int, calls
 
 def export(run: Path, out: Path, target: str, precisions, calib, fresh: bool) -> dict:
     from flowfm_edge.export import ExportOptions, Limits, export_bundle
-    from flowfm_edge.export.manifest import read_manifest
+    from flowfm_edge.bundle.manifest import read_manifest
 
     if (out / "manifest.json").is_file() and not fresh:
         print(f"reusing {out}", file=sys.stderr)
@@ -123,7 +123,7 @@ def held_out_f1(ws, test, run: Path, litert_bundle: Path, ort_bundle: Path) -> d
     import torch
     from sklearn.metrics import f1_score
 
-    from flowfm_edge.export.litert_run import run_isolated
+    from flowfm_edge.runtimes.litert_interpreter import run_isolated
     from flowfm_edge.runtimes import load
     from flowfm_edge.training import load_classifier
 
@@ -169,7 +169,7 @@ def markdown(report: dict) -> str:
 
 def gate_outcomes(manifest: dict) -> dict:
     """Each LiteRT artefact against the default gates (the benchmark export opened them)."""
-    from flowfm_edge.export.metrics import FP32_REL_TOLERANCE
+    from flowfm_edge.bundle.metrics import FP32_REL_TOLERANCE
     from flowfm_edge.export.validation import Limits
 
     lim = Limits()

@@ -70,11 +70,11 @@ def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
 def _unrolled(run: str, steps: int, calib, repeats: int, queue) -> None:
     """The earlier path, in a child process: trace the DDIM sampler unrolled, quantise the whole graph."""
     from flowfm_edge.calibration import ArrayReader
-    from flowfm_edge.export.diffusion_export import feeds
-    from flowfm_edge.export.diffusion_graphs import build_graph, graph_spec
+    from flowfm_edge.export.diffusion import feeds
+    from flowfm_edge.export.diffusion.graphs import build_graph, graph_spec
     from flowfm_edge.export.inputs import Windows, example_args
-    from flowfm_edge.export.quantize import quantize_static
-    from flowfm_edge.export.to_onnx import export_onnx
+    from flowfm_edge.export.onnx.quantize import quantize_static
+    from flowfm_edge.export.onnx.convert import export_onnx
     from flowfm_edge.training import load_model
 
     torch.set_num_threads(1)

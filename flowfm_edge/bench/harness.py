@@ -21,8 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..export.manifest import BundleError, read_manifest
-from ..export.targets import SAMPLER_GRAPHS, get_target
+from ..bundle.manifest import BundleError, read_manifest
+from ..bundle.targets import SAMPLER_GRAPHS, get_target
 from .energy import energy_per_call, idle_power, not_measured
 from .environment import environment, load_average, peak_rss_mb, reset_peak_rss
 from .quality import QualityContext, classifier_quality, export_validation, generator_quality

@@ -123,7 +123,7 @@ def classifier_quality(ctx: QualityContext, rt) -> dict:
         return {"metric": None, "status": "not measured",
                 "reason": f"the bundle's classes {rt.classes} differ from {ctx.source}'s {ctx.classes}"}
     from ..data import subject_split
-    from ..export.metrics import macro_f1
+    from ..bundle.metrics import macro_f1
 
     _, test = subject_split(ctx.pid, seed=42, where=ctx.source)
     pred = np.concatenate([rt.classify(ctx.X[test[i : i + 256]]).argmax(1) for i in range(0, len(test), 256)])

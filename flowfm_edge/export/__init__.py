@@ -6,14 +6,14 @@ torch. The exporter itself (:func:`export_bundle`) loads torch, onnx and onnxrun
 called.
 """
 
-from .targets import TARGETS, Target, get_target
+from ..bundle.targets import TARGETS, Target, get_target
 
 __all__ = ["TARGETS", "Target", "get_target", "export_bundle", "ExportOptions", "Limits", "QualityGateError"]
 
 
 def __getattr__(name: str):
     if name in ("export_bundle", "ExportOptions"):
-        from . import bundle
+        from . import exporter as bundle
 
         return getattr(bundle, name)
     if name in ("Limits", "QualityGateError"):

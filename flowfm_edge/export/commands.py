@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
+from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
 
 EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
                "INT8 artefacts must pass their quality gates or the export fails.\n\n" + targets_table())
@@ -47,12 +47,12 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         seed: int = typer.Option(0, help="Seed for window sampling and noise."),
         force: bool = typer.Option(False, help="Replace OUT if it exists."),
     ):
-        from .bundle import ExportOptions, export_bundle
+        from .exporter import ExportOptions, export_bundle
         from .validation import Limits
 
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-        from .trt_recipe import parse_profile
+        from ..bundle.recipes import parse_profile
 
         precisions = _list(precision, "precision") if precision else list(TARGETS[target].default_precisions)
         opts = ExportOptions(
@@ -112,7 +112,7 @@ def register(app: typer.Typer, cli_errors, console) -> None:
         ~/.config/flowfm-edge/trusted_key.pem) then refuse the bundle if any file changes, is
         added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the [signing] extra.
         """
-        from .signing import sign_bundle
+        from ..bundle.signing import sign_bundle
 
         signature = sign_bundle(bundle, key, password)
         console.print(f"wrote {signature}; verify with `flowfm-edge validate {bundle} --trust PUBLIC_KEY`",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..data.contract import CHANNELS, RATE_HZ, UNITS, WINDOW_S
 from ..solvers import nfe
-from .manifest import SCHEMA_VERSION, file_entry
-from .targets import SAMPLER_GRAPHS
-from .to_onnx import OPSET
+from ..bundle.manifest import SCHEMA_VERSION, file_entry
+from ..bundle.targets import SAMPLER_GRAPHS
+from .onnx.convert import OPSET
 
 TORCH_FILES = ("config.json", "ema.safetensors", "head.safetensors", "head.json", "prior.safetensors", "prior.json")
 

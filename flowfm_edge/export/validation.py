@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .graphs import GraphSpec
-from .metrics import FP32_REL_TOLERANCE, compare, macro_f1, trajectory_error
-from .targets import SAMPLER_GRAPHS
+from ..bundle.metrics import FP32_REL_TOLERANCE, compare, macro_f1, trajectory_error
+from ..bundle.targets import SAMPLER_GRAPHS
 
 INT8_DRIFT_TOLERANCE = 0.05  # golden check of an INT8 artefact against its own export-time output
 

@@ -6,7 +6,7 @@ instead of generating from r = 0. The density model here is a Gaussian mixture f
 scikit-learn; :class:`GaussianMixturePrior` holds it as torch buffers and samples it as a
 deterministic function of uniforms ``u`` and standard normals ``eps``, so the same
 ``(u, eps)`` give the same r in PyTorch and in the bundle's numpy runtime
-(:mod:`flowfm_edge.export.prior`).
+(:mod:`flowfm_edge.bundle.prior`).
 
 >>> import numpy as np, torch
 >>> r = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
@@ -74,7 +74,7 @@ class GaussianMixturePrior(nn.Module):
         """u (B,) in [0, 1), eps (B, r_dim) standard normal -> r (B, r_dim) float32.
 
         k = searchsorted(cumsum(weights), u) picks the component; r = means[k] + chol[k] @ eps.
-        Computed in float64 so that numpy (:func:`flowfm_edge.export.prior.sample_prior`) agrees to
+        Computed in float64 so that numpy (:func:`flowfm_edge.bundle.prior.sample_prior`) agrees to
         the last float32 bit.
         """
         if u.ndim != 1 or eps.shape != (len(u), self.r_dim):

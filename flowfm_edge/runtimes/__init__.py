@@ -7,7 +7,7 @@
 Importing this package and running the onnxruntime backend never imports torch.
 """
 
-from ..export.manifest import BundleError
+from ..bundle.manifest import BundleError
 from .base import Backend, NonFiniteError, Runtime, load, noise
 from .registry import BACKENDS, BackendInfo, BackendUnavailable, backend_class, register_backend
 from .validate import validate_bundle

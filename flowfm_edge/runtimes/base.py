@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.manifest import BundleError, bundle_path, check_files, read_manifest
-from ..export.prior import BundlePrior
+from ..bundle.manifest import BundleError, bundle_path, check_files, read_manifest
+from ..bundle.prior import BundlePrior
 
 
 INVALID_POLICIES = ("raise", "mask")
@@ -282,7 +282,7 @@ def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp3
 
 def verified_manifest(bundle: str | Path, trust: str | Path | None = None) -> dict:
     """The manifest of ``bundle`` once its files match it (and its signature, with a trust key); raises otherwise."""
-    from ..export.signing import trusted_key, verify_bundle
+    from ..bundle.signing import trusted_key, verify_bundle
 
     manifest = read_manifest(bundle)
     check_files(bundle, manifest)

@@ -1,7 +1,7 @@
 """The LiteRT backend: runs a bundle's ``.tflite`` models (``--target android``) with ai-edge-litert, no torch.
 
 LiteRT models have fixed shapes (batch 1 unless exported with ``--fixed-batch``); any batch
-is fed through them in chunks (:class:`~flowfm_edge.export.litert_run.TFLiteModel`), and
+is fed through them in chunks (:class:`~flowfm_edge.runtimes.litert_interpreter.TFLiteModel`), and
 INT8-I/O models (``--int8-io``) are quantised and dequantised here, so ``embed``,
 ``classify`` and ``generate`` take and return float32 like every other backend. A model's
 sha256 is checked against the manifest before it is loaded. ``golden_rows`` (used by
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.litert_run import TFLiteModel, import_interpreter, run_isolated
-from ..export.manifest import BundleError, bundle_path, load_golden, sha256
+from .litert_interpreter import TFLiteModel, import_interpreter, run_isolated
+from ..bundle.manifest import BundleError, bundle_path, load_golden, sha256
 from .base import Backend
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.manifest import BundleError, bundle_path
+from ..bundle.manifest import BundleError, bundle_path
 from .base import Backend
 
 

@@ -1,7 +1,7 @@
 """The TensorRT backend: runs the plans ``flowfm-edge build-engine`` wrote, on the GPU it runs on.
 
 Before deserialising a plan it checks the file's sha256 and that the engine was built by
-this TensorRT release for this compute capability (:func:`~flowfm_edge.export.trt_device.engine_problem`),
+this TensorRT release for this compute capability (:func:`~flowfm_edge.runtimes.trt_device.engine_problem`),
 and refuses with a message that says how to rebuild. Buffers come from cuda-python (or
 pycuda); batches larger than the profile's maximum run in chunks, smaller than its minimum
 are padded. Fused samplers can replay a captured CUDA graph (``cuda_graph=True``).
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.manifest import BundleError, bundle_path, check_files, read_manifest, sha256
-from ..export.trt_device import engine_problem, gpu, import_tensorrt
+from ..bundle.manifest import BundleError, bundle_path, check_files, read_manifest, sha256
+from .trt_device import engine_problem, gpu, import_tensorrt
 from .base import Backend, Runtime
 
 

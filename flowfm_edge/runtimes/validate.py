@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..export.manifest import load_golden, read_manifest, verify_files
-from ..export.metrics import FP32_REL_TOLERANCE, compare
-from ..export.prior import check_prior
+from ..bundle.manifest import load_golden, read_manifest, verify_files
+from ..bundle.metrics import FP32_REL_TOLERANCE, compare
+from ..bundle.prior import check_prior
 from .registry import backend_class
 
 
@@ -23,8 +23,8 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
     With a trust key (``trust``, or configured: ``export/signing.py``) the signature is checked
     first; an unsigned or mis-signed bundle fails with its reason in ``files``.
     """
-    from ..export.manifest import BundleError
-    from ..export.signing import trusted_key, verify_bundle
+    from ..bundle.manifest import BundleError
+    from ..bundle.signing import trusted_key, verify_bundle
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)

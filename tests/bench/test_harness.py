@@ -50,7 +50,7 @@ def test_bench_records_everything_the_spec_asks(bundle, labelled_npz, feature_ne
 
 
 def test_loop_samplers_are_cases(diffusion_bundle):
-    from flowfm_edge.export.manifest import read_manifest
+    from flowfm_edge.bundle.manifest import read_manifest
 
     rows = {r["artefact"]: r for r in artefact_rows(read_manifest(diffusion_bundle))}
     assert rows["sampler-ddpm-1000"]["fused"] is False and rows["sampler-ddim-5"]["nfe"] == 5

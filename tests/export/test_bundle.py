@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from flowfm_edge.export import ExportOptions, Limits, QualityGateError, export_bundle
-from flowfm_edge.export.manifest import read_manifest, sha256
-from flowfm_edge.export.metrics import compare, trajectory_error
+from flowfm_edge.bundle.manifest import read_manifest, sha256
+from flowfm_edge.bundle.metrics import compare, trajectory_error
 from flowfm_edge.export.validation import run_onnx
 from flowfm_edge.runtimes import validate_bundle
 from flowfm_edge.training import load_classifier, load_model
@@ -82,7 +82,7 @@ def test_int8_within_gates(bundle):
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_calibration_methods(bundle, activity, tmp_path, method):
     from flowfm_edge.calibration import ArrayReader
-    from flowfm_edge.export.quantize import quantize_static
+    from flowfm_edge.export.onnx.quantize import quantize_static
 
     src, dst = bundle / "onnx" / "encoder.fp32.onnx", tmp_path / f"encoder.{method}.onnx"
     info = quantize_static(src, dst, ArrayReader({"x": activity.X[::4]}), "x", method)

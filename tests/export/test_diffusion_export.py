@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowfm_edge.export.diffusion_graphs import DDIMSamplerGraph, ddim_coefficients, graph_spec
+from flowfm_edge.export.diffusion.graphs import DDIMSamplerGraph, ddim_coefficients, graph_spec
 from flowfm_edge.models import DiffusionTwin, ModelConfig
 from flowfm_edge.models.diffusion import ddim_step, ddpm_step
 from flowfm_edge.runtimes.denoiser_loop import ddim_update, ddpm_update
@@ -55,7 +55,7 @@ def test_sampler_spec_bakes_the_timesteps(twin):
 
 
 def test_export_writes_denoiser_ddim_and_ddpm_loop(diffusion_bundle):
-    from flowfm_edge.export.manifest import read_manifest, verify_files
+    from flowfm_edge.bundle.manifest import read_manifest, verify_files
 
     m = read_manifest(diffusion_bundle)
     assert m["model"]["objective"] == "diffusion"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from flowfm_edge.export import ExportOptions, QualityGateError, export_bundle
-from flowfm_edge.export.manifest import read_manifest
+from flowfm_edge.bundle.manifest import read_manifest
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 GRAPHS = ("encoder", "classifier", "velocity", "sampler-euler-2")

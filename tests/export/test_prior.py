@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from flowfm_edge.export.manifest import read_manifest, sha256, verify_files
-from flowfm_edge.export.prior import PARITY_TOLERANCE, BundlePrior, sample_prior
+from flowfm_edge.bundle.manifest import read_manifest, sha256, verify_files
+from flowfm_edge.bundle.prior import PARITY_TOLERANCE, BundlePrior, sample_prior
 from flowfm_edge.runtimes import validate_bundle
 from flowfm_edge.training import load_model
 

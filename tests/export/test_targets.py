@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowfm_edge.export.targets import TARGETS, Target, exportable_targets, get_target, targets_help, targets_table
+from flowfm_edge.bundle.targets import TARGETS, Target, exportable_targets, get_target, targets_help, targets_table
 
 
 def test_table_rows():

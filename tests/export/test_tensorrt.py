@@ -10,10 +10,10 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from flowfm_edge.export import ExportOptions, export_bundle
-from flowfm_edge.export.manifest import read_manifest
-from flowfm_edge.export.trt_ops import OPS, check_ops, opset_release
-from flowfm_edge.export.trt_quantize import qdq_placement
-from flowfm_edge.export.trt_recipe import golden_tolerance, parse_profile, profile_shapes, recipe, trtexec_line
+from flowfm_edge.bundle.manifest import read_manifest
+from flowfm_edge.export.tensorrt.ops import OPS, check_ops, opset_release
+from flowfm_edge.export.tensorrt.quantize import qdq_placement
+from flowfm_edge.bundle.recipes import golden_tolerance, parse_profile, profile_shapes, recipe, trtexec_line
 
 
 @pytest.fixture(scope="module")

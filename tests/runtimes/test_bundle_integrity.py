@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowfm_edge import runtimes
-from flowfm_edge.export.manifest import BundleError, file_entry, read_manifest, sha256
+from flowfm_edge.bundle.manifest import BundleError, file_entry, read_manifest, sha256
 
 runner = CliRunner()
 
@@ -196,7 +196,7 @@ def _tampers():
 @pytest.mark.parametrize("what", list(_tampers()))
 def test_tampered_signed_bundle_is_refused(bundle, tmp_path, what):
     pytest.importorskip("model_signing", reason="needs the [signing] extra")
-    from flowfm_edge.export.signing import sign_bundle
+    from flowfm_edge.bundle.signing import sign_bundle
 
     private, public = _key_pair(tmp_path)
     sign_bundle(bundle, private)
@@ -210,7 +210,7 @@ def test_tampered_signed_bundle_is_refused(bundle, tmp_path, what):
 
 def test_unsigned_or_other_key_is_refused_when_a_key_is_configured(bundle, tmp_path, monkeypatch):
     pytest.importorskip("model_signing", reason="needs the [signing] extra")
-    from flowfm_edge.export.signing import sign_bundle
+    from flowfm_edge.bundle.signing import sign_bundle
 
     private, public = _key_pair(tmp_path)
     monkeypatch.setenv("FLOWFM_EDGE_TRUST_KEY", str(public))

@@ -71,7 +71,7 @@ def test_validate_cli_passes_and_catches_tampering(litert_bundle, tmp_path):
 
 def test_malformed_model_is_caught_in_a_child_process(tmp_path):
     pytest.importorskip("ai_edge_litert", reason="needs the [litert] extra: pip install 'flowfm-edge[litert]'")
-    from flowfm_edge.export.litert_run import LiteRTCrash, run_isolated
+    from flowfm_edge.runtimes.litert_interpreter import LiteRTCrash, run_isolated
 
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"TFL3" + bytes(range(256)) * 4)

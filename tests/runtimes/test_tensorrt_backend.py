@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from flowfm_edge.export.manifest import BundleError, file_entry, write_manifest
+from flowfm_edge.bundle.manifest import BundleError, file_entry, write_manifest
 from flowfm_edge.runtimes import tensorrt_backend
 from flowfm_edge.runtimes.tensorrt_backend import EngineMismatch, TensorRTBackend, load_tensorrt
 
@@ -178,7 +178,7 @@ def test_tensorrt_runtime_on_a_real_gpu(tmp_path):
     pytest.importorskip("cuda", reason="needs cuda-python for device buffers")
     from flowfm_edge import runtimes
     from flowfm_edge.export import ExportOptions, export_bundle
-    from flowfm_edge.export.engine_build import build_engines
+    from flowfm_edge.runtimes.engine_build import build_engines
 
     import importlib.util
     from pathlib import Path

@@ -26,7 +26,7 @@ def text_bundle(text_run, activity, tmp_path_factory):
 
 
 def test_manifest_declares_the_text_sampler_and_carries_the_prompt_embeddings(text_bundle):
-    from flowfm_edge.export.manifest import read_manifest, verify_files
+    from flowfm_edge.bundle.manifest import read_manifest, verify_files
 
     m = read_manifest(text_bundle)
     g = m["graphs"]["text-sampler-euler-2"]
@@ -78,7 +78,7 @@ def test_validate_passes_and_catches_a_modified_embedding_table(text_bundle, tmp
 
 def test_runtime_errors_name_what_is_missing(text_bundle, bundle):
     from flowfm_edge import runtimes
-    from flowfm_edge.export.manifest import BundleError
+    from flowfm_edge.bundle.manifest import BundleError
 
     rt = runtimes.load(text_bundle, "onnxruntime")
     with pytest.raises(BundleError, match="random-test-embedder"):
@@ -107,7 +107,7 @@ def test_export_command_includes_text_samplers_by_default(text_run, tmp_path):
     from typer.testing import CliRunner
 
     from flowfm_edge.cli import app
-    from flowfm_edge.export.manifest import read_manifest
+    from flowfm_edge.bundle.manifest import read_manifest
 
     out = tmp_path / "bundle"
     res = CliRunner().invoke(app, ["export", str(text_run), "--out", str(out), "--precision", "fp32", "--steps", "1"],

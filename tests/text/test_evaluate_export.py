@@ -7,7 +7,7 @@ import torch
 from flowfm_edge.evaluation.feature_net import train_feature_net
 from flowfm_edge.text.embeddings import EmbeddingCache
 from flowfm_edge.text.evaluate import markdown_table, text_eval
-from flowfm_edge.text.export import TextSamplerGraph
+from flowfm_edge.export.text_sampler import TextSamplerGraph
 from flowfm_edge.text.generate import sample_text
 from flowfm_edge.training import load_model
 

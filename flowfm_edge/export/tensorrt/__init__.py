@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .graphs import GraphSpec, build_graph
-from .inputs import example_args, feeds, reference
-from .manifest import file_entry
-from .metrics import FP32_REL_TOLERANCE, compare
-from .trt_ops import TENSORRT_RANGE, check_ops, unsupported_message
-from .trt_recipe import DEFAULT_PROFILE, build_section, golden_tolerance, recipe
-from .validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx
+from ..graphs import GraphSpec, build_graph
+from ..inputs import example_args, feeds, reference
+from ...bundle.manifest import file_entry
+from ...bundle.metrics import FP32_REL_TOLERANCE, compare
+from .ops import TENSORRT_RANGE, check_ops, unsupported_message
+from ...bundle.recipes import DEFAULT_PROFILE, build_section, golden_tolerance, recipe
+from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx
 
 OPSET = 17
 EXPORTER_NOTE = ("legacy exporter at opset 17: TensorRT 8.6 parses ONNX opsets up to 17, and the dynamo "
@@ -45,10 +45,10 @@ INT8_HOST_RUN = {"graph_optimization": "disabled",
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
                  log) -> tuple[list[dict], dict]:
     """Every precision of one graph for TensorRT: returns (artefact entries, golden entry)."""
-    from ..calibration import ArrayReader
-    from .bundle import GOLDEN_ROWS, _summary
-    from .to_onnx import export_onnx
-    from .trt_quantize import fp16_readiness, fp32_nodes, quantize_for_tensorrt
+    from ...calibration import ArrayReader
+    from ..exporter import GOLDEN_ROWS, _summary
+    from ..onnx.convert import export_onnx
+    from .quantize import fp16_readiness, fp32_nodes, quantize_for_tensorrt
 
     calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
     ref = reference(spec, model, head, check)

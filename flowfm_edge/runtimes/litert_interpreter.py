@@ -7,7 +7,7 @@ INT8 inputs and outputs (``--int8-io`` models) are quantised and dequantised her
 tensors' own scale and zero point, so callers always pass and get float32.
 
 ``ai-edge-litert`` can abort the whole process on a malformed model. :func:`run_isolated`
-runs models in a child process (``python -m flowfm_edge.export.litert_run``) and turns a
+runs models in a child process (``python -m flowfm_edge.runtimes.litert_interpreter``) and turns a
 crash into :class:`LiteRTCrash` naming the model.
 
 >>> m = TFLiteModel("bundle/litert/encoder.fp32.tflite", threads=2)   # doctest: +SKIP
@@ -120,7 +120,7 @@ def run_isolated(jobs: list[tuple[Path, dict[str, np.ndarray]]], threads: int | 
             request["jobs"].append({"model": str(path), "inputs": str(tmp / f"in{i}.npz"), "output": str(tmp / f"out{i}.npy")})
         (tmp / "request.json").write_text(json.dumps(request))
         try:
-            res = subprocess.run([sys.executable, "-m", "flowfm_edge.export.litert_run", str(tmp / "request.json")],
+            res = subprocess.run([sys.executable, "-m", "flowfm_edge.runtimes.litert_interpreter", str(tmp / "request.json")],
                                  capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise LiteRTCrash(f"LiteRT check did not finish within {timeout:.0f} s ({len(jobs)} models, first "

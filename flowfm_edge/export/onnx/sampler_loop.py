@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .graphs import GraphSpec, TensorSpec
+from ..graphs import GraphSpec, TensorSpec
 
 DOMAIN, PLACEHOLDER = "flowfm_edge", "Step"
 CALIB_TUPLES = 4096  # about this many (z, c) pairs calibrate a step; every step call keeps at least one
@@ -124,7 +124,7 @@ class _Advance(nn.Module):
 
 def _trace(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], batched: set[str]):
     """:func:`.to_onnx.trace_legacy`, with the step placeholder's ONNX symbolic registered."""
-    from .to_onnx import OPSET, _quiet, trace_legacy
+    from .convert import OPSET, _quiet, trace_legacy
 
     torch.onnx.register_custom_op_symbolic(f"{DOMAIN}::step_placeholder", _placeholder_symbolic, OPSET)
     with torch.no_grad(), _quiet():
@@ -193,7 +193,7 @@ class LoopedSampler:
     """
 
     def __init__(self, module: nn.Module, spec: GraphSpec, example: tuple, tmp: Path):
-        from .to_onnx import export_onnx
+        from .convert import export_onnx
 
         start = time.perf_counter()
         self.module, self.spec, self.tmp = module, spec, Path(tmp)
@@ -302,7 +302,7 @@ class LoopedSampler:
 
     def export_fp32(self, dst: Path) -> dict:
         """The FP32 sampler; returns the manifest's export entry."""
-        from .to_onnx import OPSET
+        from .convert import OPSET
 
         start = time.perf_counter()
         counts = self.build(self.step_fp32, dst)
@@ -317,7 +317,7 @@ class LoopedSampler:
         ``calib`` holds the sampler's own calibration inputs (noise, r or e[, w]). Returns the
         manifest's quantisation entry.
         """
-        from ..calibration import ArrayReader
+        from ...calibration import ArrayReader
         from .quantize import quantize_static
 
         start = time.perf_counter()

@@ -28,8 +28,8 @@ import time
 import numpy as np
 import torch
 
-from .graphs import GraphSpec
-from .litert_io import float_io, share_buffers
+from ..graphs import GraphSpec
+from .io import float_io, share_buffers
 
 NEEDS = "pip install 'flowfm-edge[litert]' (installs litert-torch and ai-edge-litert)"
 SIGNAL, CONDITION = "flowfm-signal-path:", "flowfm-condition-path:"  # op-name marks for the quantiser's regex

@@ -17,9 +17,9 @@ import os
 import time
 from pathlib import Path
 
-from .manifest import BundleError, file_entry, read_manifest, sha256, verify_files, write_manifest
+from ..bundle.manifest import BundleError, file_entry, read_manifest, sha256, verify_files, write_manifest
 from .trt_device import device_facts, gpu, import_tensorrt
-from .trt_recipe import BUILD_PRECISIONS, DEFAULT_WORKSPACE_GIB, trtexec_line
+from ..bundle.recipes import BUILD_PRECISIONS, DEFAULT_WORKSPACE_GIB, trtexec_line
 
 
 class EngineBuildError(RuntimeError):

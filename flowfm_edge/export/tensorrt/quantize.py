@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .quantize import STATIC_OPS, _method, conditioning_nodes, preprocess
+from ..onnx.quantize import STATIC_OPS, _method, conditioning_nodes, preprocess
 
 FP16_MAX = 65504.0
 FP16_HEADROOM = 0.5  # an activation above half the FP16 range fails the readiness check

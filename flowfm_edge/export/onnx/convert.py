@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .graphs import GraphSpec
+from ..graphs import GraphSpec
 
 OPSET = 18
 EXAMPLE_BATCH = 2  # batch 1 would be specialised away by the tracer

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest_schema import SCHEMA_VERSION, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
+from .schema import SCHEMA_VERSION, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 << 20  # a manifest of many engines is a few MB; a bigger one is not a manifest

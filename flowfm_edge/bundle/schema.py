@@ -1,7 +1,7 @@
 """The typed, versioned schema of ``manifest.json``: every field a runtime reads, checked once.
 
 :func:`parse_manifest` is the only way a manifest is read (``manifest.read_manifest`` calls
-it): a missing or malformed field becomes a :class:`~flowfm_edge.export.manifest.BundleError`
+it): a missing or malformed field becomes a :class:`~flowfm_edge.bundle.manifest.BundleError`
 that names the field (``artefacts[2].file.sha256``), so no reader meets a KeyError later.
 Sections carry more fields than listed here (export reports, environment); those are kept
 as written. File paths must be relative POSIX paths inside the bundle; where they lead on
@@ -10,7 +10,7 @@ disk is checked against the bundle itself by ``manifest.bundle_path``.
 >>> parse_manifest({"schema_version": 1}, "b/manifest.json")   # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-flowfm_edge.export.manifest.BundleError: b/manifest.json: field 'model' is missing; ...
+flowfm_edge.bundle.manifest.BundleError: b/manifest.json: field 'model' is missing; ...
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .graphs import GraphSpec, build_graph
-from .inputs import feeds, reference
-from .manifest import file_entry
-from .metrics import FP32_REL_TOLERANCE
-from .validation import INT8_DRIFT_TOLERANCE, check_artefact
+from ..graphs import GraphSpec, build_graph
+from ..inputs import feeds, reference
+from ...bundle.manifest import file_entry
+from ...bundle.metrics import FP32_REL_TOLERANCE
+from ..validation import INT8_DRIFT_TOLERANCE, check_artefact
 
 FP16_DRIFT_TOLERANCE = 1e-3  # golden check of an FP16-weight artefact against its own export-time output
 ORDER = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -40,11 +40,11 @@ def golden_check(precision: str) -> dict:
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
                  log) -> tuple[list[dict], dict]:
     """Every precision of one graph as LiteRT models: returns (artefact entries, golden entry)."""
-    from ..calibration import ArrayReader
-    from .bundle import GOLDEN_ROWS, _summary
-    from .litert_convert import convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
-    from .litert_io import summary
-    from .litert_run import run_isolated
+    from ...calibration import ArrayReader
+    from ..exporter import GOLDEN_ROWS, _summary
+    from .convert import convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
+    from .io import summary
+    from ...runtimes.litert_interpreter import run_isolated
 
     version = require_litert()
     batch = int(getattr(opts, "fixed_batch", 1) or 1)

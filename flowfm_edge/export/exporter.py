@@ -23,9 +23,9 @@ import numpy as np
 from ..data.contract import WindowSet
 from .graphs import GraphSpec, build_graph, graph_spec
 from .inputs import Windows, example_args, feeds, reference
-from .manifest import file_entry, write_manifest
-from .metrics import FP32_REL_TOLERANCE
-from .targets import SAMPLER_GRAPHS, get_target
+from ..bundle.manifest import file_entry, write_manifest
+from ..bundle.metrics import FP32_REL_TOLERANCE
+from ..bundle.targets import SAMPLER_GRAPHS, get_target
 from .validation import INT8_DRIFT_TOLERANCE, Limits, check_artefact, run_onnx_many
 
 GOLDEN_ROWS = 4
@@ -85,7 +85,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         specs += [graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=r_guidance) for s, n in schedules]
     text_kit = None
     if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host
-        from ..text import export as text_export
+        from . import text_sampler as text_export
 
         texts, E = text_export.prompt_embeddings(run, config)
         text_kit = text_export.kit(E)
@@ -94,7 +94,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     hooks = importlib.import_module(target.hooks) if target.hooks else None
     twin = None
     if model.cfg.objective == "diffusion":  # the twin's denoiser and fused DDIM samplers
-        from . import diffusion_export as twin
+        from . import diffusion as twin
 
         twin.check_target(target)
         specs = twin.graph_specs(graphs, model.cfg, len(classes or []), opts)
@@ -112,7 +112,7 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
             artefacts += a
             golden[spec.name] = g
         from .environment import build_manifest, copy_torch_checkpoint
-        from .prior import write_prior
+        from ..bundle.prior import write_prior
 
         torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
         prior = write_prior(tmp, getattr(model, "prior", None), _prior_info(run), opts.seed)
@@ -219,9 +219,9 @@ def _export_graph(spec: GraphSpec, model, head, windows: Windows, schedules, opt
     ``kit`` = (feeds, reference, build_graph, example_args) for models other than FlowFM.
     """
     from ..calibration import ArrayReader
-    from .quantize import quantize_dynamic, quantize_static
-    from .to_onnx import export_onnx
-    from .sampler_loop import LoopedSampler
+    from .onnx.quantize import quantize_dynamic, quantize_static
+    from .onnx.convert import export_onnx
+    from .onnx.sampler_loop import LoopedSampler
 
     feeds_fn, reference_fn, build_fn, example_fn = kit or (feeds, reference, build_graph, example_args)
     calib, check, n_real, labels = feeds_fn(spec, model, windows, schedules, seed=opts.seed)

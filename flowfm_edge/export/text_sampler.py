@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..export.graphs import SamplerGraph
+from .graphs import SamplerGraph
 from ..models import FlowFM
 from ..solvers import time_grid
-from .generate import check_text_model, sample_text
+from ..text.generate import check_text_model, sample_text
 
 
 def text_sampler_name(solver: str, steps: int) -> str:
@@ -34,7 +34,7 @@ def text_sampler_name(solver: str, steps: int) -> str:
 
 def text_sampler_spec(cfg, solver: str = "euler", steps: int = 8, guidance: bool = False, embedder: str = ""):
     """The declared signature (an export ``GraphSpec``) of the text-conditioned fused sampler."""
-    from ..export.graphs import GraphSpec, TensorSpec
+    from .graphs import GraphSpec, TensorSpec
 
     window = ("batch", cfg.channels, cfg.window)
     inputs = (TensorSpec("noise", window, "N(0, I), normalised"),
@@ -88,8 +88,8 @@ TEXT_CALIB = 64  # (noise, e) pairs that calibrate a text sampler for static INT
 
 def prompt_embeddings(run: str | Path, config: dict) -> tuple[list[str], np.ndarray]:
     """(texts, E (K, text_dim)) of the run's descriptions found in its embedding cache (no text model needed)."""
-    from .embeddings import CACHE_NAME, EmbeddingCache
-    from .prompts import all_texts
+    from ..text.embeddings import CACHE_NAME, EmbeddingCache
+    from ..text.prompts import all_texts
 
     text = config["text"]
     cache = EmbeddingCache(Path(run) / text.get("cache", CACHE_NAME), None, model=text["embedder"])
@@ -134,7 +134,7 @@ def kit(embeddings: np.ndarray):
 
 def bundle_section(bundle: Path, config: dict, texts: list[str], E: np.ndarray) -> dict:
     """Write ``text/embeddings.npy`` (K, text_dim) into ``bundle``; return the manifest's ``text`` section."""
-    from ..export.manifest import file_entry
+    from ..bundle.manifest import file_entry
 
     path = bundle / "text" / "embeddings.npy"
     path.parent.mkdir(parents=True, exist_ok=True)

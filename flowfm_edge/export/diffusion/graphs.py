@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models.diffusion import T_STEPS, DiffusionTwin, timesteps
-from .graphs import FusedSampler, GraphSpec, TensorSpec
-from .graphs import build_graph as build_shared_graph
-from .graphs import graph_spec as shared_graph_spec
+from ...models.diffusion import T_STEPS, DiffusionTwin, timesteps
+from ..graphs import FusedSampler, GraphSpec, TensorSpec
+from ..graphs import build_graph as build_shared_graph
+from ..graphs import graph_spec as shared_graph_spec
 
 DDPM_STEPS = 1000  # the ancestral sampler the runtimes run as a loop over the denoiser graph
 

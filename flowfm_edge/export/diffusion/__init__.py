@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..calibration.trajectories import generator_conditions, noise_like
-from ..models.diffusion import DiffusionTwin, sample_loop
-from . import inputs as flow_inputs
-from .diffusion_graphs import DDPM_STEPS, build_graph, graph_spec
+from ...calibration.trajectories import generator_conditions, noise_like
+from ...models.diffusion import DiffusionTwin, sample_loop
+from .. import inputs as flow_inputs
+from .graphs import DDPM_STEPS, build_graph, graph_spec
 
 DDIM_CALIB_WINDOWS = 4  # windows whose DDIM trajectories calibrate the denoiser, per exported schedule
 DDPM_CALIB_WINDOWS = 2  # windows whose 1000-step DDPM trajectories calibrate it too
@@ -110,7 +110,7 @@ def reference(spec, model: DiffusionTwin, head, feeds: dict[str, np.ndarray], ba
 
 def export_graph(spec, model, head, windows, schedules, opts, target, bundle, log):
     """Every precision of one diffusion graph, through the FlowFM path with this module's inputs and modules."""
-    from .bundle import _export_graph
+    from ..exporter import _export_graph
 
     kit = (feeds, reference, build_graph, flow_inputs.example_args)
     return _export_graph(spec, model, head, windows, [("ddim", k) for k in opts.steps], opts, target, bundle, log,
