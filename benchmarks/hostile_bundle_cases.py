@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hostile_workspace import Outcome, _edit_weights, _manifest, _write, cli, cli_error, raises
+from hostile_workspace import (Outcome, cli, cli_error, edit_classifier_weights, raises, read_manifest_file,
+                               write_manifest_file)
 
 
 # ---- bundles ------------------------------------------------------------------------------------
@@ -21,13 +22,13 @@ def weights_edited_load(ws):
     from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh()
-    _edit_weights(b, rehash=False)
+    edit_classifier_weights(b, rehash=False)
     return raises(lambda: runtimes.load(b), BundleError, "sha256 mismatch")
 
 
 def weights_edited_stream(ws):
     b = ws.fresh()
-    _edit_weights(b, rehash=False)
+    edit_classifier_weights(b, rehash=False)
     src = ws.tmp / "one-minute.csv"
     src.write_text(ws.sample_csv(minutes=0.5, devices=1))
     return cli_error(["stream", b, "--input", src], "sha256 mismatch")
@@ -35,11 +36,11 @@ def weights_edited_stream(ws):
 
 def weights_rehashed_tolerance_1e9(ws):
     b = ws.fresh()
-    _edit_weights(b, rehash=True)
-    m = _manifest(b)
+    edit_classifier_weights(b, rehash=True)
+    m = read_manifest_file(b)
     for a in m["artefacts"]:
         a["golden_check"]["tolerance"] = 1e9
-    _write(b, m)
+    write_manifest_file(b, m)
     return cli_error(["validate", b], "golden_check.tolerance' is malformed")
 
 
@@ -48,15 +49,15 @@ def weights_rehashed_signed_bundle(ws):
     from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh("signed")
-    _edit_weights(b, rehash=True)
+    edit_classifier_weights(b, rehash=True)
     return raises(lambda: runtimes.load(b, trust=ws.public_key), BundleError, "signature check")
 
 
 def tolerance_edit_signed(ws):
     b = ws.fresh("signed")
-    m = _manifest(b)
+    m = read_manifest_file(b)
     m["artefacts"][0]["golden_check"]["tolerance"] = 0.9
-    _write(b, m)
+    write_manifest_file(b, m)
     code, out, err = cli(["validate", b, "--trust", ws.public_key])
     text = " ".join((out + err).split())
     if code == 1 and "signature check against" in text and "the signature does not match" in text:
@@ -71,9 +72,9 @@ def golden_edit_signed(ws):
     b = ws.fresh("signed")
     p = b / "golden" / "classifier" / "reference.npy"
     np.save(p, np.zeros_like(np.load(p)))
-    m = _manifest(b)
+    m = read_manifest_file(b)
     m["golden"]["classifier"]["files"]["reference"] = file_entry(b, p)
-    _write(b, m)
+    write_manifest_file(b, m)
     return raises(lambda: runtimes.load(b, trust=ws.public_key), BundleError, "signature check")
 
 
@@ -92,9 +93,9 @@ def removed_file_signed(ws):
 
     b = ws.fresh("signed")
     (b / "golden" / "encoder" / "output.fp32.npy").unlink()
-    m = _manifest(b)
+    m = read_manifest_file(b)
     del m["golden"]["encoder"]["files"]["output.fp32"]
-    _write(b, m)
+    write_manifest_file(b, m)
     return raises(lambda: runtimes.load(b, trust=ws.public_key), BundleError, "signature check")
 
 
@@ -124,13 +125,13 @@ def _path_case(ws, path: str, expect: str):
     outside = b.parent / "outside"
     outside.mkdir(exist_ok=True)
     shutil.copy(b / "onnx" / "classifier.fp32.onnx", outside / "evil.onnx")
-    m = _manifest(b)
+    m = read_manifest_file(b)
     entry = next(a for a in m["artefacts"] if a["name"] == "classifier")
     entry["file"]["path"] = path
     target = (b / path) if not path.startswith("/") else Path(path)
     if target.is_file():
         entry["file"]["sha256"] = sha256(target)
-    _write(b, m)
+    write_manifest_file(b, m)
     return raises(lambda: runtimes.load(b).classify(np.ones((1, 3, 300), np.float32)), BundleError, expect)
 
 
@@ -158,15 +159,15 @@ def torch_path_other_run(ws):
     from flowfm_edge.bundle.manifest import BundleError
 
     b = ws.fresh()
-    m = _manifest(b)
+    m = read_manifest_file(b)
     m["torch"]["path"] = os.path.relpath(ws.run, b)
-    _write(b, m)
+    write_manifest_file(b, m)
     return raises(lambda: runtimes.load(b, backend="torch"), BundleError, "torch.path")
 
 
 def _manifest_case(ws, edit, expect):
     b = ws.fresh()
-    _write(b, edit(_manifest(b)))
+    write_manifest_file(b, edit(read_manifest_file(b)))
     return cli_error(["validate", b], expect)
 
 
@@ -194,11 +195,11 @@ def onnx_invalid_protobuf(ws):
     b = ws.fresh()
     p = b / "onnx" / "classifier.fp32.onnx"
     p.write_bytes(b"\x00garbage" * 100)
-    m = _manifest(b)
+    m = read_manifest_file(b)
     for a in m["artefacts"]:
         if a["file"]["path"] == "onnx/classifier.fp32.onnx":
             a["file"] = file_entry(b, p)
-    _write(b, m)
+    write_manifest_file(b, m)
     return cli_error(["validate", b], "onnxruntime cannot load")
 
 

@@ -125,7 +125,7 @@ def run_fuzz(ws: Workspace, examples: int) -> dict:
     @cfg
     @given(choice=st.integers(0, 10_000), action=st.sampled_from(["delete", "replace"]), value=fuzz.json_values)
     def manifests(choice, action, value):
-        record("manifest", lambda: manifest_outcome(fuzz._mutate(original, choice, action, value)))
+        record("manifest", lambda: manifest_outcome(fuzz.mutate_manifest(original, choice, action, value)))
 
     @cfg
     @given(document=fuzz.json_values)

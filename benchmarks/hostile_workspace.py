@@ -112,15 +112,18 @@ def raises(fn, error: type, expect: str) -> tuple[str, str]:
     return Outcome.WRONG, "no error"
 
 
-def _manifest(b: Path) -> dict:
+def read_manifest_file(b: Path) -> dict:
+    """The manifest of bundle ``b`` as JSON, unchecked (the cases tamper with it)."""
     return json.loads((b / "manifest.json").read_text())
 
 
-def _write(b: Path, m: dict) -> None:
+def write_manifest_file(b: Path, m: dict) -> None:
+    """Overwrite the manifest of bundle ``b`` with ``m``, as a tampering user would."""
     (b / "manifest.json").write_text(json.dumps(m))
 
 
-def _edit_weights(b: Path, rehash: bool) -> None:
+def edit_classifier_weights(b: Path, rehash: bool) -> None:
+    """Scale the largest FP32 classifier weight tensor by -3; ``rehash`` also updates its manifest entry."""
     import onnx
     from onnx import numpy_helper
 
@@ -133,8 +136,8 @@ def _edit_weights(b: Path, rehash: bool) -> None:
     init.CopyFrom(numpy_helper.from_array(w.astype(np.float32), init.name))
     onnx.save(model, str(path))
     if rehash:
-        m = _manifest(b)
+        m = read_manifest_file(b)
         for a in m["artefacts"]:
             if a["file"]["path"] == "onnx/classifier.fp32.onnx":
                 a["file"] = file_entry(b, path)
-        _write(b, m)
+        write_manifest_file(b, m)

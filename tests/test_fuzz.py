@@ -93,7 +93,7 @@ def _paths(obj, prefix=()):
             yield from _paths(v, prefix + (i,))
 
 
-def _mutate(manifest: dict, choice: int, action: str, value):
+def mutate_manifest(manifest: dict, choice: int, action: str, value):
     m = copy.deepcopy(manifest)
     paths = [p for p, _ in _paths(m) if p]
     path = paths[choice % len(paths)]
@@ -123,7 +123,7 @@ def _check_manifest(bundle, document) -> None:
     rt = Runtime(OrtBackend(bundle, manifest))
     for graph in manifest["graphs"]:
         try:
-            rt._graph(graph)
+            rt.require_graph(graph)
         except BundleError:
             pass
 
@@ -135,7 +135,7 @@ def test_fuzz_manifest_mutations(real_manifest, tmp_path_factory, choice, action
     bundle = tmp_path_factory.getbasetemp() / "fuzz-manifest-bundle"
     if not bundle.exists():
         shutil.copytree(src, bundle)
-    _check_manifest(bundle, _mutate(manifest, choice, action, value))
+    _check_manifest(bundle, mutate_manifest(manifest, choice, action, value))
 
 
 @FUZZ

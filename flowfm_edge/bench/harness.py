@@ -159,7 +159,7 @@ def _inputs(case: Case, rt, ctx: QualityContext | None, rng) -> Callable[[], obj
     if case.kind in ("velocity", "denoiser"):
         feeds = {"z_t": rng.standard_normal((B, rt.channels, rt.window)).astype(np.float32),
                  "t": rng.random(B).astype(np.float32), "r": rng.standard_normal((B, rt.r_dim)).astype(np.float32)}
-        graph = rt._graph(case.artefact)
+        graph = rt.require_graph(case.artefact)
         return lambda: rt.backend.run(graph, case.precision, feeds)
     if case.kind == "text-sampler":
         e = np.repeat(next(iter(rt.text_prompts().values()))[None], B, axis=0)

@@ -86,7 +86,8 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime({self.backend.bundle}, backend={self.backend.name!r}, precision={self.precision!r})"
 
-    def _graph(self, name: str) -> str:
+    def require_graph(self, name: str) -> str:
+        """``name``, once the bundle has that graph with an artefact of this precision for this backend; raises otherwise."""
         if name not in self.manifest["graphs"]:
             have = ", ".join(self.manifest["graphs"])
             raise BundleError(f"{self.backend.bundle}: the bundle has no {name!r} graph (it has {have})")
@@ -114,7 +115,7 @@ class Runtime:
         if invalid == "raise" and not valid.all():
             raise NonFiniteError(f"windows {_indices(~valid)} of {len(x)} hold NaN or Inf; no {graph} output is "
                                  "derived from them (drop or repair them, or pass invalid='mask')")
-        name = self._graph(graph)
+        name = self.require_graph(graph)
         out = None
         if valid.any():
             y = self.backend.run(name, self.precision, {"x": np.ascontiguousarray(x[valid])})  # (V, D)
@@ -192,7 +193,7 @@ class Runtime:
             from .denoiser_loop import loop_generate
 
             return loop_generate(self, entry, feeds, seed)
-        return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
+        return self.backend.run(self.require_graph(entry["name"]), self.precision, feeds)
 
     def unconditional_r(self, n: int, seed: int = 0) -> np.ndarray:
         """r (n, r_dim) float32 for unconditional generation: prior draws, or zeros when the bundle has no prior.
@@ -257,7 +258,7 @@ class Runtime:
         if bad.any():
             raise NonFiniteError(f"e rows {_indices(bad)} of {len(e)} hold NaN or Inf; no window is generated from them")
         feeds = self._feeds(entry, {"noise": noise(len(e), self.channels, self.window, seed), "e": e}, guidance)
-        return self.backend.run(self._graph(entry["name"]), self.precision, feeds)
+        return self.backend.run(self.require_graph(entry["name"]), self.precision, feeds)
 
 
 def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp32", threads: int | None = None,

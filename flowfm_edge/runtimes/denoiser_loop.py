@@ -54,7 +54,7 @@ def loop_generate(runtime, entry: dict, feeds: dict[str, np.ndarray], seed: int)
     ab = np.asarray(entry.get("alpha_bar") or [], dtype=np.float64)
     if ab.size == 0:
         raise BundleError(f"{backend.bundle}: sampler {entry['name']} lists no alpha_bar schedule; re-export the bundle")
-    graph = runtime._graph(entry["loop"])
+    graph = runtime.require_graph(entry["loop"])
     seq = schedule_timesteps(entry["steps"], len(ab))
     rng = np.random.default_rng([seed, 1])  # step noise: a stream apart from the starting noise
     z = np.ascontiguousarray(feeds["noise"], dtype=np.float32)  # float32 between steps, as the model keeps it
