@@ -102,7 +102,7 @@ def loss_curve(run: Path) -> dict:
 
 def flow_probe(args) -> dict:
     if args.flow_run:
-        from flowfm_edge.cli import run_probe
+        from flowfm_edge.evaluation.probe_commands import run_probe
 
         return run_probe(Path(args.flow_run), args.data)
     return json.loads(Path(args.flow_probe).read_text())
@@ -151,7 +151,7 @@ def main() -> None:
     print(f"MTL loss: last 10% {curve['last_10pct_mean']:.3f}, 10% before {curve['previous_10pct_mean']:.3f} "
           f"(chance {CHANCE:.3f}); plateaued: {curve['plateaued']}", flush=True)
 
-    from flowfm_edge.cli import run_probe
+    from flowfm_edge.evaluation.probe_commands import run_probe
 
     mtl = run_probe(run, args.data)
     flow = flow_probe(args)

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from ..cli_common import cli_errors, console
 from .meters import METERS
 
 
@@ -42,7 +43,7 @@ def _threads(value: Optional[str]) -> list[Optional[int]]:
     return [None] if not value else _ints(value, "threads")
 
 
-def _write(result: dict, json_out: Optional[Path], report: Optional[Path], markdown, console) -> None:
+def _write(result: dict, json_out: Optional[Path], report: Optional[Path], markdown) -> None:
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -53,118 +54,119 @@ def _write(result: dict, json_out: Optional[Path], report: Optional[Path], markd
         console.print(f"wrote {report}")
 
 
-def register(app: typer.Typer, cli_errors, console) -> None:
-    bench_app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
-                            help="Benchmark bundles: latency, throughput, memory, size, energy and quality. "
-                                 "`flowfm-edge bench BUNDLE` runs every case; `bench compare` sets FlowFM against "
-                                 "its diffusion twin.")
-    app.add_typer(bench_app, name="bench")
-    log = lambda s: console.print(s, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
-
-    @bench_app.command("run")
-    @cli_errors
-    def run(
-        bundle: Path = typer.Argument(..., help="Bundle directory from `flowfm-edge export`."),
-        backend: Optional[str] = typer.Option(None, help="Backends, comma-separated; default: the target's, where installed."),
-        precision: Optional[str] = typer.Option(None, help="Precisions, comma-separated; default: all the bundle has."),
-        steps: Optional[str] = typer.Option(None, help="Generator step counts, comma-separated; default: all."),
-        solver: Optional[str] = typer.Option(None, help="Samplers: euler, heun, ..., ddim, ddpm; default: all."),
-        graphs: Optional[str] = typer.Option(None, help="encoder, classifier, velocity, denoiser, sampler; default: all."),
-        batch: str = typer.Option("1", help="Batch sizes, comma-separated (e.g. 1,16)."),
-        threads: Optional[str] = typer.Option(None, help="Thread counts, comma-separated; default: the backend's."),
-        min_iters: int = typer.Option(10, min=1, help="Fewest timed calls per case."),
-        min_seconds: float = typer.Option(1.0, min=0.0, help="Least timed seconds per case."),
-        max_seconds: float = typer.Option(120.0, min=0.0, help="A case stops here even below its minimums (flagged)."),
-        warmup: int = typer.Option(3, min=0, help="Warm-up calls after the cold call, not counted."),
-        energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
-        data: Optional[str] = typer.Option(None, help="Data for quality: hapt, synthetic, .npz; classifiers use its labelled "
-                                           "split (F1), generators its pretrain split (Frechet distance)."),
-        feature_net: Optional[Path] = typer.Option(None, help="Feature network for the Frechet distance (`train-feature-net`)."),
-        n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per generator."),
-        resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
-        mode: str = typer.Option("unconditional", help="Generation for quality: unconditional (r from the bundle's prior, "
-                                 "else 0) or reconstruction."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
-        report: Optional[Path] = typer.Option(None, help="Write a Markdown report here."),
-        plots: Optional[Path] = typer.Option(None, help="Write latency-vs-steps and quality-vs-latency PNGs into this directory."),
-        seed: int = typer.Option(0, help="Seed of inputs, real-window draw and noise."),
-    ):
-        """Time every artefact x backend x precision (x steps) x batch x threads of BUNDLE."""
-        from .harness import BenchOptions, bench_bundle
-        from .report import bench_markdown
-
-        opts = BenchOptions(backends=_strs(backend), precisions=_strs(precision), steps=steps and _ints(steps, "steps"),
-                            solvers=_strs(solver), graphs=_strs(graphs), batches=_ints(batch, "batch"),
-                            threads=_threads(threads), min_iters=min_iters, min_seconds=min_seconds,
-                            max_seconds=max_seconds or None, warmup=warmup, energy=energy, data=data,
-                            feature_net=str(feature_net) if feature_net else None, n_quality=n, quality_mode=mode,
-                            seed=seed, resamples=resamples)
-        result = bench_bundle(bundle, opts, log)
-        _write(result, json_out, report, bench_markdown, console)
-        if plots is not None:
-            _bench_plots(result, plots, console)
-        if result["energy"]["measured"] is False:
-            console.print(f"energy: not measured ({result['energy']['reason']})", highlight=False, soft_wrap=True)
-
-    @bench_app.command("compare")
-    @cli_errors
-    def compare(
-        flow_bundle: Path = typer.Argument(..., help="FlowFM bundle (fused samplers of --flow-solver)."),
-        diffusion_bundle: Path = typer.Argument(..., help="Diffusion-twin bundle (denoiser + fused DDIM samplers)."),
-        backend: str = typer.Option("onnxruntime,torch", help="Backends, comma-separated."),
-        precision: str = typer.Option("fp32,int8", help="Precisions, comma-separated (torch runs fp32)."),
-        flow_steps: str = typer.Option("1,2,4,8,16,32,64", help="FlowFM step counts (exported in the bundle)."),
-        flow_solver: str = typer.Option("euler", help="FlowFM's ODE solver of those samplers: euler, midpoint, heun, rk4."),
-        ddim_steps: str = typer.Option("10,25,50,100,250", help="DDIM step counts (exported in the bundle)."),
-        ddpm_steps: int = typer.Option(1000, min=1, help="DDPM ancestral steps (a loop over the denoiser graph)."),
-        torch_samplers: Optional[str] = typer.Option(None, help="Only these settings on torch, e.g. ddpm-1000,euler-4; default all."),
-        batch: str = typer.Option("1", help="Batch sizes, comma-separated."),
-        threads: Optional[int] = typer.Option(None, min=1, help="Threads for every backend; default the backend's."),
-        min_iters: int = typer.Option(10, min=1, help="Fewest timed calls per setting."),
-        min_seconds: float = typer.Option(2.0, min=0.0, help="Least timed seconds per setting."),
-        max_seconds: float = typer.Option(120.0, min=0.0, help="A setting stops here even below its minimums (flagged)."),
-        warmup: int = typer.Option(2, min=0, help="Warm-up calls, not counted."),
-        energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
-        data: str = typer.Option("hapt", help="Data the bundles were trained on; its pretrain split is the FD reference."),
-        feature_net: Path = typer.Option(..., help="Feature network for the Frechet distance (`train-feature-net`)."),
-        n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per setting."),
-        resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
-        mode: str = typer.Option("unconditional", help="unconditional (r from the bundle's prior, else 0) or reconstruction."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
-        report: Optional[Path] = typer.Option(None, help="Write the Markdown report here."),
-        plots: Optional[Path] = typer.Option(None, help="Write pareto.png and latency_vs_steps.png into this directory."),
-        seed: int = typer.Option(0, help="Seed of the real-window draw and the noise."),
-    ):
-        """FlowFM vs diffusion twin: latency, energy and quality per setting, matched-quality speedups, Pareto plot.
-
-        FlowFM matches a diffusion setting when its FD is <= the upper end of that setting's 95% bootstrap interval.
-        """
-        from .compare import CompareOptions, compare_bundles
-        from .report import compare_markdown, plot_latency_vs_steps, plot_pareto
-
-        opts = CompareOptions(backends=_strs(backend), precisions=_strs(precision), flow_steps=_ints(flow_steps, "flow-steps"),
-                              flow_solver=flow_solver, ddim_steps=_ints(ddim_steps, "ddim-steps"), ddpm_steps=ddpm_steps,
-                              torch_samplers=_strs(torch_samplers), batches=_ints(batch, "batch"), threads=threads,
-                              min_iters=min_iters, min_seconds=min_seconds, max_seconds=max_seconds or None,
-                              warmup=warmup, energy=energy, data=data, feature_net=str(feature_net), n=n, mode=mode,
-                              seed=seed, resamples=resamples)
-        result = compare_bundles(flow_bundle, diffusion_bundle, opts, log)
-        _write(result, json_out, report, compare_markdown, console)
-        if plots is not None:
-            plots.mkdir(parents=True, exist_ok=True)
-            plot_pareto(result["points"], result["pareto"], plots / "pareto.png",
-                        title="FlowFM vs diffusion twin: quality vs latency per sample")
-            plot_latency_vs_steps(result["points"], plots / "latency_vs_steps.png",
-                                  title="latency per generated sample vs NFE")
-            console.print(f"wrote {plots / 'pareto.png'} and {plots / 'latency_vs_steps.png'}")
-        for line in compare_markdown(result).split("## All settings")[0].splitlines():
-            if line.startswith("- "):
-                console.print(line, highlight=False, markup=False, soft_wrap=True)
+bench_app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
+                        help="Benchmark bundles: latency, throughput, memory, size, energy and quality. "
+                             "`flowfm-edge bench BUNDLE` runs every case; `bench compare` sets FlowFM against "
+                             "its diffusion twin.")
 
 
-def _bench_plots(result: dict, out: Path, console) -> None:
-    from ..export.manifest import read_manifest
-    from .compare import _points, pareto_front
+def _log(line: str) -> None:
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@cli_errors
+def bench_run(
+    bundle: Path = typer.Argument(..., help="Bundle directory from `flowfm-edge export`."),
+    backend: Optional[str] = typer.Option(None, help="Backends, comma-separated; default: the target's, where installed."),
+    precision: Optional[str] = typer.Option(None, help="Precisions, comma-separated; default: all the bundle has."),
+    steps: Optional[str] = typer.Option(None, help="Generator step counts, comma-separated; default: all."),
+    solver: Optional[str] = typer.Option(None, help="Samplers: euler, heun, ..., ddim, ddpm; default: all."),
+    graphs: Optional[str] = typer.Option(None, help="encoder, classifier, velocity, denoiser, sampler; default: all."),
+    batch: str = typer.Option("1", help="Batch sizes, comma-separated (e.g. 1,16)."),
+    threads: Optional[str] = typer.Option(None, help="Thread counts, comma-separated; default: the backend's."),
+    min_iters: int = typer.Option(10, min=1, help="Fewest timed calls per case."),
+    min_seconds: float = typer.Option(1.0, min=0.0, help="Least timed seconds per case."),
+    max_seconds: float = typer.Option(120.0, min=0.0, help="A case stops here even below its minimums (flagged)."),
+    warmup: int = typer.Option(3, min=0, help="Warm-up calls after the cold call, not counted."),
+    energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
+    data: Optional[str] = typer.Option(None, help="Data for quality: hapt, synthetic, .npz; classifiers use its labelled "
+                                       "split (F1), generators its pretrain split (Frechet distance)."),
+    feature_net: Optional[Path] = typer.Option(None, help="Feature network for the Frechet distance (`train-feature-net`)."),
+    n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per generator."),
+    resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
+    mode: str = typer.Option("unconditional", help="Generation for quality: unconditional (r from the bundle's prior, "
+                             "else 0) or reconstruction."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
+    report: Optional[Path] = typer.Option(None, help="Write a Markdown report here."),
+    plots: Optional[Path] = typer.Option(None, help="Write latency-vs-steps and quality-vs-latency PNGs into this directory."),
+    seed: int = typer.Option(0, help="Seed of inputs, real-window draw and noise."),
+):
+    """Time every artefact x backend x precision (x steps) x batch x threads of BUNDLE."""
+    from .harness import BenchOptions, bench_bundle
+    from .report import bench_markdown
+
+    opts = BenchOptions(backends=_strs(backend), precisions=_strs(precision), steps=steps and _ints(steps, "steps"),
+                        solvers=_strs(solver), graphs=_strs(graphs), batches=_ints(batch, "batch"),
+                        threads=_threads(threads), min_iters=min_iters, min_seconds=min_seconds,
+                        max_seconds=max_seconds or None, warmup=warmup, energy=energy, data=data,
+                        feature_net=str(feature_net) if feature_net else None, n_quality=n, quality_mode=mode,
+                        seed=seed, resamples=resamples)
+    result = bench_bundle(bundle, opts, _log)
+    _write(result, json_out, report, bench_markdown)
+    if plots is not None:
+        _bench_plots(result, plots)
+    if result["energy"]["measured"] is False:
+        console.print(f"energy: not measured ({result['energy']['reason']})", highlight=False, soft_wrap=True)
+
+
+@cli_errors
+def bench_compare(
+    flow_bundle: Path = typer.Argument(..., help="FlowFM bundle (fused samplers of --flow-solver)."),
+    diffusion_bundle: Path = typer.Argument(..., help="Diffusion-twin bundle (denoiser + fused DDIM samplers)."),
+    backend: str = typer.Option("onnxruntime,torch", help="Backends, comma-separated."),
+    precision: str = typer.Option("fp32,int8", help="Precisions, comma-separated (torch runs fp32)."),
+    flow_steps: str = typer.Option("1,2,4,8,16,32,64", help="FlowFM step counts (exported in the bundle)."),
+    flow_solver: str = typer.Option("euler", help="FlowFM's ODE solver of those samplers: euler, midpoint, heun, rk4."),
+    ddim_steps: str = typer.Option("10,25,50,100,250", help="DDIM step counts (exported in the bundle)."),
+    ddpm_steps: int = typer.Option(1000, min=1, help="DDPM ancestral steps (a loop over the denoiser graph)."),
+    torch_samplers: Optional[str] = typer.Option(None, help="Only these settings on torch, e.g. ddpm-1000,euler-4; default all."),
+    batch: str = typer.Option("1", help="Batch sizes, comma-separated."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Threads for every backend; default the backend's."),
+    min_iters: int = typer.Option(10, min=1, help="Fewest timed calls per setting."),
+    min_seconds: float = typer.Option(2.0, min=0.0, help="Least timed seconds per setting."),
+    max_seconds: float = typer.Option(120.0, min=0.0, help="A setting stops here even below its minimums (flagged)."),
+    warmup: int = typer.Option(2, min=0, help="Warm-up calls, not counted."),
+    energy: str = typer.Option("auto", help=f"Energy meter: {', '.join(METERS)}."),
+    data: str = typer.Option("hapt", help="Data the bundles were trained on; its pretrain split is the FD reference."),
+    feature_net: Path = typer.Option(..., help="Feature network for the Frechet distance (`train-feature-net`)."),
+    n: int = typer.Option(1000, min=2, help="Windows generated (and real ones compared) per setting."),
+    resamples: int = typer.Option(200, min=2, help="Bootstrap resamples behind each FD's 95% interval."),
+    mode: str = typer.Option("unconditional", help="unconditional (r from the bundle's prior, else 0) or reconstruction."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every number here."),
+    report: Optional[Path] = typer.Option(None, help="Write the Markdown report here."),
+    plots: Optional[Path] = typer.Option(None, help="Write pareto.png and latency_vs_steps.png into this directory."),
+    seed: int = typer.Option(0, help="Seed of the real-window draw and the noise."),
+):
+    """FlowFM vs diffusion twin: latency, energy and quality per setting, matched-quality speedups, Pareto plot.
+
+    FlowFM matches a diffusion setting when its FD is <= the upper end of that setting's 95% bootstrap interval.
+    """
+    from .compare import CompareOptions, compare_bundles
+    from .report import compare_markdown, plot_latency_vs_steps, plot_pareto
+
+    opts = CompareOptions(backends=_strs(backend), precisions=_strs(precision), flow_steps=_ints(flow_steps, "flow-steps"),
+                          flow_solver=flow_solver, ddim_steps=_ints(ddim_steps, "ddim-steps"), ddpm_steps=ddpm_steps,
+                          torch_samplers=_strs(torch_samplers), batches=_ints(batch, "batch"), threads=threads,
+                          min_iters=min_iters, min_seconds=min_seconds, max_seconds=max_seconds or None,
+                          warmup=warmup, energy=energy, data=data, feature_net=str(feature_net), n=n, mode=mode,
+                          seed=seed, resamples=resamples)
+    result = compare_bundles(flow_bundle, diffusion_bundle, opts, _log)
+    _write(result, json_out, report, compare_markdown)
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_pareto(result["points"], result["pareto"], plots / "pareto.png",
+                    title="FlowFM vs diffusion twin: quality vs latency per sample")
+        plot_latency_vs_steps(result["points"], plots / "latency_vs_steps.png",
+                              title="latency per generated sample vs NFE")
+        console.print(f"wrote {plots / 'pareto.png'} and {plots / 'latency_vs_steps.png'}")
+    for line in compare_markdown(result).split("## All settings")[0].splitlines():
+        if line.startswith("- "):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _bench_plots(result: dict, out: Path) -> None:
+    from ..bundle.manifest import read_manifest
+    from .compare import pareto_front, sampler_points
     from .report import plot_latency_vs_steps, plot_pareto
 
     gens = [r for r in result["results"] if r["kind"] == "sampler"]
@@ -173,9 +175,18 @@ def _bench_plots(result: dict, out: Path, console) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     objective = read_manifest(result["bundle"])["model"].get("objective", "flow")
-    points = _points(gens, {result["bundle"]: objective})
+    points = sampler_points(gens, {result["bundle"]: objective})
     plot_latency_vs_steps(points, out / "latency_vs_steps.png", title=f"latency vs NFE: {result['bundle']}")
     if any(p["fd"] is not None for p in points):
         plot_pareto(points, [points[i] for i in pareto_front(points)], out / "pareto.png",
                     title=f"quality vs latency: {result['bundle']}")
     console.print(f"wrote plots into {out}")
+
+
+bench_app.command("run")(bench_run)
+bench_app.command("compare")(bench_compare)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``bench`` command group to ``app``."""
+    app.add_typer(bench_app, name="bench")

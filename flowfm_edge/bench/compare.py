@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..export.manifest import read_manifest
+from ..bundle.manifest import read_manifest
 from .environment import environment, load_average
 from .harness import BenchOptions, Harness, plan
 
@@ -69,7 +69,8 @@ def _bench_options(o: CompareOptions, steps: list[int], solvers: list[str]) -> B
                         resamples=o.resamples)
 
 
-def _points(results: list[dict], model: dict[str, str]) -> list[dict]:
+def sampler_points(results: list[dict], model: dict[str, str]) -> list[dict]:
+    """One point per sampler result: setting, latency per sample, FD and energy; ``model`` maps bundle -> model name."""
     pts = []
     for r in results:
         q = r["quality"]
@@ -169,7 +170,7 @@ def compare_bundles(flow: str | Path, diffusion: str | Path, opts: CompareOption
     results = harness.run(cases)
     env["load_average_end"] = load_average()
     models = {str(flow): "flow", str(diffusion): "diffusion"}
-    points = _points(results, models)
+    points = sampler_points(results, models)
     return {"kind": "flowfm-edge bench compare", "bundles": {"flow": str(flow), "diffusion": str(diffusion)},
             "options": asdict(opts), "environment": env, "energy": harness.energy_block(),
             "real_vs_real_floor": harness.ctx.floor, "points": points, "pareto": [points[i] for i in pareto_front(points)],

@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from ..cli_common import cli_errors
+
 STREAM_HELP = ("Stream raw samples through a bundle: reads device,timestamp,x,y,z lines (CSV or JSON lines, any rate, "
                "g or m/s^2) and writes one JSON line per 10 s window: device, start, end, label, probabilities "
                "[, embedding].\n\nExample: flowfm-edge stream bundles/tiny --input samples.csv --hop 5 --stats")
@@ -104,83 +106,91 @@ def print_stats(write, run: dict, read, gw_stats: dict, top: int = 20) -> None:
         write("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
 
 
-def register(app: typer.Typer, cli_errors, console) -> None:
-    @app.command(help=STREAM_HELP)
-    @cli_errors
-    def stream(
-        bundle: Path = typer.Argument(..., help="Bundle directory from `flowfm-edge export` (with a classifier graph)."),
-        input: str = typer.Option("-", "--input", "-i", help="Sample lines: a file, or - for stdin."),
-        format: Optional[str] = typer.Option(None, "--format", help="csv or jsonl (default: from the file name; csv for stdin)."),
-        output: str = typer.Option("-", "--output", "-o", help="Events as JSON lines: a file, or - for stdout."),
-        hop: float = typer.Option(5.0, help="Seconds between window starts (a multiple of 1/30 s)."),
-        backend: str = typer.Option("onnxruntime", help="Runtime backend: onnxruntime, torch, ..."),
-        precision: str = typer.Option("auto", help="Artefact precision: auto (int8 when the bundle has it, else fp32), fp32, int8, ..."),
-        threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the backend's)."),
-        batch_size: int = typer.Option(16, min=1, help="Windows per inference call, batched across devices (memory grows with it)."),
-        classify: bool = typer.Option(True, help="Labels and probabilities (classifier graph)."),
-        embed: bool = typer.Option(False, help="Also write each window's embedding r (encoder graph)."),
-        pipeline: bool = typer.Option(False, help="Infer in a background thread while the next lines are read and resampled."),
-        gap: float = typer.Option(1.0, help="Samples further apart than this many seconds are a gap."),
-        gap_policy: str = typer.Option("split", help="split: start new windows after a gap; pad: interpolate gaps up to --max-pad."),
-        max_pad: float = typer.Option(5.0, help="pad: longest gap (s) to interpolate; longer ones split."),
-        reorder: float = typer.Option(0.5, help="Out-of-order tolerance in seconds (adds that much delay)."),
-        units: str = typer.Option("auto", help="Input units: auto (detect g / m/s^2 / mg per device), g, m/s^2, mg."),
-        time_unit: str = typer.Option("s", help="Unit of numeric timestamps: s, ms, us, ns (ISO-8601 strings also work)."),
-        idle: float = typer.Option(300.0, help="Finish and forget a device silent this many seconds (wall clock)."),
-        strict: bool = typer.Option(False, help="Fail on an unreadable line instead of skipping and counting it."),
-        max_line_bytes: int = typer.Option(65536, min=16, help="Longer lines are malformed (counted, skipped; memory stays bounded)."),
-        trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: $FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem if set)."),
-        stats: bool = typer.Option(False, "--stats", help="Print throughput and per-device drop counts to stderr at the end."),
-    ):
-        from .stream import GatewayStream
-        from .stream_io import SampleReader, byte_lines
+@cli_errors
+def stream(
+    bundle: Path = typer.Argument(..., help="Bundle directory from `flowfm-edge export` (with a classifier graph)."),
+    input: str = typer.Option("-", "--input", "-i", help="Sample lines: a file, or - for stdin."),
+    format: Optional[str] = typer.Option(None, "--format", help="csv or jsonl (default: from the file name; csv for stdin)."),
+    output: str = typer.Option("-", "--output", "-o", help="Events as JSON lines: a file, or - for stdout."),
+    hop: float = typer.Option(5.0, help="Seconds between window starts (a multiple of 1/30 s)."),
+    backend: str = typer.Option("onnxruntime", help="Runtime backend: onnxruntime, torch, ..."),
+    precision: str = typer.Option("auto", help="Artefact precision: auto (int8 when the bundle has it, else fp32), fp32, int8, ..."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the backend's)."),
+    batch_size: int = typer.Option(16, min=1, help="Windows per inference call, batched across devices (memory grows with it)."),
+    classify: bool = typer.Option(True, help="Labels and probabilities (classifier graph)."),
+    embed: bool = typer.Option(False, help="Also write each window's embedding r (encoder graph)."),
+    pipeline: bool = typer.Option(False, help="Infer in a background thread while the next lines are read and resampled."),
+    gap: float = typer.Option(1.0, help="Samples further apart than this many seconds are a gap."),
+    gap_policy: str = typer.Option("split", help="split: start new windows after a gap; pad: interpolate gaps up to --max-pad."),
+    max_pad: float = typer.Option(5.0, help="pad: longest gap (s) to interpolate; longer ones split."),
+    reorder: float = typer.Option(0.5, help="Out-of-order tolerance in seconds (adds that much delay)."),
+    units: str = typer.Option("auto", help="Input units: auto (detect g / m/s^2 / mg per device), g, m/s^2, mg."),
+    time_unit: str = typer.Option("s", help="Unit of numeric timestamps: s, ms, us, ns (ISO-8601 strings also work)."),
+    idle: float = typer.Option(300.0, help="Finish and forget a device silent this many seconds (wall clock)."),
+    strict: bool = typer.Option(False, help="Fail on an unreadable line instead of skipping and counting it."),
+    max_line_bytes: int = typer.Option(65536, min=16, help="Longer lines are malformed (counted, skipped; memory stays bounded)."),
+    trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: $FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem if set)."),
+    stats: bool = typer.Option(False, "--stats", help="Print throughput and per-device drop counts to stderr at the end."),
+):
+    from .stream import GatewayStream
 
-        check_output(output, input)
-        gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
-                                       batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
-                                       gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
-                                       idle_s=idle, pipeline=pipeline)
-        with ExitStack() as stack:
-            lines, source = _open_input(stack, input)
-            out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
-            reader = SampleReader(byte_lines(lines, max_line_bytes), _format(format, input), time_unit, source,
-                                  strict=strict, max_line_bytes=max_line_bytes)
-            classes = gw.classes
-
-            def write(ev):
-                out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
-
-            try:
-                run = stream_file(gw, reader, write, out.flush)
-            except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-                sys.stdout = open(os.devnull, "w")
-                raise typer.Exit(0) from None
-        if stats:
-            print_stats(lambda line: print(line, file=sys.stderr), run, reader.stats, gw.stats())
-    register_embed_files(app, cli_errors)
+    check_output(output, input)
+    gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
+                                   batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
+                                   gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
+                                   idle_s=idle, pipeline=pipeline)
+    run, read = _stream_lines(gw, input, output, _format(format, input), time_unit, strict, max_line_bytes)
+    if stats:
+        print_stats(lambda line: print(line, file=sys.stderr), run, read, gw.stats())
 
 
-def register_embed_files(app: typer.Typer, cli_errors) -> None:
-    @app.command("embed-files")
-    @cli_errors
-    def embed_files_command(
-        files: list[Path] = typer.Argument(..., help="Recordings: Sensor Logger exports (folders or .zip) or .npz window files."),
-        bundle: Path = typer.Option(..., help="An exported bundle with an encoder graph (and a classifier for probabilities)."),
-        out: Path = typer.Option(..., help="Output folder: one <recording>.parquet each; files already there are skipped."),
-        part: str = typer.Option("1/1", help="i/n: this job's share, every n-th recording from the i-th (1-based), "
-                                             "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT."),
-        precision: str = typer.Option("int8", help="Artefact precision: fp32, int8 or int8-dynamic."),
-        threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime intra-op threads."),
-        hop: float = typer.Option(10.0, min=0.1, help="Seconds between window starts."),
-    ):
-        """Embed a cohort with a bundle's encoder (onnxruntime, no torch): one Parquet file per recording, with
-        participant, window start, r and class probabilities."""
-        from .cohort import embed_files, parse_part
+def _stream_lines(gw, input: str, output: str, fmt: str, time_unit: str, strict: bool, max_line_bytes: int):
+    """Events of ``input``'s samples as JSON lines into ``output``; (run figures, reader stats)."""
+    from .stream_io import SampleReader, byte_lines
 
-        counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop)
-        print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows), "
-              f"{counts['skipped']} already done, {counts['empty']} without a full window; out of "
-              f"{counts['files']} recordings in this part -> {out}")
+    with ExitStack() as stack:
+        lines, source = _open_input(stack, input)
+        out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+        reader = SampleReader(byte_lines(lines, max_line_bytes), fmt, time_unit, source,
+                              strict=strict, max_line_bytes=max_line_bytes)
+        classes = gw.classes
+
+        def write(ev):
+            out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
+
+        try:
+            run = stream_file(gw, reader, write, out.flush)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            sys.stdout = open(os.devnull, "w")
+            raise typer.Exit(0) from None
+    return run, reader.stats
+
+
+@cli_errors
+def embed_files_command(
+    files: list[Path] = typer.Argument(..., help="Recordings: Sensor Logger exports (folders or .zip) or .npz window files."),
+    bundle: Path = typer.Option(..., help="An exported bundle with an encoder graph (and a classifier for probabilities)."),
+    out: Path = typer.Option(..., help="Output folder: one <recording>.parquet each; files already there are skipped."),
+    part: str = typer.Option("1/1", help="i/n: this job's share, every n-th recording from the i-th (1-based), "
+                                         "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT."),
+    precision: str = typer.Option("int8", help="Artefact precision: fp32, int8 or int8-dynamic."),
+    threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime intra-op threads."),
+    hop: float = typer.Option(10.0, min=0.1, help="Seconds between window starts."),
+):
+    """Embed a cohort with a bundle's encoder (onnxruntime, no torch): one Parquet file per recording, with
+    participant, window start, r and class probabilities."""
+    from .cohort import embed_files, parse_part
+
+    counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop)
+    print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows), "
+          f"{counts['skipped']} already done, {counts['empty']} without a full window; out of "
+          f"{counts['files']} recordings in this part -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``stream`` and ``embed-files`` to ``app``."""
+    app.command(help=STREAM_HELP)(stream)
+    app.command("embed-files")(embed_files_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,22 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     The full ``flowfm-edge`` CLI loads every subsystem (training, evaluation: torch); a
     gateway with only numpy and onnxruntime runs this instead.
     """
-    import functools
-
     app = typer.Typer(help="flowfm-edge gateway runtime (no torch).", no_args_is_help=True,
                       pretty_exceptions_enable=False, add_completion=False)
 
-    def cli_errors(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                raise typer.Exit(1) from None
-        return wrapper
-
-    register(app, cli_errors, None)
+    register(app)
 
     @app.callback()
     def _root():  # keeps `stream` a named subcommand

@@ -4,7 +4,7 @@ Text samplers are exported with the other graphs: ``flowfm-edge export TEXT_RUN 
 
 :func:`register` adds the commands to the main typer app; ``flowfm-edge generate RUN --text
 "..."`` delegates to :func:`generate_from_text`. Errors become one red line and exit 1
-through the app's ``cli_errors``.
+through ``cli_errors``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from ..cli_common import cli_errors, console
 
 DATA_HELP = "Labelled data with class names: 'hapt' (needs the [data] extra), 'synthetic', or a .npz file."
 
@@ -52,7 +54,7 @@ def _class_of(prompt: str, config: dict) -> tuple[Optional[str], Optional[str]]:
 
 
 def generate_from_text(run: Path, text: str, n: int, steps: int, solver: str, guidance: Optional[float],
-                       like: Optional[Path], seed: int, out: Path, plot: Optional[Path], console) -> None:
+                       like: Optional[Path], seed: int, out: Path, plot: Optional[Path]) -> None:
     """``flowfm-edge generate RUN --text "..."``: n windows conditioned on the sentence, saved as .npz."""
     import numpy as np
     import torch
@@ -102,76 +104,78 @@ def _real_windows(config: dict, cls: Optional[str], n: int):
     return ws.X[pick] if len(pick) else None
 
 
-def register(app: typer.Typer, cli_errors, console) -> None:
+@cli_errors
+def train_text(
+    run: Path = typer.Argument(..., help="Base FlowFM run (from `flowfm-edge train`) to fine-tune."),
+    data: str = typer.Option("hapt", help=DATA_HELP),
+    out: Path = typer.Option(..., help="Text run directory to write (checkpoint/, metrics.csv, text_embeddings.npz)."),
+    steps: int = typer.Option(300, min=1, help="Fine-tuning steps."),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, warmup + cosine)."),
+    warmup: int = typer.Option(30, min=0, help="Linear warm-up steps."),
+    p_text_drop: float = typer.Option(0.2, min=0.0, max=0.99, help="Probability of training a sample without text (e = 0), for guidance."),
+    r_mode: str = typer.Option("zero", help="zero: r = 0 always (text-only, encoder unused); dgs: frozen encoder's r, dropped with p_dgs (keeps reconstruction)."),
+    prompts: Optional[Path] = typer.Option(None, help='JSON {"CLASS": {"train": [...], "held_out": [...]}}; default: built-in HAPT descriptions.'),
+    seed: int = typer.Option(0, help="Seed for batches, phrasings, noise and dropout."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+):
+    """Fine-tune a FlowFM run into a text-conditioned generator (encoder frozen, TextProj added)."""
+    from .embeddings import MiniLMEmbedder
+    from .finetune import TextTrainConfig, finetune_text
+    from .prompts import load_prompt_file
+
+    cfg = TextTrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps),
+                          p_text_drop=p_text_drop, r_mode=r_mode, seed=seed)
+    cfg.validate()
+    table = load_prompt_file(prompts) if prompts is not None else None
+    ws = _load(data)
+    console.print(f"fine-tuning {run} on {len(ws)} windows of {ws.source} with text for {steps} steps")
+    finetune_text(run, ws, out, MiniLMEmbedder(), cfg, prompts=table, device=device)
+    console.print(f"wrote {out}/checkpoint, {out}/metrics.csv and {out}/text_embeddings.npz")
+
+
+@cli_errors
+def text_eval_cmd(
+    run: Path = typer.Argument(..., help="Text run directory (from `flowfm-edge train-text`)."),
+    data: str = typer.Option("hapt", help=DATA_HELP),
+    feature_net: Path = typer.Option(..., help="Frozen HAR classifier from `flowfm-edge train-feature-net`."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
+    markdown: Optional[Path] = typer.Option(None, help="Write the per-prompt and per-class tables here."),
+    n: int = typer.Option(64, min=2, help="Windows generated per prompt (and unconditionally)."),
+    steps: int = typer.Option(8, min=1, help="Solver steps."),
+    solver: str = typer.Option("euler", help="euler, midpoint, heun or rk4."),
+    guidance: Optional[float] = typer.Option(None, help="Text guidance weight w: v0 + w (v_text - v0) (doubles the NFE)."),
+    seed: int = typer.Option(0, help="Noise seed (the same noise for every prompt)."),
+):
+    """Per-prompt accuracy (frozen HAR classifier) and Frechet distance, against the unconditional floor."""
+    from ..evaluation.feature_net import load_feature_net
+    from .evaluate import markdown_table, text_eval
+
+    model, config, cache = text_run(run)
+    net = load_feature_net(feature_net)
+    ws = _load(data)
+
+    def on_row(row):
+        console.print(f"  {row['class']:<19} {row['split']:<8} acc {row['accuracy']:.2f}  FD {row['frechet']:.3f}  "
+                      f"{row['prompt']!r}", highlight=False, soft_wrap=True)
+
+    console.print(f"text-eval of {run}: {n} windows per prompt, {solver} x {steps}, guidance {guidance}")
+    result = text_eval(model, config, ws, net, cache, n=n, steps=steps, solver=solver, guidance=guidance,
+                       seed=seed, on_row=on_row)
+    result.update(run=str(run), feature_net_path=str(feature_net))
+    s = result["summary"]
+    console.print(f"mean over classes: accuracy train prompts {s['train']['accuracy']:.3f}, held-out "
+                  f"{s['held_out']['accuracy']:.3f}, unconditional {s['floor_unconditional']['accuracy']:.3f}; "
+                  f"Frechet train {s['train']['frechet']:.3f}, held-out {s['held_out']['frechet']:.3f}, "
+                  f"unconditional {s['floor_unconditional']['frechet']:.3f}", highlight=False, soft_wrap=True)
+    for path, text in ((json_out, json.dumps(result, indent=2)), (markdown, markdown_table(result) if markdown else "")):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
     """Add ``train-text`` and ``text-eval`` to ``app``."""
-
-    @app.command("train-text")
-    @cli_errors
-    def train_text(
-        run: Path = typer.Argument(..., help="Base FlowFM run (from `flowfm-edge train`) to fine-tune."),
-        data: str = typer.Option("hapt", help=DATA_HELP),
-        out: Path = typer.Option(..., help="Text run directory to write (checkpoint/, metrics.csv, text_embeddings.npz)."),
-        steps: int = typer.Option(300, min=1, help="Fine-tuning steps."),
-        batch_size: int = typer.Option(64, min=1, help="Batch size."),
-        lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, warmup + cosine)."),
-        warmup: int = typer.Option(30, min=0, help="Linear warm-up steps."),
-        p_text_drop: float = typer.Option(0.2, min=0.0, max=0.99, help="Probability of training a sample without text (e = 0), for guidance."),
-        r_mode: str = typer.Option("zero", help="zero: r = 0 always (text-only, encoder unused); dgs: frozen encoder's r, dropped with p_dgs (keeps reconstruction)."),
-        prompts: Optional[Path] = typer.Option(None, help='JSON {"CLASS": {"train": [...], "held_out": [...]}}; default: built-in HAPT descriptions.'),
-        seed: int = typer.Option(0, help="Seed for batches, phrasings, noise and dropout."),
-        device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
-    ):
-        """Fine-tune a FlowFM run into a text-conditioned generator (encoder frozen, TextProj added)."""
-        from .embeddings import MiniLMEmbedder
-        from .finetune import TextTrainConfig, finetune_text
-        from .prompts import load_prompt_file
-
-        cfg = TextTrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps),
-                              p_text_drop=p_text_drop, r_mode=r_mode, seed=seed)
-        cfg.validate()
-        table = load_prompt_file(prompts) if prompts is not None else None
-        ws = _load(data)
-        console.print(f"fine-tuning {run} on {len(ws)} windows of {ws.source} with text for {steps} steps")
-        finetune_text(run, ws, out, MiniLMEmbedder(), cfg, prompts=table, device=device)
-        console.print(f"wrote {out}/checkpoint, {out}/metrics.csv and {out}/text_embeddings.npz")
-
-    @app.command("text-eval")
-    @cli_errors
-    def text_eval_cmd(
-        run: Path = typer.Argument(..., help="Text run directory (from `flowfm-edge train-text`)."),
-        data: str = typer.Option("hapt", help=DATA_HELP),
-        feature_net: Path = typer.Option(..., help="Frozen HAR classifier from `flowfm-edge train-feature-net`."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here."),
-        markdown: Optional[Path] = typer.Option(None, help="Write the per-prompt and per-class tables here."),
-        n: int = typer.Option(64, min=2, help="Windows generated per prompt (and unconditionally)."),
-        steps: int = typer.Option(8, min=1, help="Solver steps."),
-        solver: str = typer.Option("euler", help="euler, midpoint, heun or rk4."),
-        guidance: Optional[float] = typer.Option(None, help="Text guidance weight w: v0 + w (v_text - v0) (doubles the NFE)."),
-        seed: int = typer.Option(0, help="Noise seed (the same noise for every prompt)."),
-    ):
-        """Per-prompt accuracy (frozen HAR classifier) and Frechet distance, against the unconditional floor."""
-        from ..evaluation.feature_net import load_feature_net
-        from .evaluate import markdown_table, text_eval
-
-        model, config, cache = text_run(run)
-        net = load_feature_net(feature_net)
-        ws = _load(data)
-
-        def on_row(row):
-            console.print(f"  {row['class']:<19} {row['split']:<8} acc {row['accuracy']:.2f}  FD {row['frechet']:.3f}  "
-                          f"{row['prompt']!r}", highlight=False, soft_wrap=True)
-
-        console.print(f"text-eval of {run}: {n} windows per prompt, {solver} x {steps}, guidance {guidance}")
-        result = text_eval(model, config, ws, net, cache, n=n, steps=steps, solver=solver, guidance=guidance,
-                           seed=seed, on_row=on_row)
-        result.update(run=str(run), feature_net_path=str(feature_net))
-        s = result["summary"]
-        console.print(f"mean over classes: accuracy train prompts {s['train']['accuracy']:.3f}, held-out "
-                      f"{s['held_out']['accuracy']:.3f}, unconditional {s['floor_unconditional']['accuracy']:.3f}; "
-                      f"Frechet train {s['train']['frechet']:.3f}, held-out {s['held_out']['frechet']:.3f}, "
-                      f"unconditional {s['floor_unconditional']['frechet']:.3f}", highlight=False, soft_wrap=True)
-        for path, text in ((json_out, json.dumps(result, indent=2)), (markdown, markdown_table(result) if markdown else "")):
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-                console.print(f"wrote {path}")
+    app.command("train-text")(train_text)
+    app.command("text-eval")(text_eval_cmd)
