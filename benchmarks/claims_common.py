@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from flowfm_edge.bench.environment import environment, load_average
 from flowfm_edge.data import load_source
-from flowfm_edge.doctor import cpu_model
 from flowfm_edge.evaluation import load_feature_net, quality_sweep, save_feature_net, train_feature_net
 from flowfm_edge.evaluation.quality import N_WINDOWS, reference_windows
 from flowfm_edge.models import ModelConfig
@@ -27,6 +26,7 @@ from flowfm_edge.training import TrainConfig, load_model, read_config, train
 # One thread per process: on the shared 2-core CPU, two threads per process trained ~10x slower
 # (23 vs 240 windows/s for nano) because the threads of competing processes contend.
 torch.set_num_threads(int(os.environ.get("CLAIMS_THREADS", "1")))
+START_ENVIRONMENT = environment(threads=torch.get_num_threads())  # when the claim script starts; its load at the end too
 
 RUNS = Path("runs/claims")
 RESULTS = Path("benchmarks/results")
@@ -118,16 +118,6 @@ def load(run: Path):
     return load_model(run)[0]
 
 
-def environment() -> dict:
-    try:
-        load = Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        load = None
-    return {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "load_average_at_end": load,
-            "date": time.strftime("%Y-%m-%d %H:%M")}
-
-
 def markdown_table(header: list[str], rows: list[list]) -> str:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -137,7 +127,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 def write_outputs(stem: str, result: dict, markdown: str) -> tuple[Path, Path]:
     """``benchmarks/results/STEM.json`` and ``STEM.md``; the caller writes ``STEM.png``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result["env"] = environment()
+    result["env"] = {**START_ENVIRONMENT, "load_average_end": load_average()}
     js, md = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
     js.write_text(json.dumps(result, indent=2))
     md.write_text(markdown + "\n")

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from flowfm_edge.data import load_source, subject_split
-from flowfm_edge.export.environment import environment
+from flowfm_edge.bench.environment import environment, load_average
 
 RESULTS = Path("benchmarks/results")
 VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic")
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--name", default=None, help="results file suffix (default: the run's name)")
     args = ap.parse_args()
+    env = environment(threads=None)  # each row names its thread count
     clf, classes = load_classifier(args.run)
     model, head = clf.model.eval(), clf.head.eval()
     cfg = model.cfg
@@ -181,7 +182,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"encoder_int8_{name}.json").write_text(json.dumps(
         {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "macro_f1": f1, "variants": notes,
-         "env": environment()}, indent=2))
+         "env": {**env, "load_average_end": load_average()}}, indent=2))
     (RESULTS / f"encoder_int8_{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

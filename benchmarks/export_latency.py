@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -31,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flowfm_edge.bench.environment import environment, load_average
 from flowfm_edge.data import load_source, make_synthetic, subject_split
 from flowfm_edge.export import TARGETS, ExportOptions, Limits, export_bundle
-from flowfm_edge.export.environment import environment
 from flowfm_edge.training import load_classifier, load_model
 
 GRAPHS = ("encoder", "classifier", "sampler-euler-8")
@@ -124,6 +121,7 @@ def main(argv=None) -> int:
     repeats, warmup = (3, 1) if args.quick else (args.repeats, args.warmup)
     batches = [int(b) for b in args.batches.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
+    env = environment(threads=None)  # each result row names its thread count
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -166,8 +164,8 @@ def main(argv=None) -> int:
 
     report = {"preset": model.cfg.preset, "trained": args.run is not None, "parameters": params,
               "quick": args.quick, "repeats": repeats, "warmup": warmup, "statistic": "median of single calls",
-              "export_seconds": round(export_s, 1), "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "environment": environment(), "results": results,
+              "export_seconds": round(export_s, 1), "environment": {**env, "load_average_end": load_average()},
+              "results": results,
               "artefact_bytes": sizes, "export_quality": quality, "held_out_f1": held_out_f1}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -101,6 +99,7 @@ class Clock:
 
 def worker(args) -> dict:
     """One run in this process: returns its figures."""
+    from flowfm_edge.bench.environment import load_average
     from flowfm_edge.runtimes.stream import GatewayStream, LatencyHistogram
 
     rss_start = rss_mb()
@@ -157,7 +156,7 @@ def worker(args) -> dict:
     lat = np.asarray(latencies) if latencies else None
     p = (lambda q: float(np.percentile(lat, q))) if lat is not None else (lambda q: latency.percentile(q))
     return {"windows": windows, "wall_s": wall, "gateway_s": in_gateway, "cpu_s": cpu, "windows_per_s": windows / wall,
-            "windows_per_cpu_s": windows / cpu, "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+            "windows_per_cpu_s": windows / cpu, "loadavg": load_average(),
             "windows_per_s_gateway": windows / in_gateway, "samples": stats["received"],
             "samples_per_s": stats["received"] / wall, "latency_p50_ms": p(50) * 1e3, "latency_p99_ms": p(99) * 1e3,
             "latency_max_ms": (float(lat.max()) if lat is not None else latency.max) * 1e3,
@@ -180,14 +179,9 @@ def run_once(args, extra: list[str]) -> dict:
     return json.loads(res.stdout.splitlines()[-1])
 
 
-def environment(args) -> dict:
-    import onnxruntime
-
-    from flowfm_edge.doctor import cpu_model
-
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "onnxruntime": onnxruntime.__version__,
-            "loadavg_start": Path("/proc/loadavg").read_text().split()[:3]}
+def load_text(load: list[float] | None) -> str:
+    """A load average (1, 5, 15 min) as /proc/loadavg writes it."""
+    return "-" if load is None else " ".join(f"{v:.2f}" for v in load)
 
 
 def markdown(result: dict) -> str:
@@ -195,7 +189,7 @@ def markdown(result: dict) -> str:
     for r in result["runs"]:
         rows.append(f"| {r['repeat']} | {r['windows']:,} | {r['windows_per_s']:,.0f} | {r['windows_per_s_gateway']:,.0f} | "
                     f"{r['windows_per_cpu_s']:,.0f} | {r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | "
-                    f"{r['peak_rss_mb']:.1f} | {' '.join(r['loadavg'])} |")
+                    f"{r['peak_rss_mb']:.1f} | {load_text(r['loadavg'])} |")
     m = result["median"]
     c = result["config"]
     head = (f"{c['devices']} devices, {c.get('soak_hours') or c['minutes']} {'h' if c.get('soak_hours') else 'min'} "
@@ -235,21 +229,24 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
+    from flowfm_edge.bench.environment import environment, load_average
+
     repeats = 1 if args.soak_hours else args.repeats
     config = {k: v for k, v in vars(args).items() if k not in ("worker", "out")}
-    result = {"config": {**config, "bundle": str(args.bundle)}, "environment": environment(args), "runs": []}
+    result = {"config": {**config, "bundle": str(args.bundle)}, "environment": environment(threads=args.threads),
+              "runs": []}
     for i in range(repeats):
         r = run_once(args, worker_args(args, args.seed + i))
         r["repeat"] = i + 1
         result["runs"].append(r)
         print(f"run {i + 1}: {r['windows']:,} windows, {r['windows_per_s']:,.0f} windows/s (wall), "
               f"{r['windows_per_s_gateway']:,.0f} in gateway, {r['windows_per_cpu_s']:,.0f} per CPU-s, "
-              f"load {' '.join(r['loadavg'])}, latency p50 {r['latency_p50_ms']:.1f} ms "
+              f"load {load_text(r['loadavg'])}, latency p50 {r['latency_p50_ms']:.1f} ms "
               f"p99 {r['latency_p99_ms']:.1f} ms, peak RSS {r['peak_rss_mb']:.1f} MB", flush=True)
     keys = ("windows_per_s", "windows_per_s_gateway", "windows_per_cpu_s", "latency_p50_ms", "latency_p99_ms",
             "peak_rss_mb")
     result["median"] = {k: statistics.median(r[k] for r in result["runs"]) for k in keys}
-    result["environment"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    result["environment"]["load_average_end"] = load_average()
     stem = "gateway_stream_soak" if args.soak_hours else "gateway_stream"
     out = args.out or Path(__file__).parent / "results" / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -300,7 +300,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     # parts skipped now keep their figures from the last run
     result: dict = json.loads(args.out.read_text()) if skip and args.out.is_file() else {}
-    stamp = {"command": " ".join(["python", *sys.argv]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    from flowfm_edge.bench.environment import environment
+
+    stamp = {"command": " ".join(["python", *sys.argv]), **environment(threads=None)}  # its "date" is UTC
     result.setdefault("runs", []).append(stamp)
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         ws = Workspace(Path(tmp))

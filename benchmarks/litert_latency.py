@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -208,8 +206,9 @@ def main(argv=None) -> int:
         ap.error("the following arguments are required: --run")
 
     from flowfm_edge.data import load_source, subject_split
-    from flowfm_edge.export.environment import environment
+    from flowfm_edge.bench.environment import environment, load_average
 
+    env = environment(threads=None)  # each latency row names its thread count
     work = args.work or Path("runs") / f"{args.run.name}-litert-bench"
     ws = load_source(args.calib)
     test = None
@@ -238,10 +237,9 @@ def main(argv=None) -> int:
                       f"(min {r['min_ms']:.2f}, max {r['max_ms']:.2f})", file=sys.stderr, flush=True)
     f1 = held_out_f1(ws, test, args.run, bundles["litert"], bundles["ort"]) if test is not None else None
     names = list(dict.fromkeys(a["name"] for a in manifests["litert"]["artefacts"]))
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     report = {"run": str(args.run), "graphs": names, "batch": 1, "statistic": "median over blocks of mean call time",
-              "repeats": args.repeats, "calls": args.calls, "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "load_average_at_end": load, "environment": environment(),
+              "repeats": args.repeats, "calls": args.calls,
+              "environment": {**env, "load_average_end": load_average()},
               "litert_versions": manifests["litert"].get("litert"), "bytes": sizes, "latency": latency,
               "gates": gate_outcomes(manifests["litert"]), "held_out_f1": f1,
               "classifier_int8_size_ratio": sizes.get("litert:classifier.fp32", 0) / max(1, sizes.get("litert:classifier.int8", 1))}

@@ -30,7 +30,7 @@ import torch
 
 from export_latency import make_run, ort_call, timed
 from flowfm_edge.export import ExportOptions, Limits, export_bundle
-from flowfm_edge.export.environment import environment
+from flowfm_edge.bench.environment import environment, load_average
 
 RESULTS = Path("benchmarks/results")
 
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--name", default=None, help="results file suffix (default: the preset, or 'runs')")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    env = environment(threads=1)
     if args.quick:
         args.preset, args.calib, args.flow_steps, args.ddim_steps, args.unrolled_steps = "nano", "synthetic", "8,64", "10,100", "10"
         args.repeats = 3
@@ -153,7 +154,8 @@ def main() -> None:
            for r in rows]
     name = args.name or ("runs" if args.flow_run or args.diffusion_run else args.preset)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "env": environment()}
+    result = {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
+              "env": {**env, "load_average_end": load_average()}}
     (RESULTS / f"sampler_export_{name}.json").write_text(json.dumps(result, indent=2))
     (RESULTS / f"sampler_export_{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

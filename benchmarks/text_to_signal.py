@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
+from flowfm_edge.bench.environment import environment, load_average
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.feature_net import load_feature_net, save_feature_net, train_feature_net
 from flowfm_edge.models import ModelConfig
@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "text_to_signal.json")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    env = environment(threads=torch.get_num_threads())
     timings, commands = {}, []
     data = load_source("hapt")
     data.meta["spec"] = "hapt"
@@ -108,8 +109,7 @@ def main() -> None:
     result = {"base": {"run": str(args.base), "note": base_note, "model": base_config["model"]["preset"],
                        "train_steps": base_config["train"]["steps"], "batch_size": base_config["train"]["batch_size"]},
               "text_finetune": config["train"], "feature_net": net.cfg.info, "timings_s": timings,
-              "commands": commands, "machine": {"cpu": platform.processor() or platform.machine(),
-                                                "torch": torch.__version__, "threads": torch.get_num_threads()},
+              "commands": commands, "machine": {**env, "load_average_end": load_average()},
               "evaluations": evals}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

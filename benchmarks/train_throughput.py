@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from flowfm_edge.bench.environment import environment, load_average
 from flowfm_edge.data.contract import WindowSet
-from flowfm_edge.doctor import cpu_model
 from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.training import TrainConfig, train
 from flowfm_edge.training.loop import autocast_dtype, cpu_has_bf16, matmul_rate
@@ -114,6 +112,7 @@ def main() -> None:
         ap.error(f"unknown variants {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
     threads = torch.get_num_threads()
+    env = environment(threads=threads)
     flops = step_flops(args.preset, args.batch) / args.batch
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     runs: dict[str, list[float]] = {name: [] for name in names}
@@ -138,8 +137,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name:>18} {med:10.1f} {med / base:9.2f} {gflops:8.0f} {100 * row['fraction_fp32_peak']:10.0f}% "
               f"{100 * row['fraction_bf16_peak']:10.0f}%")
-    result = {"env": {"cpu": cpu_model(), "threads": threads, "torch": torch.__version__,
-                      "python": platform.python_version(), "native_bf16": cpu_has_bf16()},
+    result = {"env": {**env, "native_bf16": cpu_has_bf16(), "load_average_end": load_average()},
               "preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
               "gflop_per_window": flops / 1e9, "peak_gflop_per_s": peaks, "results": rows}
     if args.curve:

@@ -1,8 +1,10 @@
 """What a benchmark ran on: CPU, cores, threads, library versions, GPU and power mode where readable.
 
 Everything here reads files or asks installed tools; a field that cannot be read is
-``None`` (never guessed). Peak RSS per case comes from ``VmHWM`` in ``/proc/self/status``,
-reset through ``/proc/self/clear_refs`` before each case where the kernel allows it.
+``None`` (never guessed). ``flowfm-edge bench`` and the scripts in ``benchmarks/`` record
+:func:`environment`, and most :func:`load_average` again at the end (``load_average_end``).
+Peak RSS per case comes from ``VmHWM`` in ``/proc/self/status``, reset through
+``/proc/self/clear_refs`` before each case where the kernel allows it.
 
 >>> sorted(environment(threads=1))[:3]
 ['affinity_cores', 'cpu', 'cpu_governor']
@@ -20,7 +22,8 @@ from pathlib import Path
 
 from ..doctor import cpu_model, version
 
-LIBRARIES = ("flowfm-edge", "torch", "numpy", "onnx", "onnxruntime", "ai-edge-litert", "tensorrt", "nvidia-ml-py")
+LIBRARIES = ("flowfm-edge", "torch", "numpy", "onnx", "onnxscript", "onnxruntime", "ai-edge-litert", "tensorrt",
+             "nvidia-ml-py")
 
 
 def _read(path: str) -> str | None:
@@ -55,11 +58,14 @@ def power_mode() -> dict:
 
 
 def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg), or None."""
     text = _read("/proc/loadavg")
     return [float(v) for v in text.split()[:3]] if text else None
 
 
 def environment(threads: int | None) -> dict:
+    """CPU, cores, ``threads`` (None: each result says its own), platform, library versions, GPU, power mode,
+    load average and UTC date, as a JSON-ready dict."""
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:
