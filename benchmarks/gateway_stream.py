@@ -100,7 +100,8 @@ class Clock:
 def worker(args) -> dict:
     """One run in this process: returns its figures."""
     from flowfm_edge.bench.environment import load_average
-    from flowfm_edge.runtimes.stream import GatewayStream, LatencyHistogram
+    from flowfm_edge.runtimes.stream import GatewayStream
+    from flowfm_edge.runtimes.stream_stats import LatencyHistogram
 
     rss_start = rss_mb()
     clock = Clock()

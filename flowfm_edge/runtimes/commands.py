@@ -55,7 +55,7 @@ def _format(fmt: Optional[str], path: str) -> str:
 def stream_file(gw, reader, write, flush=lambda: None) -> dict:
     """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event, ``flush()`` after each
     block that produced some (live consumers see them at once). Returns run figures."""
-    from .stream import LatencyHistogram
+    from .stream_stats import LatencyHistogram
 
     latency = LatencyHistogram()
     windows, started = 0, time.perf_counter()

@@ -3,12 +3,14 @@
 Each device's samples (any rate, with timestamps, in g or a detectable other unit) are
 cleaned, resampled to 30 Hz and cut into 10 s windows every ``hop_s`` seconds by a
 :class:`~flowfm_edge.runtimes.stream_device.DeviceStream` (its docstring states the fault
-policy). Completed windows from all devices queue up and run through the bundle's
-classifier (and encoder, with ``embed=True``) in micro-batches of ``batch_size``; a window
-waits at most ``max_delay_s`` of wall time for its batch to fill. With ``pipeline=True``
-inference runs in a background thread (onnxruntime releases the GIL), so cleaning and
-resampling the next pushes overlap it; results then come out of a later ``push``/``poll``
-and ``flush`` waits for all. Needs numpy and one runtime backend; never torch, never scipy.
+policy; the windowing is in :mod:`~flowfm_edge.runtimes.stream_windows`, the counts in
+:mod:`~flowfm_edge.runtimes.stream_stats`). Completed windows from all devices queue up and
+run through the bundle's classifier (and encoder, with ``embed=True``) in micro-batches of
+``batch_size``; a window waits at most ``max_delay_s`` of wall time for its batch to fill.
+With ``pipeline=True`` inference runs in a background thread (onnxruntime releases the GIL),
+so cleaning and resampling the next pushes overlap it; results then come out of a later
+``push``/``poll`` and ``flush`` waits for all. Needs numpy and one runtime backend; never
+torch, never scipy.
 
 >>> from flowfm_edge.runtimes.stream import GatewayStream
 >>> gw = GatewayStream.from_bundle("bundles/tiny", hop_s=5)                  # doctest: +SKIP
@@ -23,14 +25,16 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .base import Runtime
 from .resample import UNITS
-from .stream_device import DeviceStats, DeviceStream, Window, hop_samples
+from .stream_device import DeviceStream
+from .stream_stats import DeviceStats
+from .stream_windows import Window, WindowEvent, hop_samples
 
 
 @dataclass(frozen=True)
@@ -66,34 +70,6 @@ class StreamConfig:
         for name in ("gap_s", "max_pad_s", "reorder_s", "idle_s", "max_delay_s", "dup_tol_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-
-@dataclass
-class WindowEvent:
-    """One window's result. ``probabilities`` (classes,) and ``embedding`` (r_dim,) are float32 or None."""
-
-    device: str
-    index: int  # window number on this device
-    start: float  # device seconds, first sample
-    end: float  # device seconds, exclusive
-    label: str | None
-    probabilities: np.ndarray | None
-    embedding: np.ndarray | None
-    latency_s: float  # wall time from the push that completed the window to the call that returned this event
-    x: np.ndarray  # the window (3, 300) float32 in g that was classified
-    arrived: float = field(default=0.0, repr=False)  # perf_counter() of that push
-
-    def to_dict(self, classes: list[str] | None = None, digits: int = 5) -> dict:
-        """JSON-ready: probabilities keyed by class name when ``classes`` is given."""
-        out = {"device": self.device, "window": self.index, "start": round(self.start, 6), "end": round(self.end, 6)}
-        if self.probabilities is not None:
-            p = [round(float(v), digits) for v in self.probabilities]
-            out["label"] = self.label
-            out["probabilities"] = dict(zip(classes, p)) if classes else p
-        if self.embedding is not None:
-            out["embedding"] = [round(float(v), digits) for v in self.embedding]
-        out["latency_ms"] = round(self.latency_s * 1e3, 3)
-        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -212,11 +188,6 @@ class GatewayStream:
             self.queue += self._expire(device)
         return self._run_ready()
 
-    def close_device(self, device: str) -> list[WindowEvent]:
-        """Finish one device now (it disconnected): emit what completes, count the rest, free its state."""
-        self.queue += self._expire(str(device))
-        return self._run(len(self.queue), wait=True)
-
     def flush(self) -> list[WindowEvent]:
         """Finish every device and run every queued window (end of input, shutdown)."""
         for device in list(self.devices):
@@ -305,25 +276,3 @@ class GatewayStream:
             events.append(WindowEvent(w.device, w.index, w.start, w.end, label, None if probs is None else probs[i],
                                       None if emb is None else emb[i], 0.0, x[i], w.arrived))
         return events
-
-
-class LatencyHistogram:
-    """Constant-memory latency percentiles: log-spaced bins from 10 us to 100 s (~1% resolution)."""
-
-    def __init__(self):
-        self.edges = np.logspace(-5, 2, 1601)
-        self.counts = np.zeros(len(self.edges) + 1, np.int64)
-        self.n, self.max = 0, 0.0
-
-    def add(self, seconds) -> None:
-        s = np.atleast_1d(np.asarray(seconds, np.float64))
-        np.add.at(self.counts, np.searchsorted(self.edges, s), 1)
-        self.n += len(s)
-        self.max = max(self.max, float(s.max())) if len(s) else self.max
-
-    def percentile(self, q: float) -> float:
-        """Upper bin edge below which q% of the latencies fall (seconds); nan when empty."""
-        if self.n == 0:
-            return float("nan")
-        i = int(np.searchsorted(np.cumsum(self.counts), q / 100 * self.n))
-        return float(self.edges[min(i, len(self.edges) - 1)])

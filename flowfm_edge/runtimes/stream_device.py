@@ -36,116 +36,14 @@ pushed chunk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 from .resample import OUT_RATE_HZ, UNITS, Resampler, detect_units, lowpass_taps
+from .stream_stats import DeviceStats
+from .stream_windows import WINDOW_LEN, Window, Windower, hop_samples
 
-WINDOW_LEN = 300  # samples at 30 Hz: the 10 s window of the data contract
-RECENT = 256
+RECENT = 256  # resampled timestamps kept, so a re-sent copy of one of them counts as a duplicate, not late
 RESET_CONFIRM = 16  # samples in a row far behind the timeline that make it a clock reset, not stragglers
-
-
-@dataclass
-class DeviceStats:
-    """Counts for one device: samples in, what was dropped, what was repaired, windows out."""
-
-    received: int = 0
-    accepted: int = 0  # raw samples that reached the resampler
-    dropped_nan: int = 0
-    dropped_bad_time: int = 0
-    dropped_late: int = 0
-    dropped_duplicate: int = 0
-    reordered: int = 0
-    unit_converted: int = 0
-    gaps: int = 0
-    padded: int = 0  # 30 Hz samples interpolated across gaps (gap_policy="pad")
-    partial_discarded: int = 0  # 30 Hz samples in no emitted window (split, expiry, flush)
-    resampled: int = 0  # 30 Hz samples made
-    windows: int = 0
-    segments: int = 0
-    units: str = "?"
-    rate_hz: float = 0.0
-    filter_rebuilds: int = 0
-    clock_resets: int = 0  # jumps back that started a new timeline
-    invalid_windows: int = 0  # windows whose values gave no finite model output (e.g. 1e30 g): no event
-
-    @property
-    def dropped(self) -> int:
-        return self.dropped_nan + self.dropped_bad_time + self.dropped_late + self.dropped_duplicate
-
-    @property
-    def repaired(self) -> int:
-        return self.reordered + self.unit_converted + self.padded
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "dropped": self.dropped, "repaired": self.repaired}
-
-
-@dataclass
-class Window:
-    """A cut window: ``x`` (3, 300) float32 in g; ``start``/``end`` in device seconds (end exclusive)."""
-
-    device: str
-    index: int
-    start: float
-    end: float
-    x: np.ndarray
-    arrived: float = 0.0  # perf_counter() when the push that completed it began
-
-
-def hop_samples(hop_s: float) -> int:
-    """Hop in 30 Hz samples; refuses hops that are not a whole number of samples.
-
-    >>> hop_samples(5), hop_samples(2.5)
-    (150, 75)
-    """
-    n = round(hop_s * OUT_RATE_HZ)
-    if n < 1 or abs(hop_s * OUT_RATE_HZ - n) > 1e-6:
-        raise ValueError(f"hop {hop_s!r} s is not a positive whole number of {OUT_RATE_HZ} Hz samples; "
-                         f"use a multiple of 1/{OUT_RATE_HZ} s, e.g. 5 or 2.5")
-    return n
-
-
-def window_starts(n_samples: int, hop: int, window: int = WINDOW_LEN) -> np.ndarray:
-    """Grid indices where windows start in a segment of ``n_samples`` 30 Hz samples.
-
-    >>> window_starts(1800, 150).tolist()[:3], len(window_starts(1800, 150)), len(window_starts(299, 150))
-    ([0, 150, 300], 11, 0)
-    """
-    return np.arange(0, max(n_samples - window, -1) + 1, hop)
-
-
-class Windower:
-    """Cuts a segment's 30 Hz samples (pushed in order) into windows every ``hop`` samples."""
-
-    def __init__(self, hop: int, window: int = WINDOW_LEN):
-        self.hop, self.window = hop, window
-        self.buf = np.empty((0, 3), np.float32)  # (n, 3) grid samples from index buf_k0 on
-        self.buf_k0 = 0
-        self.next_start = 0
-        self.covered = 0  # grid index up to which an emitted window covered the data
-
-    def push(self, k0: int, grid: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Grid samples (m, 3) starting at index k0 -> [(start index, x (3, 300))] of completed windows."""
-        if len(grid) == 0:
-            return []
-        assert k0 == self.buf_k0 + len(self.buf), "grid samples must arrive in order"
-        self.buf = np.concatenate([self.buf, grid]) if len(self.buf) else grid
-        out = []
-        while self.next_start + self.window <= self.buf_k0 + len(self.buf):
-            i = self.next_start - self.buf_k0
-            out.append((self.next_start, np.ascontiguousarray(self.buf[i:i + self.window].T)))
-            self.covered = self.next_start + self.window
-            self.next_start += self.hop
-        drop = min(max(self.next_start - self.buf_k0, 0), len(self.buf))
-        self.buf, self.buf_k0 = self.buf[drop:], self.buf_k0 + drop
-        return out
-
-    def uncovered(self) -> int:
-        """Samples held that no emitted window covered (lost if the segment ends now)."""
-        return max(self.buf_k0 + len(self.buf) - max(self.covered, self.buf_k0), 0)
 
 
 def _distance_to_nearest(sorted_t: np.ndarray, t: np.ndarray) -> np.ndarray:

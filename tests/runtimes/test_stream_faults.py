@@ -6,8 +6,9 @@ A stub runtime (numpy logits) stands in for a bundle, so these tests need no exp
 import numpy as np
 import pytest
 
-from flowfm_edge.runtimes.stream import GatewayStream, LatencyHistogram, StreamConfig, softmax
+from flowfm_edge.runtimes.stream import GatewayStream, StreamConfig, softmax
 from flowfm_edge.runtimes.stream_device import DeviceStream
+from flowfm_edge.runtimes.stream_stats import LatencyHistogram
 
 
 def motion(t):

@@ -5,7 +5,8 @@ import pytest
 
 from flowfm_edge.runtimes.resample import Resampler, detect_units, lowpass_taps
 from flowfm_edge.runtimes.stream import StreamConfig
-from flowfm_edge.runtimes.stream_device import DeviceStream, Windower, hop_samples, window_starts
+from flowfm_edge.runtimes.stream_device import DeviceStream
+from flowfm_edge.runtimes.stream_windows import Windower, hop_samples, window_starts
 
 
 def motion(t: np.ndarray) -> np.ndarray:
