@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CHUNK = 64  # windows generated per call while measuring quality
+NOISE_SEED_STRIDE = 100_003  # prime, above any chunk count: (seed, chunk) pairs never share a noise seed
+HEAD_SPLIT_SEED = 42  # `flowfm-edge probe`'s subject-wise 80/20 split: its head never saw these test subjects
 N_QUALITY = 1000  # generated windows per generator, against as many real ones
 
 
@@ -96,7 +98,7 @@ def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
     parts = []
     for i, start in enumerate(range(0, len(ref), CHUNK)):
         rows = ref[start : start + CHUNK]
-        seed = ctx.seed * 100_003 + i  # the same noise for every artefact
+        seed = ctx.seed * NOISE_SEED_STRIDE + i  # the same noise for every artefact
         if ctx.mode == "reconstruction":
             parts.append(rt.generate(r=rt.embed(rows), steps=steps, solver=solver, seed=seed))
         else:
@@ -125,10 +127,10 @@ def classifier_quality(ctx: QualityContext, rt) -> dict:
     from ..data import subject_split
     from ..bundle.metrics import macro_f1
 
-    _, test = subject_split(ctx.pid, seed=42, where=ctx.source)
+    _, test = subject_split(ctx.pid, seed=HEAD_SPLIT_SEED, where=ctx.source)
     pred = np.concatenate([rt.classify(ctx.X[test[i : i + 256]]).argmax(1) for i in range(0, len(test), 256)])
     return {"metric": "macro_f1", "macro_f1": macro_f1(ctx.y[test], pred), "n": int(len(test)),
-            "split": "held-out subjects, subject-wise 80/20 seed 42", "data": ctx.source, "status": "measured"}
+            "split": f"held-out subjects, subject-wise 80/20 seed {HEAD_SPLIT_SEED}", "data": ctx.source, "status": "measured"}
 
 
 def export_validation(manifest: dict, artefact: str, precision: str) -> dict:

@@ -48,7 +48,7 @@ def calibration_split(ws: WindowSet, n_calib: int, n_val: int, seed: int = 0) ->
     nothing remains, the calibration windows (the manifest says so through the sizes).
     """
     calib = stratified_indices(ws.y, ws.pid, n_calib, seed)
-    val = stratified_indices(ws.y, ws.pid, n_val, seed + 1, exclude=calib)
+    val = stratified_indices(ws.y, ws.pid, n_val, seed + 1, exclude=calib)  # its own draw: another seed than calib's
     if len(val) == 0:
         val = calib[:n_val]
     return calib, val

@@ -23,7 +23,7 @@ from torch import nn
 from ..data.contract import WindowSet
 from .finetune import FitConfig, fit, predict_logits
 from .metrics import classification_metrics
-from .splits import validation_split
+from .splits import VAL_SEED, validation_split
 
 
 @dataclass
@@ -69,7 +69,7 @@ def train_feature_net(ws: WindowSet, epochs: int = 30, seed: int = 0, batch_size
         raise ValueError(f"{ws.source}: no labels (field 'y'); the feature network is trained on labelled windows")
     X = torch.from_numpy(np.ascontiguousarray(ws.X, dtype=np.float32))
     y = torch.from_numpy(np.asarray(ws.y)).long()
-    train_idx, val_idx = validation_split(ws.pid, np.arange(len(ws)), seed=41)
+    train_idx, val_idx = validation_split(ws.pid, np.arange(len(ws)), seed=VAL_SEED)
     mean = ws.X[train_idx].mean(axis=(0, 2)).astype(float).tolist()
     std = (ws.X[train_idx].std(axis=(0, 2)) + 1e-6).astype(float).tolist()
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 
 class BackendUnavailable(ImportError):
-    """A backend's dependencies are not installed, or the backend is not implemented yet."""
+    """A backend's dependencies are not installed, or it is registered with ``implemented=False``."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ BACKENDS: dict[str, BackendInfo] = {}
 
 
 def register_backend(info: BackendInfo) -> None:
-    """Add or replace a backend; later backends (TensorRT, LiteRT) register the same way."""
+    """Add or replace a backend; the built-in ones below (onnxruntime, torch, tensorrt, litert) are added this way."""
     BACKENDS[info.name] = info
 
 
