@@ -172,7 +172,7 @@ def doctor():
 EXTENSIONS = (
     ("flowfm_edge.training", "flowfm_edge.training.commands"),
     ("flowfm_edge.export", "flowfm_edge.export.commands"),
-    ("flowfm_edge.runtimes", "flowfm_edge.runtimes.engine_commands"),
+    ("flowfm_edge.runtimes", "flowfm_edge.runtimes.device_commands"),
     ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
     ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands"),
     ("flowfm_edge.text", "flowfm_edge.text.commands"),

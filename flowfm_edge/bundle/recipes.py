@@ -56,7 +56,8 @@ def _dims(shapes: dict, which: str) -> str:
 def trtexec_line(onnx_path: str, plan: str, precision: str, shapes: dict, fp32_layers: list[str],
                  workspace_gib: float = DEFAULT_WORKSPACE_GIB, timing_cache: str | None = TIMING_CACHE,
                  dla_core: int | None = None) -> str:
-    """The trtexec command that builds the same engine as ``build-engine`` (TensorRT 8.6 and 10.x flags)."""
+    """The trtexec command that builds the same engine as ``build-engine`` (TensorRT 8.6 and 10.x flags; TensorRT 11
+    has no precision flags: drop them for int8 and fp32, and fp16 has no 11.x equivalent)."""
     args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan}"]
     args += {"fp32": ["--noTF32"], "fp16": ["--fp16"], "int8": ["--int8", "--fp16"]}[precision]
     args += [f"--minShapes={_dims(shapes, 'min')}", f"--optShapes={_dims(shapes, 'opt')}",

@@ -39,7 +39,6 @@ class Target:
     options: frozenset[str] = frozenset({"steps", "solver", "calib", "calib_method", "guidance"})
     exportable: bool = True
     note: str = ""
-    hooks: str = ""  # module with export_graph/manifest_section for this target; "" = the ONNX/onnxruntime path
     max_steps: int = 256  # fused samplers are unrolled; the cpu target's Loop graphs stay one step long
 
     def check(self, precisions: list[str], solvers: list[str], steps: list[int], calib_method: str) -> None:
@@ -81,14 +80,13 @@ TARGETS: dict[str, Target] = {
     ),
     "jetson": Target(
         name="jetson",
-        description="Jetson-class GPUs: TensorRT-ready ONNX (opset 17, checked for TensorRT 8.6-10.x) and build "
+        description="Jetson-class GPUs: TensorRT-ready ONNX (opset 17, checked for TensorRT 8.6-11.x) and build "
                     "recipes; engines are built on the device with `flowfm-edge build-engine`",
         format="onnx-tensorrt",
         precisions=("fp32", "fp16", "int8"),
         default_precisions=("fp16", "int8"),
         backends=("tensorrt", "onnxruntime", "torch"),
         options=frozenset({"steps", "solver", "calib", "calib_method", "guidance", "batch_profile"}),
-        hooks="flowfm_edge.export.tensorrt",
     ),
     "android": Target(
         name="android",
@@ -100,7 +98,6 @@ TARGETS: dict[str, Target] = {
         default_precisions=("fp32", "fp16", "int8-dynamic", "int8"),
         backends=("litert", "torch"),
         options=frozenset({"steps", "solver", "calib", "calib_method", "guidance", "int8_io", "fixed_batch"}),
-        hooks="flowfm_edge.export.litert",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The ``export`` and ``validate`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
+"""The ``export`` and ``sign`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..cli_common import cli_errors, console
 from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
 
 EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
@@ -22,99 +23,70 @@ def _list(value: str, what: str, cast=str) -> list:
                          f"{'4,8,16' if cast is int else 'a,b'}") from None
 
 
-def register(app: typer.Typer, cli_errors, console) -> None:
-    @app.command(help=EXPORT_HELP)
-    @cli_errors
-    def export(
-        run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
-        out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
-        target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
-        precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
-        steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16): 1..1000 on the cpu target (an ONNX Loop over one step), 1..256 elsewhere (unrolled)."),
-        solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
-        graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler; text-sampler for text runs, cpu target); default all the run has."),
-        calib: Optional[str] = typer.Option(None, help="Calibration/validation windows: synthetic, hapt or a .npz; default the run's training data."),
-        calib_method: str = typer.Option("minmax", help=f"Static INT8 calibration: {', '.join(CALIBRATION_METHODS)}."),
-        calib_size: int = typer.Option(128, min=1, help="Calibration windows, drawn by class and subject."),
-        guidance: bool = typer.Option(False, help="Fused samplers take a guidance weight input w (doubles their cost)."),
-        max_f1_drop: float = typer.Option(0.01, help="INT8 gate: largest allowed classifier macro-F1 drop (0.01 = 1 point)."),
-        max_traj_error: float = typer.Option(0.1, help="INT8 gate: largest sampler trajectory error (relative L2, normalised units)."),
-        max_rel_error: float = typer.Option(0.1, help="INT8 gate: largest encoder/velocity relative L2 error."),
-        batch_profile: str = typer.Option("1,8,64", help="jetson: TensorRT optimisation profile MIN,OPT,MAX batch."),
-        int8_io: bool = typer.Option(False, help="android: full-INT8 LiteRT models keep INT8 input/output (default float)."),
-        fixed_batch: int = typer.Option(1, min=1, help="android: the fixed batch of the LiteRT models."),
-        threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads for the checks."),
-        seed: int = typer.Option(0, help="Seed for window sampling and noise."),
-        force: bool = typer.Option(False, help="Replace OUT if it exists."),
-    ):
-        from .exporter import ExportOptions, export_bundle
-        from .validation import Limits
+@cli_errors
+def export(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
+    out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
+    target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
+    precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
+    steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16): 1..1000 on the cpu target (an ONNX Loop over one step), 1..256 elsewhere (unrolled)."),
+    solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
+    graphs: Optional[str] = typer.Option(None, help="Graphs to export (encoder, classifier, velocity, sampler; text-sampler for text runs, cpu target); default all the run has."),
+    calib: Optional[str] = typer.Option(None, help="Calibration/validation windows: synthetic, hapt or a .npz; default the run's training data."),
+    calib_method: str = typer.Option("minmax", help=f"Static INT8 calibration: {', '.join(CALIBRATION_METHODS)}."),
+    calib_size: int = typer.Option(128, min=1, help="Calibration windows, drawn by class and subject."),
+    guidance: bool = typer.Option(False, help="Fused samplers take a guidance weight input w (doubles their cost)."),
+    max_f1_drop: float = typer.Option(0.01, help="INT8 gate: largest allowed classifier macro-F1 drop (0.01 = 1 point)."),
+    max_traj_error: float = typer.Option(0.1, help="INT8 gate: largest sampler trajectory error (relative L2, normalised units)."),
+    max_rel_error: float = typer.Option(0.1, help="INT8 gate: largest encoder/velocity relative L2 error."),
+    batch_profile: Optional[str] = typer.Option(None, help="jetson: TensorRT optimisation profile MIN,OPT,MAX batch "
+                                                            "(default 1,8,64)."),
+    int8_io: bool = typer.Option(False, help="android: full-INT8 LiteRT models keep INT8 input/output (default float)."),
+    fixed_batch: int = typer.Option(1, min=1, help="android: the fixed batch of the LiteRT models."),
+    threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads for the checks."),
+    seed: int = typer.Option(0, help="Seed for window sampling and noise."),
+    force: bool = typer.Option(False, help="Replace OUT if it exists."),
+):
+    from .exporter import ExportOptions, export_bundle
+    from .validation import Limits
 
-        if target not in TARGETS:
-            raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-        from ..bundle.recipes import parse_profile
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    from ..bundle.recipes import parse_profile
 
-        precisions = _list(precision, "precision") if precision else list(TARGETS[target].default_precisions)
-        opts = ExportOptions(
-            target=target, precisions=precisions, batch_profile=parse_profile(batch_profile), steps=_list(steps, "steps", int),
-            solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
-            calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
-            force=force, int8_io=int8_io, fixed_batch=fixed_batch, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
-        )
-        manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
-        total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
-        console.print(f"bundle {out}: {len(manifest['artefacts'])} artefacts, {total / 1e6:.1f} MB; "
-                      f"check it anywhere with `flowfm-edge validate {out}{' --backend litert' if target == 'android' else ''}`")
+    precisions = _list(precision, "precision") if precision else list(TARGETS[target].default_precisions)
+    opts = ExportOptions(
+        target=target, precisions=precisions, batch_profile=parse_profile(batch_profile) if batch_profile else None, steps=_list(steps, "steps", int),
+        solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
+        calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
+        force=force, int8_io=int8_io, fixed_batch=fixed_batch, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
+    )
+    manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
+    total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
+    console.print(f"bundle {out}: {len(manifest['artefacts'])} artefacts, {total / 1e6:.1f} MB; "
+                  f"check it anywhere with `flowfm-edge validate {out}{' --backend litert' if target == 'android' else ''}`")
 
-    @app.command()
-    @cli_errors
-    def validate(
-        bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
-        backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime, torch, "
-                                                        "litert (LiteRT models of --target android), or tensorrt "
-                                                        "(the engines of `build-engine`, on their device)."),
-        threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
-        trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: "
-                                                        "$FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem "
-                                                        "when set); an unsigned or mis-signed bundle fails."),
-    ):
-        """Re-run the bundle's golden checks here: fails on a modified or missing file, a bad signature, or drift."""
-        from ..runtimes import validate_bundle
 
-        report = validate_bundle(bundle, backend=backend, threads=threads, trust=trust)
-        if report.get("signature"):
-            console.print(f"[green]signature[/green] {report['signature']}", highlight=False)
-        for problem in report["files"]:
-            console.print(f"[red]tampered:[/red] {problem}", highlight=False)
-        for c in report["checks"]:
-            mark = "[green]ok[/green]  " if c["passed"] else "[red]FAIL[/red]"
-            console.print(f"{mark} {c['artefact']:<22} {c['precision']:<13} {c.get('metric', 'rel_l2')} "
-                          f"{c.get('value', c['rel_l2']):.2e} "
-                          f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
-                          highlight=False)
-        if not report["passed"]:
-            what = ("files were modified or are missing, or the signature does not match (see above)"
-                    if report["files"] else "outputs drifted beyond tolerance")
-            raise RuntimeError(f"{bundle}: validation failed with backend {backend}: {what}")
-        console.print(f"{bundle}: {len(report['checks'])} golden checks passed with {backend}")
+@cli_errors
+def sign(
+    bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
+    key: Path = typer.Option(..., help="Elliptic-curve private key (PEM), e.g. from "
+                                       "`openssl ecparam -name prime256v1 -genkey -noout -out key.pem`."),
+    password: Optional[str] = typer.Option(None, help="Password of an encrypted private key."),
+):
+    """Sign a bundle (OpenSSF model-signing, offline): BUNDLE/bundle.sig covers the manifest and every file.
 
-    @app.command()
-    @cli_errors
-    def sign(
-        bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
-        key: Path = typer.Option(..., help="Elliptic-curve private key (PEM), e.g. from "
-                                           "`openssl ecparam -name prime256v1 -genkey -noout -out key.pem`."),
-        password: Optional[str] = typer.Option(None, help="Password of an encrypted private key."),
-    ):
-        """Sign a bundle (OpenSSF model-signing, offline): BUNDLE/bundle.sig covers the manifest and every file.
+    Devices that trust the public key (`--trust key.pub`, $FLOWFM_EDGE_TRUST_KEY or
+    ~/.config/flowfm-edge/trusted_key.pem) then refuse the bundle if any file changes, is
+    added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the [signing] extra.
+    """
+    from ..bundle.signing import sign_bundle
 
-        Devices that trust the public key (`--trust key.pub`, $FLOWFM_EDGE_TRUST_KEY or
-        ~/.config/flowfm-edge/trusted_key.pem) then refuse the bundle if any file changes, is
-        added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the [signing] extra.
-        """
-        from ..bundle.signing import sign_bundle
+    signature = sign_bundle(bundle, key, password)
+    console.print(f"wrote {signature}; verify with `flowfm-edge validate {bundle} --trust PUBLIC_KEY`",
+                  highlight=False)
 
-        signature = sign_bundle(bundle, key, password)
-        console.print(f"wrote {signature}; verify with `flowfm-edge validate {bundle} --trust PUBLIC_KEY`",
-                      highlight=False)
 
+def register(app: typer.Typer) -> None:
+    app.command(help=EXPORT_HELP)(export)
+    app.command()(sign)

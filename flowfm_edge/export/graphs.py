@@ -186,14 +186,17 @@ class SamplerGraph(FusedSampler):
     """noise (B, 3, 300), r (B, r_dim)[, w (B,)] -> x (B, 3, 300) in g: the whole ODE solve.
 
     Same arithmetic as :meth:`FlowFM.sample` (it calls the same solver step functions over the
-    same time grid); the time embedding of each evaluation is a precomputed table.
+    same time grid); the time embedding of each evaluation is a precomputed table. ``cond``
+    maps the second input to the condition: ``RepProj(r)`` by default; text samplers pass
+    their own (:mod:`.text_sampler`).
     """
 
     tables = ("h", "temb")
 
-    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
+    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False, cond: nn.Module | None = None):
         super().__init__(model)
         self.net = model.velocity
+        self.cond = cond if cond is not None else self.net.rep  # the conditioning input (B, ...) -> (B, D)
         self.solver, self.steps, self.guidance = solver, steps, guidance
         grid = time_grid(steps)
         with torch.no_grad():
@@ -201,9 +204,10 @@ class SamplerGraph(FusedSampler):
         self.register_buffer("h", grid[1:] - grid[:-1])  # (K,)
         self.register_buffer("temb", temb.reshape(steps, SOLVERS[solver][1], -1))  # (K, E, D)
 
-    def condition(self, r: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        rep = self.net.rep(r)  # (B, D)
-        return (rep, self.net.rep(torch.zeros_like(r))) if self.guidance else (rep,)
+    def condition(self, inp: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The condition of the input, and with guidance the unconditional one (the input at zero), each (B, D)."""
+        c = self.cond(inp)
+        return (c, self.cond(torch.zeros_like(inp))) if self.guidance else (c,)
 
     def advance(self, z: torch.Tensor, rows: dict, conds: tuple, w: torch.Tensor | None) -> torch.Tensor:
         """One solver step from z (B, 3, 300); rows h (1,) and temb (1, E, D), one row per evaluation."""

@@ -10,13 +10,14 @@ model itself, not the export wrapper: the fused sampler is checked against
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..calibration.trajectories import generator_conditions, noise_like, trajectory_tuples
 from ..models import FlowFM
-from .graphs import GraphSpec
+from .graphs import GraphSpec, build_graph
 
 N_RANDOM = 8  # random inputs added to every check, beside the real ones
 TRAJ_WINDOWS = 16  # windows whose sampler trajectories calibrate the velocity graph, per schedule
@@ -43,7 +44,7 @@ def _cat(*arrays):
     return np.concatenate([a for a in arrays if a is not None and len(a)]).astype(np.float32)
 
 
-def _real(w: Windows, which: str, model: FlowFM, n: int | None, seed: int) -> np.ndarray:
+def real_windows(w: Windows, which: str, model: FlowFM, n: int | None, seed: int) -> np.ndarray:
     """The first ``n`` (all when None) real windows of ``which``, or random windows when there are none."""
     X = getattr(w, which)
     return X[:n] if X is not None and len(X) else random_windows(model, n or 64, seed)
@@ -59,17 +60,17 @@ def feeds(spec: GraphSpec, model: FlowFM, w: Windows, schedules: list[tuple[str,
     rnd = random_windows(model, N_RANDOM, seed + 7)
     n_real = 0 if w.val is None else len(w.val)
     if spec.graph in ("encoder", "classifier"):
-        calib = {"x": _real(w, "calib", model, None, seed)}
+        calib = {"x": real_windows(w, "calib", model, None, seed)}
         check = {"x": _cat(w.val, rnd)}
         return calib, check, n_real, w.val_labels if spec.graph == "classifier" else None
     if spec.graph == "velocity":
         parts = []
-        Xc = _real(w, "calib", model, TRAJ_WINDOWS, seed)
+        Xc = real_windows(w, "calib", model, TRAJ_WINDOWS, seed)
         for i, (solver, steps) in enumerate(schedules):
             r = generator_conditions(model, Xc, seed=seed + i)
             parts.append(trajectory_tuples(model, r, noise_like(len(r), model, seed + 100 + i), solver, steps))
         calib = {k: _cat(*(p[k] for p in parts)) for k in ("z_t", "t", "r")}
-        Xv = _real(w, "val", model, 4, seed + 1)
+        Xv = real_windows(w, "val", model, 4, seed + 1)
         solver, steps = schedules[0]
         real = trajectory_tuples(model, generator_conditions(model, Xv, seed=seed + 50),
                                  noise_like(len(Xv), model, seed + 200), solver, steps)
@@ -79,8 +80,8 @@ def feeds(spec: GraphSpec, model: FlowFM, w: Windows, schedules: list[tuple[str,
                  "t": _cat(real["t"], rng.random(N_RANDOM).astype(np.float32)), "r": _cat(real["r"], r_rand)}
         return calib, check, len(real["t"]) if w.val is not None else 0, None
     # fused sampler: running the whole graph visits every step of its schedule
-    Xc = _real(w, "calib", model, SAMPLER_CALIB, seed)
-    Xv = _real(w, "val", model, SAMPLER_CHECK, seed + 1)
+    Xc = real_windows(w, "calib", model, SAMPLER_CALIB, seed)
+    Xv = real_windows(w, "val", model, SAMPLER_CHECK, seed + 1)
     calib = {"noise": noise_like(len(Xc), model, seed + 400), "r": generator_conditions(model, Xc, seed=seed + 2)}
     check = {"noise": noise_like(len(Xv), model, seed + 500), "r": generator_conditions(model, Xv, seed=seed + 3)}
     if "w" in spec.input_names:
@@ -110,11 +111,30 @@ def reference(spec: GraphSpec, model: FlowFM, head: torch.nn.Module | None, feed
     return np.concatenate(outs)
 
 
-def example_args(spec: GraphSpec, model: FlowFM) -> tuple:
-    """Tracing inputs (batch 2) in the order of the graph's inputs."""
-    cfg = model.cfg
+UNIFORM_INPUTS = ("t", "w")  # times and guidance weights trace with values in [0, 1); the rest with N(0, 1)
+
+
+def example_args(spec: GraphSpec, model=None) -> tuple:
+    """Tracing inputs (batch 2) in the order of the graph's declared inputs, shaped as declared."""
     g = torch.Generator().manual_seed(0)
-    shapes = {"x": (2, cfg.channels, cfg.window), "z_t": (2, cfg.channels, cfg.window), "noise": (2, cfg.channels, cfg.window),
-              "t": (2,), "r": (2, cfg.r_dim), "w": (2,)}
-    return tuple(torch.rand(shapes[n], generator=g) if n in ("t", "w") else torch.randn(shapes[n], generator=g)
-                 for n in spec.input_names)
+    args = []
+    for tensor in spec.inputs:
+        shape = tuple(2 if isinstance(d, str) else d for d in tensor.shape)
+        args.append(torch.rand(shape, generator=g) if tensor.name in UNIFORM_INPUTS else torch.randn(shape, generator=g))
+    return tuple(args)
+
+
+@dataclass(frozen=True)
+class GraphKit:
+    """How one model family's graphs are fed, checked, built and traced; FlowFM's is :data:`FLOWFM_KIT`.
+
+    The diffusion twin (:mod:`.diffusion`) and text samplers (:mod:`.text_sampler`) bring their own.
+    """
+
+    feeds: Callable  # (spec, model, windows, schedules, seed) -> (calib, check, n_real, labels)
+    reference: Callable  # (spec, model, head, check) -> the PyTorch output the artefact must match
+    build: Callable  # (spec, model, head) -> the eval-mode torch module
+    example_args: Callable = example_args  # (spec, model) -> tracing inputs
+
+
+FLOWFM_KIT = GraphKit(feeds, reference, build_graph)

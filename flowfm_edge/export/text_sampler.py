@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .graphs import SamplerGraph
+from .inputs import GraphKit
 from ..models import FlowFM
 from ..solvers import time_grid
 from ..text.generate import check_text_model, sample_text
@@ -49,18 +50,23 @@ def text_sampler_spec(cfg, solver: str = "euler", steps: int = 8, guidance: bool
                      exporter="legacy", sampler=info)
 
 
-class TextSamplerGraph(SamplerGraph):
-    """noise (B, 3, 300), e (B, text_dim)[, w (B,)] -> x (B, 3, 300) in g; same arithmetic as :func:`sample_text`."""
+class TextCondition(nn.Module):
+    """e (B, text_dim) -> RepProj(0) + TextProj(e) (B, D): the condition of a text-only sampler."""
 
-    def __init__(self, model: FlowFM, solver: str, steps: int, guidance: bool = False):
+    def __init__(self, model: FlowFM):
+        super().__init__()
         check_text_model(model)
-        super().__init__(model, solver, steps, guidance)
+        self.text = model.velocity.text
         with torch.no_grad():
-            self.register_buffer("rep0", self.net.rep(torch.zeros(1, model.cfg.r_dim)))  # (1, D): r = 0
+            self.register_buffer("rep0", model.velocity.rep(torch.zeros(1, model.cfg.r_dim)))  # (1, D): r = 0
 
-    def condition(self, e: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        cond = self.rep0 + self.net.text(e)  # (B, D)
-        return (cond, self.rep0 + self.net.text(torch.zeros_like(e))) if self.guidance else (cond,)
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return self.rep0 + self.text(e)
+
+
+def text_sampler_graph(model: FlowFM, solver: str, steps: int, guidance: bool = False) -> SamplerGraph:
+    """noise (B, 3, 300), e (B, text_dim)[, w (B,)] -> x (B, 3, 300) in g; same arithmetic as :func:`sample_text`."""
+    return SamplerGraph(model, solver, steps, guidance, cond=TextCondition(model))
 
 
 def check_feeds(model: FlowFM, embeddings: np.ndarray, n_random: int = 4, guidance: bool = False, seed: int = 0) -> dict:
@@ -84,6 +90,7 @@ def reference_output(model: FlowFM, feeds: dict, solver: str, steps: int) -> np.
 
 
 TEXT_CALIB = 64  # (noise, e) pairs that calibrate a text sampler for static INT8
+TEXT_SEED_OFFSET = 600  # the calibration noise's own stream, apart from the check noise drawn at ``seed``
 
 
 def prompt_embeddings(run: str | Path, config: dict) -> tuple[list[str], np.ndarray]:
@@ -97,8 +104,8 @@ def prompt_embeddings(run: str | Path, config: dict) -> tuple[list[str], np.ndar
     return texts, cache.get(texts) if texts else np.zeros((0, text["text_dim"]), np.float32)
 
 
-def kit(embeddings: np.ndarray):
-    """(feeds, reference, build_graph, example_args) of the text samplers, for the bundle exporter.
+def kit(embeddings: np.ndarray) -> GraphKit:
+    """The graph kit of the text samplers, for the bundle exporter.
 
     ``embeddings`` (K, text_dim): the run's prompt embeddings. Calibration cycles through them
     with one row in five at e = 0 (the null text the model was fine-tuned with); checks use them,
@@ -108,7 +115,7 @@ def kit(embeddings: np.ndarray):
 
     def feeds(spec, model: FlowFM, windows, schedules, seed: int = 0):
         guidance = "w" in spec.input_names
-        rng = np.random.default_rng(seed + 600)
+        rng = np.random.default_rng(seed + TEXT_SEED_OFFSET)
         rows = E[np.arange(TEXT_CALIB) % len(E)] if len(E) else np.zeros((TEXT_CALIB, model.cfg.text_dim), np.float32)
         rows = np.where((np.arange(TEXT_CALIB) % 5 == 4)[:, None], 0.0, rows).astype(np.float32)
         calib = {"noise": rng.standard_normal((TEXT_CALIB, model.cfg.channels, model.cfg.window)).astype(np.float32),
@@ -122,14 +129,9 @@ def kit(embeddings: np.ndarray):
 
     def build(spec, model: FlowFM, head=None) -> nn.Module:
         s = spec.sampler
-        return TextSamplerGraph(model, s["solver"], s["steps"], guidance=s["guidance"] is not None).eval()
+        return text_sampler_graph(model, s["solver"], s["steps"], guidance=s["guidance"] is not None).eval()
 
-    def example_args(spec, model: FlowFM) -> tuple:
-        g = torch.Generator().manual_seed(0)
-        args = (torch.randn(2, model.cfg.channels, model.cfg.window, generator=g), torch.randn(2, model.cfg.text_dim, generator=g))
-        return args + (1 + torch.rand(2, generator=g),) if "w" in spec.input_names else args
-
-    return feeds, reference, build, example_args
+    return GraphKit(feeds, reference, build)
 
 
 def bundle_section(bundle: Path, config: dict, texts: list[str], E: np.ndarray) -> dict:

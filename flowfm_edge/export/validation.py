@@ -109,3 +109,11 @@ def check_artefact(spec: GraphSpec, precision: str, out: np.ndarray, ref: np.nda
         record["gate"] = _gate(spec.name, precision, "rel_l2", record["rel_l2"], limits.max_rel_error,
                                "--max-rel-error", hint)
     return record
+
+
+def summary_line(name: str, precision: str, export_info: dict, v: dict) -> str:
+    """One log line per validated artefact: its gate, cosine and task metric."""
+    gate = v["gate"]
+    task = f", macro-F1 {v['macro_f1']:.3f} vs {v['macro_f1_reference']:.3f}" if "macro_f1" in v else ""
+    return (f"{name} {precision}: {gate['metric']} {gate['value']:.2e} <= {gate['limit']:.2e}, "
+            f"cosine {v['cosine']:.5f}{task} (exporter {export_info['exporter']})")

@@ -1,14 +1,15 @@
 """``build_engines``: turn a jetson bundle's recipes into TensorRT plans, on the device (TensorRT Python API).
 
 For each recipe: parse the ONNX graph (explicit batch), set the builder flags (FP16; INT8 +
-FP16 for QDQ graphs, whose quantisation is explicit; TF32 off for FP32), keep the
+FP16 for QDQ graphs, whose quantisation is explicit; TF32 off for FP32; none on TensorRT 11,
+which builds strongly typed networks only: :func:`check_typing`), keep the
 conditioning path and normalisation layers in FP32 (:func:`pin_fp32_layers`), add the
 optimisation profile, share one timing cache, and write ``engines/<name>.<precision>.plan``
 exactly as TensorRT serialised it, so ``trtexec --loadEngine`` reads it. The manifest gains
 one ``engines`` record per plan: file hash, TensorRT release, compute capability, JetPack/L4T,
 power mode, clocks, and the trtexec line that rebuilds it.
 
-Written against the TensorRT 10 Python API, with the TensorRT 8.6 explicit-batch flag.
+Written against the TensorRT 10 Python API, with the TensorRT 8.6 explicit-batch flag and TensorRT 11's strong typing.
 """
 
 from __future__ import annotations
@@ -84,18 +85,34 @@ def _network(trt, builder, logger, onnx_path: Path):
     return network, parser
 
 
+def check_typing(trt, recipe: dict) -> bool:
+    """True on TensorRT 11 and newer, which build strongly typed networks only (no precision builder flags).
+
+    There the graph's own types decide: an INT8 recipe's Q/DQ graph builds as INT8 with float32
+    elsewhere, an FP32 recipe as FP32; an FP16 recipe (an FP32 graph plus the FP16 flag) has no
+    equivalent and is refused.
+    """
+    major = int(trt.__version__.split(".")[0])
+    if major >= 11 and recipe["precision"] == "fp16":
+        raise EngineBuildError(f"{recipe['name']} fp16: TensorRT {trt.__version__} builds strongly typed networks only "
+                               "(its FP16 builder flag is gone) and this recipe's graph is FP32; build --precision "
+                               "int8 or fp32, or use TensorRT 8.6-10.x (JetPack ships 10.x)")
+    return major >= 11
+
+
 def build_one(trt, bundle: Path, recipe: dict, workspace_gib: float, dla_core: int | None,
               cache_bytes: bytes, logger) -> tuple[bytes, bytes, list[str]]:
     """(serialised plan, updated timing cache, names of the layers kept in FP32) for one recipe."""
+    strongly_typed = check_typing(trt, recipe)
     builder = trt.Builder(logger)
     network, _parser = _network(trt, builder, logger, bundle / recipe["onnx"])  # the parser owns the weights: keep it alive
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    for flag in recipe["builder_flags"]:
+    for flag in [] if strongly_typed else recipe["builder_flags"]:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if recipe["precision"] == "fp32":
         config.clear_flag(trt.BuilderFlag.TF32)
-    pinned = pin_fp32_layers(trt, network, recipe["signal_input"]) if recipe["precision"] != "fp32" else []
+    pinned = [] if strongly_typed or recipe["precision"] == "fp32" else pin_fp32_layers(trt, network, recipe["signal_input"])
     if pinned:
         config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
     profile = builder.create_optimization_profile()

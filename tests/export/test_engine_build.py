@@ -286,3 +286,15 @@ def test_build_on_a_real_gpu(small_bundle, tmp_path):
     records = build_engines(bundle, "fp16")
     assert records and all((bundle / r["file"]["path"]).stat().st_size > 0 for r in records)
     assert validate_bundle(bundle, backend="tensorrt")["passed"]
+
+
+def test_tensorrt_11_builds_strongly_typed_and_refuses_fp16_recipes():
+    from flowfm_edge.runtimes.engine_build import EngineBuildError, check_typing
+
+    recipe = {"name": "encoder", "precision": "int8"}
+    assert check_typing(types.SimpleNamespace(__version__="10.3.0"), recipe) is False
+    assert check_typing(types.SimpleNamespace(__version__="11.5.0"), recipe) is True
+    assert check_typing(types.SimpleNamespace(__version__="11.0.1"), {**recipe, "precision": "fp32"}) is True
+    with pytest.raises(EngineBuildError, match="strongly typed.*build --precision int8 or fp32"):
+        check_typing(types.SimpleNamespace(__version__="11.0.1"), {**recipe, "precision": "fp16"})
+    assert check_typing(types.SimpleNamespace(__version__="10.15.1"), {**recipe, "precision": "fp16"}) is False

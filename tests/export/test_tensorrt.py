@@ -84,7 +84,7 @@ def test_bundle_manifest_and_recipes(jetson_bundle):
     assert ("encoder", "fp32") in names and ("sampler-euler-2", "int8") in names
     assert not any("tensorrt_recipes" in a for a in m["artefacts"])
     build = m["build"]
-    assert build["backend"] == "tensorrt" and build["tensorrt_range"] == "8.6-10.x" and build["onnx_opset"] == 17
+    assert build["backend"] == "tensorrt" and build["tensorrt_range"] == "8.6-11.x" and build["onnx_opset"] == 17
     assert build["profile"]["batch"] == {"min": 1, "opt": 4, "max": 16} and m["engines"] == []
     assert all(r["passed"] for r in build["op_support"].values())
     recipes = {(r["name"], r["precision"]): r for r in build["recipes"]}

@@ -7,7 +7,7 @@ import torch
 from flowfm_edge.evaluation.feature_net import train_feature_net
 from flowfm_edge.text.embeddings import EmbeddingCache
 from flowfm_edge.text.evaluate import markdown_table, text_eval
-from flowfm_edge.export.text_sampler import TextSamplerGraph
+from flowfm_edge.export.text_sampler import text_sampler_graph
 from flowfm_edge.text.generate import sample_text
 from flowfm_edge.training import load_model
 
@@ -57,7 +57,7 @@ def test_sampler_graph_matches_sample_text(text_run):
     e[2] = 0  # unconditional row
     noise, w = torch.randn(3, 3, 300), torch.tensor([1.0, 2.0, 3.0])
     with torch.no_grad():
-        got = TextSamplerGraph(model, "midpoint", 3, guidance=True)(noise, e, w)
-        plain = TextSamplerGraph(model, "midpoint", 3)(noise, e)
+        got = text_sampler_graph(model, "midpoint", 3, guidance=True)(noise, e, w)
+        plain = text_sampler_graph(model, "midpoint", 3)(noise, e)
     torch.testing.assert_close(got, sample_text(model, e, 3, "midpoint", guidance=w[:, None, None], noise=noise))
     torch.testing.assert_close(plain, sample_text(model, e, 3, "midpoint", noise=noise))

@@ -1,7 +1,8 @@
-"""Exporting the diffusion twin: its graph list, inputs, PyTorch reference and manifest entries.
+"""Exporting the diffusion twin: its graph list, graph kit (inputs, PyTorch reference, modules) and manifest entries.
 
-``export_bundle`` hands a run whose objective is ``diffusion`` to these hooks; everything else
-(ONNX export, INT8, validation gates, golden files, the bundle itself) is the FlowFM path.
+``export_bundle`` exports a run whose objective is ``diffusion`` through the ONNX path
+(:mod:`..onnx`) with :data:`KIT`; ONNX export, INT8, validation gates, golden files and the
+bundle itself are the FlowFM path's.
 
 - ``--graphs velocity`` exports the ``denoiser`` step, ``sampler`` one fused DDIM sampler per
   ``--steps`` value (``--solver`` does not apply);
@@ -19,6 +20,7 @@ import torch
 from ...calibration.trajectories import generator_conditions, noise_like
 from ...models.diffusion import DiffusionTwin, sample_loop
 from .. import inputs as flow_inputs
+from ..inputs import GraphKit
 from .graphs import DDPM_STEPS, build_graph, graph_spec
 
 DDIM_CALIB_WINDOWS = 4  # windows whose DDIM trajectories calibrate the denoiser, per exported schedule
@@ -26,7 +28,7 @@ DDPM_CALIB_WINDOWS = 2  # windows whose 1000-step DDPM trajectories calibrate it
 
 
 def check_target(target) -> None:
-    if target.hooks:
+    if target.name != "cpu":
         raise ValueError(f"target {target.name!r}: the diffusion twin exports to the cpu target only "
                          "(ONNX for onnxruntime); use --target cpu")
 
@@ -72,14 +74,14 @@ def feeds(spec, model: DiffusionTwin, w, schedules, seed: int = 0):
     ddim_steps = sorted({n for _, n in schedules})
     parts = []
     for i, k in enumerate(ddim_steps):
-        Xc = flow_inputs._real(w, "calib", model, DDIM_CALIB_WINDOWS, seed + i)
+        Xc = flow_inputs.real_windows(w, "calib", model, DDIM_CALIB_WINDOWS, seed + i)
         r = generator_conditions(model, Xc, seed=seed + i)
         parts.append(denoiser_tuples(model, r, noise_like(len(r), model, seed + 100 + i), k, "ddim"))
-    Xd = flow_inputs._real(w, "calib", model, DDPM_CALIB_WINDOWS, seed + 60)
+    Xd = flow_inputs.real_windows(w, "calib", model, DDPM_CALIB_WINDOWS, seed + 60)
     rd = generator_conditions(model, Xd, seed=seed + 61, p_uncond=0.5)
     parts.append(denoiser_tuples(model, rd, noise_like(len(rd), model, seed + 62), DDPM_STEPS, "ddpm", seed))
     calib = _cat(parts)
-    Xv = flow_inputs._real(w, "val", model, 4, seed + 1)
+    Xv = flow_inputs.real_windows(w, "val", model, 4, seed + 1)
     real = denoiser_tuples(model, generator_conditions(model, Xv, seed=seed + 50),
                            noise_like(len(Xv), model, seed + 200), ddim_steps[0], "ddim")
     n_rand = flow_inputs.N_RANDOM
@@ -108,15 +110,6 @@ def reference(spec, model: DiffusionTwin, head, feeds: dict[str, np.ndarray], ba
     return np.concatenate(outs)
 
 
-def export_graph(spec, model, head, windows, schedules, opts, target, bundle, log):
-    """Every precision of one diffusion graph, through the FlowFM path with this module's inputs and modules."""
-    from ..exporter import _export_graph
-
-    kit = (feeds, reference, build_graph, flow_inputs.example_args)
-    return _export_graph(spec, model, head, windows, [("ddim", k) for k in opts.steps], opts, target, bundle, log,
-                         kit=kit)
-
-
 def manifest_section(manifest: dict, opts, model: DiffusionTwin) -> dict:
     """Name the model, and list DDPM-1000 as a sampler that runtimes loop over the denoiser graph."""
     manifest["model"]["name"] = "flowfm-diffusion-twin"
@@ -132,3 +125,5 @@ def manifest_section(manifest: dict, opts, model: DiffusionTwin) -> dict:
                     "step noise from the seed)"})
     return manifest
 
+
+KIT = GraphKit(feeds, reference, build_graph)

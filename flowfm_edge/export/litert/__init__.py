@@ -5,8 +5,8 @@ FP16-weight and dynamic-range INT8 models from it, convert a calibrated full-INT
 straight from torch with PT2E (:mod:`.litert_convert`), then run every artefact with ``ai-edge-litert`` in a
 child process (a malformed model can abort the interpreter) on the same check inputs as
 the ONNX path, and gate each against PyTorch with the same quality gates
-(:func:`~.validation.check_artefact`). :func:`export_graph` and :func:`manifest_section`
-are the hooks ``export_bundle`` calls for this target.
+(:func:`~..validation.check_artefact`). :func:`export_graph` and :func:`manifest_section`
+are this target's entry points, which ``export_bundle`` calls.
 
 Bundle files: ``litert/<artefact>.<precision>.tflite`` and ``golden/<artefact>/*.npy``
 (golden rows are run one call per row, as on the phone).
@@ -17,13 +17,12 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-import numpy as np
-
-from ..graphs import GraphSpec, build_graph
-from ..inputs import feeds, reference
+from ...bundle.golden import Golden
 from ...bundle.manifest import file_entry
 from ...bundle.metrics import FP32_REL_TOLERANCE
-from ..validation import INT8_DRIFT_TOLERANCE, check_artefact
+from ..graphs import GraphSpec
+from ..inputs import FLOWFM_KIT, GraphKit
+from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, summary_line
 
 FP16_DRIFT_TOLERANCE = 1e-3  # golden check of an FP16-weight artefact against its own export-time output
 ORDER = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -38,23 +37,22 @@ def golden_check(precision: str) -> dict:
 
 
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
-                 log) -> tuple[list[dict], dict]:
+                 log, kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
     """Every precision of one graph as LiteRT models: returns (artefact entries, golden entry)."""
     from ...calibration import ArrayReader
-    from ..exporter import GOLDEN_ROWS, _summary
     from .convert import convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
     from .io import summary
     from ...runtimes.litert_interpreter import run_isolated
 
     version = require_litert()
     batch = int(getattr(opts, "fixed_batch", 1) or 1)
-    calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
-    ref = reference(spec, model, head, check)
+    calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
+    ref = kit.reference(spec, model, head, check)
     norm = (model.cfg.norm_mean, model.cfg.norm_std)
-    golden = _Golden(bundle, spec.name, {k: v[:GOLDEN_ROWS] for k, v in check.items()})
-    golden.save("reference", ref[:GOLDEN_ROWS])
+    golden = Golden(bundle, spec.name, check)
+    golden.save("reference", ref)
 
-    module = build_graph(spec, model, head)
+    module = kit.build(spec, model, head)
     kwargs = sample_kwargs(spec, check, batch)
     models, export_info = {}, {"exporter": "litert-torch", "litert_torch": version, "batch": batch}
     if any(p in opts.precisions for p in ("fp32", "fp16", "int8-dynamic")):  # full INT8 comes from torch directly
@@ -82,7 +80,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     for i, precision in enumerate(order):
         validation = check_artefact(spec, precision, outs[i], ref, opts.limits, norm, labels, n_real)
         kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
-        log(_summary(spec.name, precision, export_info, validation) + f" [LiteRT, batch {batch}]" + kept)
+        log(summary_line(spec.name, precision, export_info, validation) + f" [LiteRT, batch {batch}]" + kept)
         if precision not in opts.precisions:
             paths[precision].unlink()
             continue
@@ -92,7 +90,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
                           "format": "tflite", "file": file_entry(bundle, paths[precision]),
                           "export": {**export_info, "batch": batch}, "quantisation": quant, "validation": validation,
                           "golden_check": golden_check(precision), "litert": summary(content)})
-    return artefacts, {"inputs": spec.input_names, "output": spec.output_name, "files": golden.files}
+    return artefacts, golden.entry(spec.input_names, spec.output_name)
 
 
 def _version(dist: str) -> str | None:
@@ -118,18 +116,3 @@ def manifest_section(manifest: dict, opts) -> dict:
                      "ai_edge_quantizer": _version("ai-edge-quantizer"), "torchao": _version("torchao")},
     }
     return manifest
-
-
-class _Golden:
-    """The golden files of one graph: inputs and reference rows, and each precision's output."""
-
-    def __init__(self, bundle: Path, name: str, inputs: dict[str, np.ndarray]):
-        self.bundle, self.dir, self.inputs, self.files = bundle, bundle / "golden" / name, inputs, {}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for key, arr in inputs.items():
-            self.save(key, arr)
-
-    def save(self, key: str, arr: np.ndarray) -> None:
-        path = self.dir / f"{key}.npy"
-        np.save(path, np.ascontiguousarray(arr, dtype=np.float32))
-        self.files[key] = file_entry(self.bundle, path)

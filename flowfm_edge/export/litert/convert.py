@@ -48,7 +48,7 @@ def require_litert() -> str:
 
 
 @contextlib.contextmanager
-def _quiet(what: str = "litert-torch conversion"):
+def quiet_export(what: str = "litert-torch conversion"):
     """Hide litert-torch's progress lines and the converter's native log; show the log if ``what`` fails."""
     import litert_torch
 
@@ -89,7 +89,7 @@ def convert_fp32(module: torch.nn.Module, kwargs: dict[str, torch.Tensor]) -> tu
     import litert_torch
 
     start = time.perf_counter()
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_export():
         content = _to_bytes(litert_torch.convert(module.eval(), sample_kwargs=kwargs))
     return content, {"exporter": "litert-torch", "litert_torch": litert_torch.__version__,
                      "batch": int(next(iter(kwargs.values())).shape[0]),
@@ -149,7 +149,7 @@ def quantize_weights(fp32: bytes, precision: str, signal_input: str) -> tuple[by
             q.add_weight_only_config(".*", op, num_bits=16, algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
         info = {"mode": "fp16-weights", "tool": "ai-edge-quantizer", "weights": "float16",
                 "activations": "float32", "op_types": ["FULLY_CONNECTED", "CONV_2D"]}
-        with _quiet("ai-edge-quantizer (fp16 weights)"):
+        with quiet_export("ai-edge-quantizer (fp16 weights)"):
             content = q.quantize(enable_progress_report=False).quantized_model
         return bytes(content), info
     marked, counts = mark_paths(fp32, signal_input)
@@ -157,7 +157,7 @@ def quantize_weights(fp32: bytes, precision: str, signal_input: str) -> tuple[by
     for op in (ops.FULLY_CONNECTED, ops.CONV_2D):
         q.add_weight_only_config(CONDITION, op, num_bits=8)
         q.add_dynamic_config(SIGNAL, op, num_bits=8)
-    with _quiet("ai-edge-quantizer (dynamic-range int8)"):
+    with quiet_export("ai-edge-quantizer (dynamic-range int8)"):
         content = unmark(bytes(q.quantize(enable_progress_report=False).quantized_model))
     return content, {"mode": "dynamic-range", "tool": "ai-edge-quantizer", "per_channel": True, "weight_type": "int8",
                      "op_types": ["FULLY_CONNECTED", "CONV_2D"], "dynamic_ops": counts["signal"],
@@ -200,7 +200,7 @@ def convert_int8(module: torch.nn.Module, kwargs: dict[str, torch.Tensor], calib
     batch = int(next(iter(kwargs.values())).shape[0])
     quantizer = _signal_quantizer(signal_input)
     n = len(next(iter(calib.values())))
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_export():
         prepared = prepare_pt2e(torch.export.export(module.eval(), (), kwargs).module(), quantizer)
         rows = 0
         for i in range(0, n - batch + 1, batch):

@@ -1,0 +1,86 @@
+"""The cpu target: ONNX graphs for onnxruntime, FP32 and INT8 (static QDQ or dynamic), validated against PyTorch.
+
+For every graph: export FP32 ONNX (:mod:`.convert`), check it against PyTorch, quantise to
+each INT8 precision asked for (:mod:`.quantize`), check those against their gates, and write
+golden inputs and outputs. A fused sampler is an ONNX ``Loop`` over one step graph
+(:mod:`.sampler_loop`), INT8 included. :func:`export_graph` and :func:`manifest_section` are
+this target's entry points, as for every target package of :mod:`flowfm_edge.export`.
+
+Bundle files: ``onnx/<artefact>.<precision>.onnx`` and ``golden/<artefact>/*.npy``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ...bundle.golden import Golden
+from ...bundle.manifest import file_entry
+from ...bundle.metrics import FP32_REL_TOLERANCE
+from ..inputs import FLOWFM_KIT, GraphKit
+from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx_many, summary_line
+
+
+def export_graph(spec, model, head, windows, schedules, opts, target: str, bundle: Path, log,
+                 kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
+    """Every precision of one graph: returns (artefact entries, golden entry)."""
+    from .convert import export_onnx
+    from .sampler_loop import LoopedSampler
+
+    calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
+    ref = kit.reference(spec, model, head, check)
+    norm = (model.cfg.norm_mean, model.cfg.norm_std)
+    golden = Golden(bundle, spec.name, check)
+    golden.save("reference", ref)
+    fp32 = bundle / "onnx" / f"{spec.name}.fp32.onnx"
+    with tempfile.TemporaryDirectory() as tmp:
+        module, args = kit.build(spec, model, head), kit.example_args(spec, model)
+        looped = LoopedSampler(module, spec, args, Path(tmp)) if spec.sampler is not None else None
+        export_info = looped.export_fp32(fp32) if looped is not None else export_onnx(module, args, spec, fp32)
+        artefacts = []
+        for precision in ["fp32"] + [p for p in opts.precisions if p != "fp32"]:
+            path, quant = _quantised(precision, spec, fp32, looped, calib, opts)
+            # The golden rows run on their own: dynamic INT8 scales depend on the whole batch.
+            out, golden_out = run_onnx_many(path, [check, golden.inputs], opts.threads)
+            validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
+            kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
+            log(summary_line(spec.name, precision, export_info, validation) + kept)
+            golden.save(f"output.{precision}", golden_out)
+            if precision in opts.precisions:  # else the FP32 graph was only the source of quantisation
+                artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
+                                  "format": "onnx", "file": file_entry(bundle, path), "export": export_info,
+                                  "quantisation": quant, "validation": validation,
+                                  "golden_check": golden_check(precision)})
+    if "fp32" not in opts.precisions:
+        fp32.unlink()
+        golden.drop("output.fp32")
+    return artefacts, golden.entry(spec.input_names, spec.output_name)
+
+
+def _quantised(precision: str, spec, fp32: Path, looped, calib: dict, opts) -> tuple[Path, dict | None]:
+    """The artefact of ``precision`` (the FP32 file itself for fp32) and its quantisation record."""
+    from ...calibration import ArrayReader
+    from .quantize import quantize_dynamic, quantize_static
+
+    if precision == "fp32":
+        return fp32, None
+    path = fp32.with_name(f"{spec.name}.{precision}.onnx")
+    if precision == "int8" and looped is not None:
+        return path, looped.quantize(path, calib, opts.calib_method, seed=opts.seed)
+    if precision == "int8":
+        reader = ArrayReader(calib)
+        return path, {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
+                      "calibration_set": reader.describe()}
+    return path, looped.quantize_dynamic(path) if looped is not None else quantize_dynamic(fp32, path, spec.signal_input)
+
+
+def golden_check(precision: str) -> dict:
+    """What ``flowfm-edge validate`` compares each precision's golden output with."""
+    if precision == "fp32":
+        return {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
+    return {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE}
+
+
+def manifest_section(manifest: dict, opts) -> dict:
+    """The cpu target adds nothing to the manifest beyond the common sections."""
+    return manifest

@@ -27,7 +27,7 @@ EXAMPLE_BATCH = 2  # batch 1 would be specialised away by the tracer
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_export():
     """Silence the exporters' progress prints, deprecation notes and registry warnings."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch.__trace", "onnxscript")]
     levels = [lg.level for lg in loggers]
@@ -138,7 +138,7 @@ def export_onnx(module: torch.nn.Module, args: tuple, spec: GraphSpec, path: Pat
 
     start = time.perf_counter()
     exporter, reason = spec.exporter, None
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_export():
         if exporter == "dynamo":
             try:
                 proto = _export_dynamo(module, args, spec, opset)

@@ -82,11 +82,13 @@ def _method(name: str):
     return methods[name]
 
 
-def quantize_static(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
-                    percentile: float = 99.999, reduce_range: bool = REDUCE_RANGE) -> dict:
-    """Static INT8 QDQ of ``src`` into ``dst``: U8 activations, S8 per-channel weights; returns manifest info.
+def run_quantizer(src: Path, dst: Path, reader, signal_input: str, method: str, percentile: float, *,
+                  activation_type: str, reduce_range: bool, extra_options: dict) -> tuple[str, list[str]]:
+    """onnxruntime's static QDQ quantiser on ``src`` -> ``dst``: per-channel INT8 weights of :data:`STATIC_OPS`,
+    the conditioning path left float. Returns (preprocessing note, excluded conditioning nodes).
 
-    ``reduce_range`` keeps the weights in 7 bits (see the module docstring).
+    Every static INT8 graph of the bundle (onnxruntime's U8S8 here, TensorRT's symmetric S8S8 in
+    :mod:`..tensorrt.quantize`) goes through this one call.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static as ort_quantize_static
 
@@ -96,11 +98,22 @@ def quantize_static(src: Path, dst: Path, reader, signal_input: str, method: str
         excluded = conditioning_nodes(pre, signal_input)
         ort_quantize_static(
             str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_OPS),
-            per_channel=True, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
+            per_channel=True, reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=_method(method),
-            extra_options={"CalibPercentile": percentile, "CalibTensorRangeSymmetric": False,
-                           "DefaultTensorType": 1},
+            extra_options={"CalibPercentile": percentile, "DefaultTensorType": 1, **extra_options},
         )
+    return prep, excluded
+
+
+def quantize_static(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
+                    percentile: float = 99.999, reduce_range: bool = REDUCE_RANGE) -> dict:
+    """Static INT8 QDQ of ``src`` into ``dst``: U8 activations, S8 per-channel weights; returns manifest info.
+
+    ``reduce_range`` keeps the weights in 7 bits (see the module docstring).
+    """
+    prep, excluded = run_quantizer(src, dst, reader, signal_input, method, percentile, activation_type="uint8",
+                                   reduce_range=reduce_range, extra_options={"CalibTensorRangeSymmetric": False})
     info = {"mode": "static", "format": "QDQ", "method": method, "per_channel": True,
             "activation_type": "uint8", "weight_type": "int8", "weight_bits": 7 if reduce_range else 8,
             "op_types": list(STATIC_OPS),

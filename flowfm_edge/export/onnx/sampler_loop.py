@@ -124,10 +124,10 @@ class _Advance(nn.Module):
 
 def _trace(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], batched: set[str]):
     """:func:`.to_onnx.trace_legacy`, with the step placeholder's ONNX symbolic registered."""
-    from .convert import OPSET, _quiet, trace_legacy
+    from .convert import OPSET, quiet_export, trace_legacy
 
     torch.onnx.register_custom_op_symbolic(f"{DOMAIN}::step_placeholder", _placeholder_symbolic, OPSET)
-    with torch.no_grad(), _quiet():
+    with torch.no_grad(), quiet_export():
         return trace_legacy(module, args, inputs, outputs, batched, OPSET)
 
 

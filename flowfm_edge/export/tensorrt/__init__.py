@@ -15,7 +15,7 @@ each precision asked:
 
 Each becomes a recipe in the manifest's ``build`` section (:mod:`.trt_recipe`); engines are
 built later, on the device, by ``flowfm-edge build-engine``. :func:`export_graph` and
-:func:`manifest_section` are the hooks ``export_bundle`` calls for this target.
+:func:`manifest_section` are this target's entry points, which ``export_bundle`` calls.
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
-from ..graphs import GraphSpec, build_graph
-from ..inputs import example_args, feeds, reference
+from ...bundle.golden import GOLDEN_ROWS, Golden
 from ...bundle.manifest import file_entry
 from ...bundle.metrics import FP32_REL_TOLERANCE, compare
-from .ops import TENSORRT_RANGE, check_ops, unsupported_message
 from ...bundle.recipes import DEFAULT_PROFILE, build_section, golden_tolerance, recipe
-from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx
+from ..graphs import GraphSpec
+from ..inputs import FLOWFM_KIT, GraphKit
+from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx, summary_line
+from .ops import TENSORRT_RANGE, check_ops, unsupported_message
 
 OPSET = 17
 EXPORTER_NOTE = ("legacy exporter at opset 17: TensorRT 8.6 parses ONNX opsets up to 17, and the dynamo "
@@ -43,24 +42,23 @@ INT8_HOST_RUN = {"graph_optimization": "disabled",
 
 
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
-                 log) -> tuple[list[dict], dict]:
+                 log, kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
     """Every precision of one graph for TensorRT: returns (artefact entries, golden entry)."""
     from ...calibration import ArrayReader
-    from ..exporter import GOLDEN_ROWS, _summary
     from ..onnx.convert import export_onnx
     from .quantize import fp16_readiness, fp32_nodes, quantize_for_tensorrt
 
-    calib, check, n_real, labels = feeds(spec, model, windows, schedules, seed=opts.seed)
-    ref = reference(spec, model, head, check)
+    calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
+    ref = kit.reference(spec, model, head, check)
     norm = (model.cfg.norm_mean, model.cfg.norm_std)
-    golden = _Golden(bundle, spec.name, {k: v[:GOLDEN_ROWS] for k, v in check.items()})
-    golden.save("reference", ref[:GOLDEN_ROWS])
+    golden = Golden(bundle, spec.name, check)
+    golden.save("reference", ref)
     run = lambda path, f: run_onnx(path, f, opts.threads)  # noqa: E731
     run_qdq = lambda path, f: run_onnx(path, f, opts.threads, optimize=False)  # noqa: E731
 
     fp32 = bundle / "onnx" / f"{spec.name}.fp32.onnx"
     legacy = dataclasses.replace(spec, exporter="legacy")
-    export_info = export_onnx(build_graph(spec, model, head), example_args(spec, model), legacy, fp32, opset=OPSET)
+    export_info = export_onnx(kit.build(spec, model, head), kit.example_args(spec, model), legacy, fp32, opset=OPSET)
     export_info["exporter_note"] = EXPORTER_NOTE
     ops = _checked(fp32, spec.name)
     profile = tuple(getattr(opts, "batch_profile", None) or DEFAULT_PROFILE)
@@ -72,7 +70,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
 
     out = run(fp32, check)
     validation = check_artefact(spec, "fp32", out, ref, opts.limits, norm, labels, n_real)
-    log(_summary(spec.name, "fp32", export_info, validation) + " [TensorRT source for fp32/fp16]")
+    log(summary_line(spec.name, "fp32", export_info, validation) + " [TensorRT source for fp32/fp16]")
     golden.save("output.fp32", run(fp32, golden.inputs))
     pinned = fp32_nodes(fp32, spec.signal_input)
     entry = _artefact(spec, "fp32", target, bundle, fp32, export_info, None, validation,
@@ -89,7 +87,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
                              "TensorRT FP16 would overflow there. Export --precision fp32 or int8 for this graph")
         v16 = check_artefact(spec, "fp16", out16, ref, opts.limits, norm, labels, n_real)
         v16["fp16_readiness"] = readiness
-        log(_summary(spec.name, "fp16", export_info, v16) + " [onnxruntime FP16 emulation]")
+        log(summary_line(spec.name, "fp16", export_info, v16) + " [onnxruntime FP16 emulation]")
         golden.save("output.fp16", g16)
         r16 = make_recipe("fp16", fp32, pinned, compare(g16, ref[:GOLDEN_ROWS])["rel_l2"])
         r16["host_check"] = v16
@@ -105,7 +103,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
         ops8 = _checked(path, f"{spec.name} int8")
         out8 = run_qdq(path, check)
         v8 = check_artefact(spec, "int8", out8, ref, opts.limits, norm, labels, n_real)
-        log(_summary(spec.name, "int8", export_info, v8) + " [symmetric QDQ for TensorRT, run in float]")
+        log(summary_line(spec.name, "int8", export_info, v8) + " [symmetric QDQ for TensorRT, run in float]")
         g8 = run_qdq(path, golden.inputs)
         golden.save("output.int8", g8)
         e8 = _artefact(spec, "int8", target, bundle, path, export_info, quant, v8,
@@ -115,7 +113,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
         e8[RECIPES_KEY] = [make_recipe("int8", path, fp32_nodes(path, spec.signal_input),
                                        compare(g8, ref[:GOLDEN_ROWS])["rel_l2"])]
         artefacts.append(e8)
-    return artefacts, {"inputs": spec.input_names, "output": spec.output_name, "files": golden.files}
+    return artefacts, golden.entry(spec.input_names, spec.output_name)
 
 
 def manifest_section(manifest: dict, opts) -> dict:
@@ -130,21 +128,6 @@ def manifest_section(manifest: dict, opts) -> dict:
     manifest["build"] = build_section(recipes, profile, op_checks, TENSORRT_RANGE, OPSET)
     manifest["engines"] = []
     return manifest
-
-
-class _Golden:
-    """The golden files of one graph: inputs and reference rows, and each precision's output."""
-
-    def __init__(self, bundle: Path, name: str, inputs: dict[str, np.ndarray]):
-        self.bundle, self.dir, self.inputs, self.files = bundle, bundle / "golden" / name, inputs, {}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for key, arr in inputs.items():
-            self.save(key, arr)
-
-    def save(self, key: str, arr: np.ndarray) -> None:
-        path = self.dir / f"{key}.npy"
-        np.save(path, np.ascontiguousarray(arr, dtype=np.float32))
-        self.files[key] = file_entry(self.bundle, path)
 
 
 def _checked(path: Path, name: str) -> dict:

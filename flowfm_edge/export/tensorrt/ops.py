@@ -1,13 +1,17 @@
 """Which ONNX operators TensorRT's ONNX parser imports, as data, and a static check of a graph against it.
 
 The table follows onnx-tensorrt's ``docs/operators.md`` for TensorRT 8.5 / 8.6 (opsets up to
-17) and 10.x (opsets 9 to 20 in 10.0, up to 24 in 10.15). Each row: operator, the first
-TensorRT release of the declared range that imports it (``8.6``, ``10.0``, a later 10.x, or
-``-`` for none), and the restrictions that matter. The check runs on the host with ``onnx``
+17) and 10.x (opsets 9 to 20 in 10.0, up to 24 in 10.15), and the parser changes of the 11.x
+release notes (11.0: Swish; 11.2: DFT through the cuFFT plugin, 5-D GridSample; 11.5: opset
+25, Squeeze without an axes input). Each row: operator, the first TensorRT release of the
+declared range that imports it (``8.6``, ``10.0``, a later 10.x or 11.x, or ``-`` for none),
+and the restrictions that matter. TensorRT 11 builds strongly typed networks only (its
+precision builder flags are gone): see :mod:`flowfm_edge.bundle.recipes` for what that means
+for the build recipes. The check runs on the host with ``onnx``
 only, so a bundle is known to parse before it reaches a Jetson.
 
 >>> TENSORRT_RANGE
-('8.6', '10.x')
+('8.6', '11.x')
 >>> OPS["LayerNormalization"].since
 '8.6'
 >>> OPS["MatMulInteger"].since is None
@@ -19,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-TENSORRT_RANGE = ("8.6", "10.x")  # the releases a jetson bundle is checked against
+TENSORRT_RANGE = ("8.6", "11.x")  # the releases a jetson bundle is checked against
 # the highest ONNX opset each release's parser reads
-MAX_OPSET = {"8.6": 17, "10.0": 20, "10.15": 24}
+MAX_OPSET = {"8.6": 17, "10.0": 20, "10.15": 24, "11.5": 25}
 
 # operator | first release in range | restrictions (from operators.md, shortened)
 _TABLE = """
@@ -65,7 +69,7 @@ ConvTranspose | 8.6 | weights must be an initializer
 Cos | 8.6 | FP16 loses the phase of large arguments: keep such layers FP32
 Cosh | 8.6 |
 CumSum | 8.6 | axis must be an initializer
-DFT | - |
+DFT | 11.2 | through the cuFFT-backed FFT plugin
 DeformConv | 10.0 |
 DepthToSpace | 8.6 |
 DequantizeLinear | 8.6 | INT8 input, x_zero_point must be zero (symmetric)
@@ -92,7 +96,7 @@ GlobalLpPool | 8.6 |
 GlobalMaxPool | 8.6 |
 Greater | 8.6 |
 GreaterOrEqual | 8.6 |
-GridSample | 8.6 | 4-D input
+GridSample | 8.6 | 4-D input (5-D from 11.2)
 GroupNormalization | 10.0 |
 GRU | 8.6 | bidirectional: same activations both ways
 HammingWindow | 10.0 |
@@ -205,12 +209,13 @@ SpaceToDepth | 8.6 |
 Split | 8.6 |
 SplitToSequence | - |
 Sqrt | 8.6 |
-Squeeze | 8.6 | axes must be a constant
+Squeeze | 8.6 | axes must be a constant (may be omitted from 11.5)
 StringConcat | - |
 StringNormalizer | - |
 StringSplit | - |
 Sub | 8.6 |
 Sum | 8.6 |
+Swish | 11.0 |
 Tan | 8.6 |
 Tanh | 8.6 |
 TensorScatter | 10.15 |

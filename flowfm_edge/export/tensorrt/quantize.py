@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..onnx.quantize import STATIC_OPS, _method, conditioning_nodes, preprocess
+from ..onnx.quantize import STATIC_OPS, conditioning_nodes, preprocess, run_quantizer
 
 FP16_MAX = 65504.0
 FP16_HEADROOM = 0.5  # an activation above half the FP16 range fails the readiness check
@@ -45,22 +45,11 @@ def fp32_nodes(path: Path, signal_input: str) -> list[str]:
 def quantize_for_tensorrt(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
                           percentile: float = 99.999) -> dict:
     """Static symmetric INT8 QDQ of ``src`` into ``dst`` for TensorRT; returns the manifest record."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    with tempfile.TemporaryDirectory() as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        prep = preprocess(src, pre)
-        excluded = conditioning_nodes(pre, signal_input)
-        quantize_static(
-            str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_OPS),
-            per_channel=True, reduce_range=False, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=excluded, calibrate_method=_method(method),
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "DedicatedQDQPair": True,
-                           "AddQDQPairToWeight": True, "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},
-                           "QuantizeBias": False, "OpTypesToExcludeOutputQuantization": list(STATIC_OPS),
-                           "CalibTensorRangeSymmetric": True, "CalibPercentile": percentile,
-                           "DefaultTensorType": 1},
-        )
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "DedicatedQDQPair": True, "AddQDQPairToWeight": True,
+             "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}, "QuantizeBias": False,
+             "OpTypesToExcludeOutputQuantization": list(STATIC_OPS), "CalibTensorRangeSymmetric": True}
+    prep, excluded = run_quantizer(src, dst, reader, signal_input, method, percentile, activation_type="int8",
+                                   reduce_range=False, extra_options=extra)
     rewired = dedicate_pairs(dst)
     info = {"mode": "static", "format": "QDQ", "method": method, "per_channel": True, "symmetric": True,
             "activation_type": "int8", "weight_type": "int8", "zero_point": 0, "op_types": list(STATIC_OPS),
