@@ -55,7 +55,7 @@ class TorchBackend(Backend):
             elif spec["graph"] == "denoiser":
                 y = self.model.denoiser(f["z_t"], f["t"], f["r"])
             elif spec["graph"] == "text-sampler":
-                from ..text.generate import sample_text
+                from ..models.text import sample_text
 
                 s = spec["sampler"]
                 w = f["w"][:, None, None] if "w" in f else None

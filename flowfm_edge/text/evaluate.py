@@ -26,9 +26,9 @@ from ..data.contract import WindowSet
 from ..evaluation.feature_net import FeatureNet
 from ..evaluation.quality import feature_vectors, frechet_distance
 from ..models import FlowFM
+from ..models.text import check_text_model, sample_text_batched
 from ..solvers import check_solver, nfe
 from .embeddings import EmbeddingCache
-from .generate import check_text_model, sample_text_batched
 from .prompts import SPLITS
 
 

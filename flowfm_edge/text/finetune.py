@@ -25,8 +25,6 @@ model config, ``metrics.csv``) plus ``text_embeddings.npz``; ``load_model`` read
 
 from __future__ import annotations
 
-import csv
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,9 +33,8 @@ import torch
 
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig
-from ..training.checkpoint import load_model, save_checkpoint
-from ..training.loop import BatchPlan, data_hash, lr_factor, step_generator
-from ..training.progress import progress_bar
+from ..training.checkpoint import load_model
+from ..training.loop import TrainConfig, train
 from .embeddings import CACHE_NAME, EmbeddingCache
 from .prompts import all_texts, prompt_table
 
@@ -59,6 +56,14 @@ class TextTrainConfig:
     seed: int = 0
     log_every: int = 10
 
+    def train_config(self) -> TrainConfig:
+        """The training loop's settings: weight decay on every trained parameter, fp32, PyTorch's attention kernel
+        and one checkpoint, at the end."""
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                           decay="all", warmup=self.warmup, min_lr_ratio=self.min_lr_ratio, ema_decay=self.ema_decay,
+                           grad_clip=self.grad_clip, seed=self.seed, amp="off", attention="default",
+                           log_every=self.log_every, ckpt_every=self.steps)
+
     def validate(self) -> None:
         if self.r_mode not in R_MODES:
             raise ValueError(f"r_mode must be one of {', '.join(R_MODES)}; got {self.r_mode!r}")
@@ -68,8 +73,13 @@ class TextTrainConfig:
             raise ValueError(f"steps and batch_size must be >= 1; got {self.steps} and {self.batch_size}")
 
 
+def text_trainable(name: str) -> bool:
+    """Whether fine-tuning trains parameter ``name``: not the encoder, nor TextProj's bias (e = 0 stays "no text")."""
+    return not name.startswith("encoder.") and name != "velocity.text.bias"
+
+
 def text_model_from_base(base: FlowFM, text_dim: int) -> FlowFM:
-    """A copy of ``base`` with a zero, bias-free TextProj of input ``text_dim``; encoder frozen."""
+    """A copy of ``base`` with a zero, bias-free TextProj of input ``text_dim``; what does not train is frozen."""
     if base.cfg.objective != "flow":
         raise ValueError(f"text conditioning fine-tunes a FlowFM run; this run's objective is {base.cfg.objective!r}")
     if base.cfg.text_dim > 0:
@@ -81,9 +91,8 @@ def text_model_from_base(base: FlowFM, text_dim: int) -> FlowFM:
         raise RuntimeError(f"base weights do not fit the text model (missing {missing}, unexpected {unexpected})")
     torch.nn.init.zeros_(model.velocity.text.weight)
     torch.nn.init.zeros_(model.velocity.text.bias)
-    model.velocity.text.bias.requires_grad_(False)  # e = 0 must stay exactly "no text"
-    for p in model.encoder.parameters():
-        p.requires_grad_(False)
+    for name, p in model.named_parameters():
+        p.requires_grad_(text_trainable(name))
     return model
 
 
@@ -119,8 +128,8 @@ class PhrasePicker:
         self.offset = torch.tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64))
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        pick = (torch.rand(len(y), generator=generator) * self.count[y]).long()
-        return self.E[self.offset[y] + pick]
+        u = torch.rand(len(y), generator=generator, device=generator.device).cpu()  # (B,) in [0, 1)
+        return self.E[self.offset[y] + (u * self.count[y]).long()]
 
 
 def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedder, cfg: TextTrainConfig | None = None,
@@ -128,7 +137,8 @@ def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedd
     """Fine-tune ``base_run`` on labelled ``data`` with text; writes the run ``out``; returns the EMA model.
 
     ``embedder``: texts -> (N, dim) (see :mod:`.embeddings`); ``prompts``: descriptions per
-    class (default: HAPT's built-in ones).
+    class (default: HAPT's built-in ones). The training loop is the base runs' own
+    (:func:`flowfm_edge.training.train`) with :func:`text_flow_loss` and :func:`text_trainable`.
     """
     cfg = cfg or TextTrainConfig()
     cfg.validate()
@@ -139,84 +149,22 @@ def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedd
     base, base_config = load_model(base_run, device="cpu")
     cache = EmbeddingCache(out / CACHE_NAME, embedder)
     cache.get(all_texts(table))  # embed every description, held-out ones too, once
-    dev = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    model = text_model_from_base(base, cache.dim).to(dev)
-    model.train()
-    model.encoder.eval()
+    model = text_model_from_base(base, cache.dim)
     picker = PhrasePicker(table, list(data.classes), cache)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
-    schedule = _Schedule(cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
     y = torch.from_numpy(np.asarray(data.y)).long()
-    plan = BatchPlan(len(X), cfg.batch_size, cfg.seed)
-    log = _Log(out / "metrics.csv")
-    t0 = time.perf_counter()
-    with progress_bar(cfg.steps, 0, "train-text", enabled=progress) as advance:
-        for step in range(cfg.steps):
-            idx = plan.indices(step)
-            gen = step_generator(cfg.seed, step, 0, torch.device("cpu"))
-            e = picker(y[idx], gen)  # (B, text_dim)
-            loss = text_flow_loss(model, X[idx].to(dev), e.to(dev), cfg, gen)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            _update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-                log.row(step + 1, loss.item(), scheduler.get_last_lr()[0], grad_norm.item(), time.perf_counter() - t0)
-            advance(loss=loss.item())
-    log.close()
-    config = {
-        "model": model.cfg.to_dict(),
+
+    def loss_fn(model: FlowFM, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        e = picker(y[idx], generator)  # (B, text_dim), a training phrasing of each window's class
+        return text_flow_loss(model, x, e.to(x.device), cfg, generator)
+
+    record = {
         "train": {"kind": "text-finetune", **asdict(cfg)},
-        "data": {"source": data.source, "spec": data.meta.get("spec", data.source), "n_windows": len(X),
-                 "hash": data_hash(data.X), "classes": list(data.classes)},
         "base": {"run": str(base_run), "model_hash": ModelConfig.from_dict(base_config["model"]).hash(),
                  "train": base_config.get("train"), "data": base_config.get("data")},
         "text": {"embedder": cache.model, "text_dim": cache.dim, "cache": CACHE_NAME, "prompts": table,
                  "null_text": "zero embedding (TextProj has no bias)", "r_mode": cfg.r_mode,
                  "p_text_drop": cfg.p_text_drop, "frozen": ["encoder"]},
-        "step": cfg.steps,
     }
-    save_checkpoint(out, model, ema, config, None)
-    model.load_state_dict(ema)
+    model = train(data, out, model.cfg, cfg.train_config(), device=device, progress=progress, init=model,
+                  loss_fn=loss_fn, trainable=text_trainable, record=record)
     return model.cpu().eval()
-
-
-class _Schedule:
-    """Warmup + cosine (the base training's schedule), picklable for the LR scheduler."""
-
-    def __init__(self, cfg: TextTrainConfig):
-        self.cfg = cfg
-
-    def __call__(self, step: int) -> float:
-        return lr_factor(step, self.cfg)
-
-
-def _update_ema(ema: dict, model: torch.nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        for name, p in model.state_dict().items():
-            if p.dtype.is_floating_point:
-                ema[name].lerp_(p, 1 - decay)
-            else:
-                ema[name].copy_(p)
-
-
-class _Log:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("w", newline="")
-        self.w = csv.writer(self.f)
-        self.w.writerow(["step", "loss", "lr", "grad_norm", "elapsed_s"])
-
-    def row(self, step: int, loss: float, lr: float, grad_norm: float, elapsed: float) -> None:
-        self.w.writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{grad_norm:.4f}", f"{elapsed:.2f}"])
-        self.f.flush()
-
-    def close(self) -> None:
-        self.f.close()

@@ -1,9 +1,9 @@
-"""Experiment tracking beside ``metrics.csv``: TensorBoard or MLflow, chosen with ``train --logger``.
+"""A run's metrics: ``RUN/metrics.csv`` and, chosen with ``train --logger``, TensorBoard or MLflow.
 
-Rank 0 only. The run's configuration is logged once (TensorBoard: as text; MLflow: as flat
-parameters), then every row ``metrics.csv`` gets (loss, learning rate, gradient norm,
-windows/s) at the same steps. Both libraries are optional (the ``[track]`` extra) and imported
-only when asked for.
+:class:`MetricsLog` writes the CSV and hands the same rows to the tracker; rank 0 only. The
+tracker gets the run's configuration once (TensorBoard: as text; MLflow: as flat parameters),
+then every row of ``metrics.csv`` (loss, learning rate, gradient norm, windows/s) at the same
+steps. Both libraries are optional (the ``[track]`` extra) and imported only when asked for.
 
 - ``tensorboard`` writes ``RUN/tensorboard/`` (``tensorboard --logdir RUN/tensorboard``).
 - ``mlflow`` logs to ``$MLFLOW_TRACKING_URI`` when it is set, else to an SQLite store
@@ -16,11 +16,13 @@ only when asked for.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
 
 LOGGERS = ("none", "tensorboard", "mlflow")
+METRICS_FIELDS = ["step", "loss", "lr", "grad_norm", "windows_per_s", "elapsed_s"]
 
 
 def _need(module: str, what: str):
@@ -83,3 +85,32 @@ def make_tracker(kind: str | None, out: str | Path, config: dict):
         raise ValueError(f"--logger must be one of {', '.join(LOGGERS)}, got {kind!r}")
     cls = TensorBoardTracker if kind == "tensorboard" else MLflowTracker
     return cls(Path(out), config)
+
+
+class MetricsLog:
+    """``out/metrics.csv`` (kept up to a resumed step, the replayed tail dropped) and the tracker of ``logger``."""
+
+    def __init__(self, out: Path, start: int, logger: str | None, config: dict):
+        path = Path(out) / "metrics.csv"
+        rows = []
+        if start > 0 and path.is_file():
+            with path.open() as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = path.open("w", newline="")
+        self.w = csv.writer(self.f)
+        self.w.writerow(METRICS_FIELDS)
+        self.w.writerows(rows)
+        self.tracker = make_tracker(logger, out, config)
+
+    def log(self, step: int, loss: float, lr: float, grad_norm: float, windows_per_s: float, elapsed: float) -> None:
+        self.w.writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{grad_norm:.4f}", f"{windows_per_s:.1f}",
+                         f"{elapsed:.2f}"])
+        self.f.flush()
+        if self.tracker is not None:
+            self.tracker.log(step, {"loss": loss, "lr": lr, "grad_norm": grad_norm, "windows_per_s": windows_per_s})
+
+    def close(self) -> None:
+        self.f.close()
+        if self.tracker is not None:
+            self.tracker.close()

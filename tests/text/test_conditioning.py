@@ -7,7 +7,7 @@ import torch
 from flowfm_edge.models import FlowFM, ModelConfig
 from flowfm_edge.solvers import integrate
 from flowfm_edge.text.finetune import TextTrainConfig, text_flow_loss, text_model_from_base
-from flowfm_edge.text.generate import NotTextConditioned, sample_text, text_velocity
+from flowfm_edge.models.text import NotTextConditioned, sample_text, text_velocity
 from flowfm_edge.training import load_model
 
 from .conftest import PROMPTS, RandomEmbedder

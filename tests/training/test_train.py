@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from flowfm_edge.data.contract import WindowSet
 from flowfm_edge.models import ModelConfig
 from flowfm_edge.training import TrainConfig, load_model, train
-from flowfm_edge.training.loop import BatchPlan, lr_factor
+from flowfm_edge.training.batches import BatchPlan
+from flowfm_edge.training.optim import lr_factor
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path, sine_windows):
 
 def test_weight_decay_reaches_matrices_only():
     from flowfm_edge.models import ModelConfig, build_model
-    from flowfm_edge.training.loop import TrainConfig, param_groups
+    from flowfm_edge.training.optim import param_groups
 
     model = build_model(ModelConfig.from_preset("nano"))
     decay, rest = param_groups(model, TrainConfig())
@@ -123,35 +124,70 @@ def test_weight_decay_reaches_matrices_only():
 
 
 def test_autocast_choice_follows_the_device_and_cpu(monkeypatch):
-    from flowfm_edge.training import loop
+    from flowfm_edge.training import precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: True)
-    assert loop.autocast_dtype("auto", cpu) is torch.bfloat16
-    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: False)
-    assert loop.autocast_dtype("auto", cpu) is None  # native bf16 measured slower than fp32 (one Intel Xeon)
-    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: False)
-    monkeypatch.setattr(loop, "cpu_bf16_pays", lambda threads: pytest.fail("measured without native bf16"))
-    assert loop.autocast_dtype("auto", cpu) is None  # emulated bf16 is slower than fp32
-    assert loop.autocast_dtype("bf16", cpu) is torch.bfloat16 and loop.autocast_dtype("off", cuda) is None
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_bf16_pays", lambda threads: True)
+    assert precision.autocast_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(precision, "cpu_bf16_pays", lambda threads: False)
+    assert precision.autocast_dtype("auto", cpu) is None  # native bf16 measured slower than fp32 (one Intel Xeon)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_bf16_pays", lambda threads: pytest.fail("measured without native bf16"))
+    assert precision.autocast_dtype("auto", cpu) is None  # emulated bf16 is slower than fp32
+    assert precision.autocast_dtype("bf16", cpu) is torch.bfloat16 and precision.autocast_dtype("off", cuda) is None
     with pytest.raises(ValueError, match="amp must be auto, bf16, fp16 or off, got 'fp8'"):
-        loop.autocast_dtype("fp8", cpu)
+        precision.autocast_dtype("fp8", cpu)
 
 
 def test_bf16_choice_is_measured_once_per_thread_count(monkeypatch):
-    from flowfm_edge.training import loop
+    from flowfm_edge.training import precision
 
     calls = []
-    monkeypatch.setattr(loop, "matmul_rate", lambda dtype: calls.append(dtype) or (300.0 if dtype is torch.bfloat16 else 200.0))
-    loop.cpu_bf16_pays.cache_clear()
+    monkeypatch.setattr(precision, "matmul_rate", lambda dtype: calls.append(dtype) or (300.0 if dtype is torch.bfloat16 else 200.0))
+    precision.cpu_bf16_pays.cache_clear()
     try:
-        assert loop.cpu_bf16_pays(2) and loop.cpu_bf16_pays(2)  # 1.5x >= 1.25x
+        assert precision.cpu_bf16_pays(2) and precision.cpu_bf16_pays(2)  # 1.5x >= 1.25x
         assert len(calls) == 2
-        monkeypatch.setattr(loop, "matmul_rate", lambda dtype: 220.0 if dtype is torch.bfloat16 else 200.0)
-        assert not loop.cpu_bf16_pays(1)  # 1.1x: not worth the rounding
+        monkeypatch.setattr(precision, "matmul_rate", lambda dtype: 220.0 if dtype is torch.bfloat16 else 200.0)
+        assert not precision.cpu_bf16_pays(1)  # 1.1x: not worth the rounding
     finally:
-        loop.cpu_bf16_pays.cache_clear()
+        precision.cpu_bf16_pays.cache_clear()
+
+
+def test_fp16_trains_with_a_scaler_that_resume_restores(tmp_path, windows):
+    full = cfg(amp="fp16")
+    train(windows, tmp_path / "full", ModelConfig.from_preset("nano"), full, progress=False, device="cpu")
+    state = torch.load(tmp_path / "full" / "checkpoint" / "train_state.pt", weights_only=True)
+    assert state["scaler"]["scale"] > 0 and state["scaler"]["_growth_tracker"] > 0  # the loop stepped through it
+    train(windows, tmp_path / "part", ModelConfig.from_preset("nano"), full, progress=False, device="cpu", until=7)
+    train(windows, tmp_path / "part", ModelConfig.from_preset("nano"), full, progress=False, device="cpu", resume=True)
+    a = load_file(str(tmp_path / "full" / "checkpoint" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "checkpoint" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "full" / "metrics.csv"))]
+    assert np.isfinite(losses).all()
+
+
+def test_a_fine_tune_trains_only_what_its_filter_accepts_with_its_own_loss(tmp_path, windows):
+    base = train(windows, tmp_path / "base", ModelConfig.from_preset("nano"), cfg(steps=4), progress=False)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    seen = []
+
+    def loss_fn(model, x, idx, generator):
+        seen.append(idx.clone())
+        return model(x, generator)
+
+    tuned = train(windows, tmp_path / "tuned", base.cfg, cfg(steps=4), progress=False, init=base, loss_fn=loss_fn,
+                  trainable=lambda name: name.startswith("velocity."), record={"base": {"run": "base"}})
+    after = tuned.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("velocity."))
+    assert len(seen) == 4 and all(len(i) == 16 for i in seen)
+    _, config = load_model(tmp_path / "tuned")
+    assert config["base"] == {"run": "base"} and config["model"]["norm_mean"] == base.cfg.norm_mean
+    assert not (tmp_path / "tuned" / "checkpoint" / "prior.json").exists()  # the prior belongs to the model's own loss
 
 
 def test_unknown_attention_kernel_is_refused_before_training(tmp_path, windows):
