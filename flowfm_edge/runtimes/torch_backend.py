@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.manifest import BundleError, bundle_path
+from ..bundle.manifest import BundleError, bundle_path
 from .base import Backend
 
 
