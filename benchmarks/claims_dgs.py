@@ -24,7 +24,7 @@ from claims_common import (best_quality, data_name, ensure_run, feature_net, loa
                            training_reference, write_outputs)
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import FitConfig, evaluate_downstream
-from flowfm_edge.evaluation.quality import format_fd
+from flowfm_edge.evaluation.frechet import format_fd
 
 MODES = ("reconstruction", "unconditional")
 

@@ -40,7 +40,7 @@ import numpy as np
 from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, model_config, pyplot, recipe_tag,
                            run_dir, train_config, training_reference, write_outputs)
 from flowfm_edge.data import load_source
-from flowfm_edge.evaluation.quality import format_fd, matches
+from flowfm_edge.evaluation.frechet import format_fd, matches
 from flowfm_edge.training import read_config, train
 
 

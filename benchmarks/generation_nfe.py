@@ -21,7 +21,7 @@ import argparse
 
 from claims_common import (best_quality, data_name, ensure_run, feature_net, load, markdown_table, pyplot,
                            training_reference, write_outputs)
-from flowfm_edge.evaluation.quality import format_fd, matches
+from flowfm_edge.evaluation.frechet import format_fd, matches
 from flowfm_edge.recipe import RECIPE
 from flowfm_edge.solvers import SOLVERS
 

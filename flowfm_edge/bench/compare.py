@@ -100,7 +100,7 @@ KEEP = ("label", "backend", "precision", "nfe", "fd", "frechet", "per_item_ms", 
 
 def matched(reference: dict, flow: list[dict]) -> dict:
     """The fewest-NFE FlowFM point that :func:`matches` the reference's quality, and the speedup per sample."""
-    from ..evaluation.quality import matches  # imports torch: only when a decision is made
+    from ..evaluation.frechet import matches  # imports torch: only when a decision is made
 
     ref = {k: reference[k] for k in KEEP}
     ok = sorted((p for p in flow if p["frechet"] is not None and matches(p["frechet"], reference["frechet"])),

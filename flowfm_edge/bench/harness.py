@@ -233,7 +233,7 @@ class Harness:
         return record
 
     def run(self, cases: list[Case]) -> list[dict]:
-        from ..evaluation.quality import format_fd
+        from ..evaluation.frechet import format_fd
 
         results = []
         for i, case in enumerate(cases, 1):

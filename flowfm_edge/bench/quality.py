@@ -67,7 +67,8 @@ class QualityContext:
     def reference(self) -> tuple[np.ndarray, np.ndarray]:
         """The real windows generators are compared with, and their features (computed once, floor too)."""
         if self._ref is None:
-            from ..evaluation.quality import bootstrap_frechet, feature_vectors, real_draws, static_fraction
+            from ..evaluation.frechet import bootstrap_frechet
+            from ..evaluation.quality import feature_vectors, real_draws, static_fraction
 
             pool = self.X if self.pretrain is None else self.pretrain
             ref_idx, half_a, half_b, note = real_draws(len(pool), self.n, self.seed)
@@ -92,7 +93,8 @@ def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
     """FD (with its bootstrap interval) of ``ctx.n`` windows that ``rt`` generates with (steps, solver), and more."""
     if ctx.net is None:
         return {"metric": None, "status": "not measured", "reason": "no --feature-net given"}
-    from ..evaluation.quality import bootstrap_frechet, feature_vectors, marginal_stats, psd_distance, static_fraction
+    from ..evaluation.frechet import bootstrap_frechet
+    from ..evaluation.quality import feature_vectors, marginal_stats, psd_distance, static_fraction
 
     ref, ref_features = ctx.reference()
     parts = []

@@ -21,7 +21,7 @@ def _energy(e: dict) -> str:
 
 def _fd(fd: dict | None) -> str:
     """FD with its 95% bootstrap interval (:func:`flowfm_edge.evaluation.quality.format_fd`)."""
-    from ..evaluation.quality import format_fd
+    from ..evaluation.frechet import format_fd
 
     return format_fd(fd)
 

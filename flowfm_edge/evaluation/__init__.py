@@ -8,7 +8,8 @@ from .metrics import classification_metrics
 from .baselines import representation_table
 from .har_features import har_features
 from .probe import ProbeResult, linear_probe, probe_folds, probe_head, probe_table
-from .quality import frechet_distance, marginal_stats, psd_distance, quality_metrics, quality_sweep
+from .frechet import frechet_distance
+from .quality import marginal_stats, psd_distance, quality_metrics, quality_sweep
 from .splits import subject_folds
 
 __all__ = ["embed_windows", "linear_probe", "probe_folds", "probe_table", "representation_table", "har_features",

@@ -172,7 +172,7 @@ def _say(line: str) -> None:
 
 def _say_row(row: dict) -> None:
     """One line per setting of the quality sweep, as it finishes."""
-    from .quality import format_fd
+    from .frechet import format_fd
 
     _say(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {format_fd(row['frechet'])}  "
          f"static {row['static_fraction']['generated']:.1%}  PSD {row['psd']['mean_db']:.2f} dB  "
@@ -181,7 +181,7 @@ def _say_row(row: dict) -> None:
 
 def _say_floor(result: dict) -> None:
     """The real-vs-real floor of the sweep and the note on how it was drawn, when the result has them."""
-    from .quality import format_fd
+    from .frechet import format_fd
 
     if "real_vs_real" in result:
         floor = result["real_vs_real"]

@@ -24,7 +24,8 @@ import torch
 
 from ..data.contract import WindowSet
 from ..evaluation.feature_net import FeatureNet
-from ..evaluation.quality import feature_vectors, frechet_distance
+from ..evaluation.frechet import frechet_distance
+from ..evaluation.quality import feature_vectors
 from ..models import FlowFM
 from ..models.text import check_text_model, sample_text_batched
 from ..solvers import check_solver, nfe

@@ -4,8 +4,9 @@ import torch
 from scipy.linalg import sqrtm
 
 from flowfm_edge.evaluation.feature_net import FeatureNet
+from flowfm_edge.evaluation.frechet import frechet_distance
 from flowfm_edge.evaluation.quality import (
-    frechet_distance, marginal_stats, psd_distance, quality_metrics, quality_sweep, sampling_plan,
+    marginal_stats, psd_distance, quality_metrics, quality_sweep, sampling_plan,
 )
 from flowfm_edge.models import DiffusionTwin, FlowFM, ModelConfig
 

@@ -8,10 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 from flowfm_edge.evaluation.feature_net import FeatureNet
-from flowfm_edge.evaluation.quality import (
-    N_WINDOWS, _resampled_moments, bootstrap_frechet, frechet_distance, matches, quality_sweep, real_draws,
-    reference_windows, static_fraction,
-)
+from flowfm_edge.evaluation.frechet import _resampled_moments, bootstrap_frechet, frechet_distance, matches
+from flowfm_edge.evaluation.quality import N_WINDOWS, quality_sweep, real_draws, reference_windows, static_fraction
 from flowfm_edge.models import DiffusionTwin, FlowFM, ModelConfig
 from flowfm_edge.training.loop import data_hash
 
@@ -29,7 +27,7 @@ def test_the_vectorised_bootstrap_is_fd_of_the_resampled_rows():
     counts = np.random.default_rng(5).multinomial(300, np.full(300, 1 / 300), size=3)
     ma, ca = _resampled_moments(a, counts)
     mb, cb = _resampled_moments(b, counts[::-1])
-    from flowfm_edge.evaluation.quality import _frechet_from_moments
+    from flowfm_edge.evaluation.frechet import _frechet_from_moments
 
     got = _frechet_from_moments(ma, ca, mb, cb)
     want = [frechet_distance(np.repeat(a, counts[i], 0), np.repeat(b, counts[2 - i], 0)) for i in range(3)]
