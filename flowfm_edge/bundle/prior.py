@@ -5,7 +5,8 @@ every bundle as ``prior/prior.npz`` (weights (K,), means (K, r_dim), chol (K, r_
 float32), listed in ``manifest["prior"]`` with its sha256 like every other file. Golden
 draws ``golden/prior/{u,eps,r}.npy`` hold uniforms, normals and the r PyTorch made of them;
 ``flowfm-edge validate`` recomputes r with :func:`sample_prior` and fails beyond
-:data:`PARITY_TOLERANCE`. This module needs only numpy at import time (runtimes import it).
+:data:`PARITY_TOLERANCE`. This module needs only numpy (runtimes import it); the exporter
+writes the prior with :func:`flowfm_edge.export.prior.write_prior`.
 
 >>> w, mu, L = np.array([0.5, 0.5]), np.array([[0.0], [4.0]]), np.ones((2, 1, 1))
 >>> sample_prior(w, mu, L, np.array([0.2, 0.7]), np.array([[1.0], [-1.0]]))
@@ -71,47 +72,6 @@ class BundlePrior:
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n draws r (n, r_dim) float32: u then eps from ``rng``."""
         return self.sample(*draw_inputs(rng, n, self.r_dim))
-
-
-def write_prior(bundle: Path, prior, info: dict | None, seed: int = 0) -> dict | None:
-    """Write ``prior`` (a GaussianMixturePrior, or None) and its golden draws into ``bundle``; the manifest section.
-
-    Raises BundleError when numpy and PyTorch disagree beyond :data:`PARITY_TOLERANCE`.
-    """
-    if prior is None:
-        return None
-    import torch
-
-    arrays = prior.arrays()
-    path = bundle / PRIOR_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    u, eps = draw_inputs(np.random.default_rng(seed), GOLDEN_DRAWS, prior.r_dim)
-    u[:2] = 0.0, np.nextafter(1.0, 0.0)  # both ends of the inverse CDF
-    with torch.no_grad():
-        ref = prior.sample(torch.from_numpy(u), torch.from_numpy(eps).float()).numpy()
-    eps = eps.astype(np.float32)  # what PyTorch used, and what the golden file holds
-    golden_dir = bundle / "golden" / "prior"
-    golden_dir.mkdir(parents=True, exist_ok=True)
-    golden = {}
-    for name, arr in (("u", u), ("eps", eps), ("r", ref)):
-        np.save(golden_dir / f"{name}.npy", arr)
-        golden[name] = file_entry(bundle, golden_dir / f"{name}.npy")
-    out = sample_prior(arrays["weights"], arrays["means"], arrays["chol"], u, eps)
-    err = float(np.abs(out - ref).max())
-    if not err <= PARITY_TOLERANCE:
-        raise BundleError(f"prior: numpy and PyTorch draws differ by {err:.3g} > {PARITY_TOLERANCE:g} on the same "
-                          "(u, eps); the prior's arrays are not finite or the formulas diverged; please report it")
-    fit = {k: v for k, v in (info or {}).items() if k != "grid"}
-    return {"kind": "gaussian-mixture", "components": prior.components, "covariance_type": fit.get("covariance_type"),
-            "r_dim": prior.r_dim, "dtype": "float32", "file": file_entry(bundle, path),
-            "arrays": {name: list(a.shape) for name, a in arrays.items()},
-            "sampling": "rng = default_rng(seed): noise, then u (n,) uniform, then eps (n, r_dim) normal; "
-                        "k = searchsorted(cumsum(weights) / sum(weights), u, side='right'); "
-                        "r = means[k] + chol[k] @ eps (float64, returned as float32)",
-            "fit": fit,
-            "golden": {"inputs": ["u", "eps"], "output": "r", "files": golden},
-            "parity": {"metric": "max_abs", "value": err, "tolerance": PARITY_TOLERANCE}}
 
 
 def check_prior(bundle: str | Path, manifest: dict) -> dict | None:

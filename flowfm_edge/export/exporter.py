@@ -119,9 +119,9 @@ def _r_guidance(opts: ExportOptions, model, is_text: bool, log) -> bool:
 
 def _manifest(run, config, model, classes, target, specs, artefacts, golden, calib_info, opts, tmp, log) -> dict:
     """The manifest, with the torch checkpoint and the prior copied into the bundle and each section added."""
-    from ..bundle.prior import write_prior
     from ..training.checkpoint import checkpoint_dir
     from .environment import build_manifest, copy_torch_checkpoint
+    from .prior import write_prior
 
     torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
     prior = write_prior(tmp, getattr(model, "prior", None), _prior_info(run), opts.seed)

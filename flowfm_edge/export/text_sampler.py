@@ -26,7 +26,7 @@ from .graphs import SamplerGraph
 from .inputs import GraphKit
 from ..models import FlowFM
 from ..solvers import time_grid
-from ..text.generate import check_text_model, sample_text
+from ..models.text import check_text_model, sample_text
 
 
 def text_sampler_name(solver: str, steps: int) -> str:
