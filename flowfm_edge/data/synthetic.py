@@ -18,7 +18,9 @@ Each window is built in the world frame (x forward, y left, z up) and seen by th
   (bias, gain, noise); the sensor quantises to 12 bits and saturates at +-8 g.
 
 Sensor frame: x along the forearm towards the hand, z out of the watch face, y = z cross x.
-Everything is vectorised over windows; the same seed gives the same windows.
+Everything is vectorised over windows; the same seed gives the same windows. The signal pieces
+(drift, band-limited noise, bursts) are in :mod:`.synthetic_signals`, the sensor model in
+:mod:`.synthetic_sensing`.
 """
 
 from __future__ import annotations
@@ -26,16 +28,13 @@ from __future__ import annotations
 import numpy as np
 
 from .contract import DataError, RATE_HZ, WINDOW_LEN, WindowSet
+from .synthetic_sensing import digitise, specific_force
+from .synthetic_signals import T_S, band, bursts, drift, pick, spikes
 
 ACTIVITIES = ("walking", "stairs_up", "stairs_down", "running", "cycling", "sitting", "standing", "sleeping",
               "transition")
 STATIC = ("sitting", "standing", "sleeping")
 G = 9.81  # m/s^2 per g
-FULL_SCALE_G = 8.0
-LSB_G = 2 * FULL_SCALE_G / 4096  # 12-bit converter
-T_S = np.arange(WINDOW_LEN) / RATE_HZ  # (300,) seconds
-_T_COARSE = np.linspace(0.0, T_S[-1], 31)
-_COARSE_TO_T = np.stack([np.interp(T_S, _T_COARSE, row) for row in np.eye(31)])  # (31, 300) linear interpolation
 
 # Posture modes: (weight, pitch mean, pitch sd, roll mean, roll sd) in degrees. Modes overlap
 # across postures on purpose: a hand held in front while standing looks like a forearm on a desk.
@@ -97,9 +96,9 @@ def make_synthetic(n_subjects: int = 12, windows_per_activity: int = 8, seed: in
         sty = subj["style"][pid[idx], ACTIVITIES.index(name)] + rng.normal(0, STYLE_JITTER, (len(idx), N_STYLE))
         ang, a = _ACTIVITY[name](rng, subj, pid[idx], name, np.clip(sty, 0, 1))
         angles[:, idx], acc[idx] = ang, a
-    angles += np.deg2rad(_drift(rng, n, 3)) * rng.uniform(1.0, 4.0, (3, n, 1))
-    reading = _sense(angles, acc, subj, pid)  # (N, T, 3)
-    reading = _sensor(rng, reading, subj, pid)
+    angles += np.deg2rad(drift(rng, n, 3)) * rng.uniform(1.0, 4.0, (3, n, 1))
+    reading = specific_force(angles, acc, subj, pid)  # (N, T, 3)
+    reading = digitise(rng, reading, subj, pid)
     return WindowSet(X=reading.transpose(0, 2, 1).astype(np.float32), y=y, pid=pid, classes=acts,
                      source="synthetic", meta={"seed": seed, "rate_hz": RATE_HZ, "generator": "wrist-v1"})
 
@@ -145,48 +144,6 @@ def _angles(yaw, pitch, roll) -> np.ndarray:
     return np.deg2rad(np.stack(np.broadcast_arrays(*parts, np.zeros((1, WINDOW_LEN)))[:3]))
 
 
-# --- signal pieces ------------------------------------------------------------------------------
-
-
-def _drift(rng, n: int, k: int = 1, fmax: float = 0.15) -> np.ndarray:
-    """Slow smooth wander, unit-ish std, (k, n, T): three low sines with random phases.
-
-    Evaluated on a 3 Hz grid and interpolated: the wander is far slower than the grid.
-    """
-    f = rng.uniform(0.01, fmax, (k, n, 1, 3))
-    ph = rng.uniform(0, 2 * np.pi, (k, n, 1, 3))
-    coarse = np.sin(2 * np.pi * f * _T_COARSE[:, None] + ph).sum(-1) / np.sqrt(1.5)  # (k, n, 31)
-    return coarse @ _COARSE_TO_T  # (k, n, T)
-
-
-def _band(rng, n: int, lo: float, hi: float) -> np.ndarray:
-    """Three-axis noise limited to [lo, hi] Hz, unit std per axis: (n, T, 3)."""
-    spec = np.fft.rfft(rng.normal(size=(n, WINDOW_LEN, 3)), axis=1)
-    freqs = np.fft.rfftfreq(WINDOW_LEN, 1 / RATE_HZ)
-    spec[:, (freqs < lo) | (freqs > hi)] = 0
-    x = np.fft.irfft(spec, n=WINDOW_LEN, axis=1)
-    return x / (x.std(axis=1, keepdims=True) + 1e-12)
-
-
-def _bursts(rng, n: int, p: float, width: tuple[float, float]) -> np.ndarray:
-    """Gaussian envelopes (n, T) in [0, 1], present in a fraction ``p`` of windows."""
-    c = rng.uniform(1.0, 9.0, (n, 1))
-    w = rng.uniform(*width, (n, 1))
-    on = rng.random((n, 1)) < p
-    return on * np.exp(-0.5 * ((T_S - c) / w) ** 2)
-
-
-def _pick(lohi: tuple[float, float], s: np.ndarray) -> np.ndarray:
-    """Map style values ``s`` (n,) in [0, 1] onto the range ``lohi`` -> (n, 1)."""
-    return (lohi[0] + (lohi[1] - lohi[0]) * s)[:, None]
-
-
-def _spikes(phase: np.ndarray, f: np.ndarray, width_s: float) -> np.ndarray:
-    """Unit pulses (n, T) at every cycle of ``phase`` (rad); ``f`` (n, 1) Hz turns phase into time."""
-    d = (phase + np.pi) % (2 * np.pi) - np.pi
-    return np.exp(-0.5 * (d / (2 * np.pi * f) / width_s) ** 2)
-
-
 # --- activities: (rng, subj, pid, name, sty (n, N_STYLE) in [0, 1]) -> angles (3, n, T) rad, a_dyn (n, T, 3) g
 
 
@@ -196,22 +153,22 @@ def _gait(rng, subj, pid, name, sty):
     if p["cadence"] is None:
         f = subj["f_run"][pid, None] * rng.uniform(0.97, 1.03, (n, 1))
     else:
-        f = subj["f_walk"][pid, None] * _pick(p["cadence"], sty[:, 0]) * rng.uniform(0.98, 1.02, (n, 1))
+        f = subj["f_walk"][pid, None] * pick(p["cadence"], sty[:, 0]) * rng.uniform(0.98, 1.02, (n, 1))
         f = np.clip(f, 1.3, 2.2)
         if name == "walking":  # a normal walking cadence: 96-119 steps per minute
             f = np.clip(f, 1.63, 1.97)
-    f_t = f * (1 + 0.015 * _drift(rng, n)[0])  # step-to-step variability, (n, T)
+    f_t = f * (1 + 0.015 * drift(rng, n)[0])  # step-to-step variability, (n, T)
     step = 2 * np.pi * np.cumsum(f_t, axis=1) / RATE_HZ + rng.uniform(0, 2 * np.pi, (n, 1))  # (n, T)
     vig = subj["vigour"][pid, None]
-    bounce = _pick(p["bounce"], sty[:, 1]) * vig
-    vert = bounce * (np.sin(step) + _pick(p["h2"], sty[:, 2]) * np.sin(2 * step + _pick((0, 2 * np.pi), sty[:, 6]))
-                     + _pick(p["h3"], sty[:, 3]) * np.sin(3 * step + u((0, 2 * np.pi))))
+    bounce = pick(p["bounce"], sty[:, 1]) * vig
+    vert = bounce * (np.sin(step) + pick(p["h2"], sty[:, 2]) * np.sin(2 * step + pick((0, 2 * np.pi), sty[:, 6]))
+                     + pick(p["h3"], sty[:, 3]) * np.sin(3 * step + u((0, 2 * np.pi))))
     # Heel strike at the bottom of the bounce (step phase pi/2), where the vertical push peaks; zero-mean.
-    vert += _pick(p["strike"], sty[:, 4]) * vig * (_spikes(step - np.pi / 2, f, 0.035) - 0.035 * np.sqrt(2 * np.pi) * f)
+    vert += pick(p["strike"], sty[:, 4]) * vig * (spikes(step - np.pi / 2, f, 0.035) - 0.035 * np.sqrt(2 * np.pi) * f)
     fwd = 0.5 * bounce * np.sin(step + u((0.5, 1.5)))
-    lat = _pick((0.03, 0.1), sty[:, 5]) * vig * np.sin(step / 2 + u((0, 2 * np.pi)))
+    lat = pick((0.03, 0.1), sty[:, 5]) * vig * np.sin(step / 2 + u((0, 2 * np.pi)))
     # Pendulum arm: theta swings at the stride rate, phase-locked so its pull adds to the bounce.
-    th0 = subj["swing"][pid, None] * p["swing"] * _pick((0.7, 1.3), sty[:, 7])
+    th0 = subj["swing"][pid, None] * p["swing"] * pick((0.7, 1.3), sty[:, 7])
     carrying = rng.random((n, 1)) < 0.4 * sty[:, 8:9]  # a bag, a phone, a pocket: the arm barely swings
     th0 = np.where(carrying, 0.15 * th0, th0)
     vert, fwd = np.where(carrying, 0.7 * vert, vert), np.where(carrying, 0.7 * fwd, fwd)
@@ -235,28 +192,28 @@ def _static(rng, subj, pid, name, sty):
     yaw = rng.normal(0, 30, (n, 1)) * np.ones(WINDOW_LEN)
     pitch, roll = pitch[:, None] * np.ones(WINDOW_LEN), roll[:, None] * np.ones(WINDOW_LEN)
     if name == "sleeping":
-        micro = _pick((0.001, 0.005), sty[:, 0])[..., None]
-        env = _bursts(rng, n, _pick((0.05, 0.3), sty[:, 1]), (0.15, 0.4))  # twitches
-        acc = micro * _band(rng, n, 0.2, 3.0)
-        acc += (rng.uniform(0.03, 0.12, (n, 1)) * env)[..., None] * _band(rng, n, 1, 6)
+        micro = pick((0.001, 0.005), sty[:, 0])[..., None]
+        env = bursts(rng, n, pick((0.05, 0.3), sty[:, 1]), (0.15, 0.4))  # twitches
+        acc = micro * band(rng, n, 0.2, 3.0)
+        acc += (rng.uniform(0.03, 0.12, (n, 1)) * env)[..., None] * band(rng, n, 1, 6)
         turn = rng.random((n, 1)) < 0.08  # a turn in bed: roll steps to a new side over ~1.5 s
         c = rng.uniform(2, 8, (n, 1))
         roll = roll + turn * rng.normal(0, 70, (n, 1)) / (1 + np.exp(-(T_S - c) / 0.3))
         return _angles(yaw, pitch, roll), acc
-    micro = _pick((0.005, 0.03), sty[:, 0])[..., None]
-    acc = micro * _band(rng, n, 0.3, 5.0)
+    micro = pick((0.005, 0.03), sty[:, 0])[..., None]
+    acc = micro * band(rng, n, 0.3, 5.0)
     if name == "standing":  # postural sway and weight shifts
-        acc += _pick((0.005, 0.02), sty[:, 3])[..., None] * _band(rng, n, 0.1, 1.0)
+        acc += pick((0.005, 0.02), sty[:, 3])[..., None] * band(rng, n, 0.1, 1.0)
         # A few steps at a counter or a desk: a short burst of gait bounce inside a standing window.
-        shuffle = _bursts(rng, n, 0.5 * sty[:, 4:5], (0.6, 1.5))
+        shuffle = bursts(rng, n, 0.5 * sty[:, 4:5], (0.6, 1.5))
         f = subj["f_walk"][pid, None] * rng.uniform(0.85, 1.0, (n, 1))
         phase = 2 * np.pi * f * T_S + rng.uniform(0, 2 * np.pi, (n, 1))
-        acc[..., 2] += _pick((0.05, 0.2), sty[:, 5]) * shuffle * np.sin(phase)
-    env = _bursts(rng, n, _pick((0.1, 0.7), sty[:, 1]), (0.3, 1.0))  # gestures: reach, drink, type, point
-    acc += (_pick((0.05, 0.25), sty[:, 2]) * env)[..., None] * _band(rng, n, 0.5, 3.0)
+        acc[..., 2] += pick((0.05, 0.2), sty[:, 5]) * shuffle * np.sin(phase)
+    env = bursts(rng, n, pick((0.1, 0.7), sty[:, 1]), (0.3, 1.0))  # gestures: reach, drink, type, point
+    acc += (pick((0.05, 0.25), sty[:, 2]) * env)[..., None] * band(rng, n, 0.5, 3.0)
     pitch = pitch + rng.normal(0, 25, (n, 1)) * env
     roll = roll + rng.normal(0, 35, (n, 1)) * env
-    yaw = yaw + 3 * _drift(rng, n)[0]
+    yaw = yaw + 3 * drift(rng, n)[0]
     return _angles(yaw, pitch, roll), acc
 
 
@@ -264,15 +221,15 @@ def _cycling(rng, subj, pid, name, sty):
     n = len(pid)
     f = subj["f_pedal"][pid, None] * rng.uniform(0.9, 1.1, (n, 1))
     crank = 2 * np.pi * f * T_S + rng.uniform(0, 2 * np.pi, (n, 1))
-    lat = _pick((0.01, 0.05), sty[:, 0]) * np.sin(crank)
-    vert = _pick((0.01, 0.05), sty[:, 1]) * np.sin(2 * crank + rng.uniform(0, 2 * np.pi, (n, 1)))
+    lat = pick((0.01, 0.05), sty[:, 0]) * np.sin(crank)
+    vert = pick((0.01, 0.05), sty[:, 1]) * np.sin(2 * crank + rng.uniform(0, 2 * np.pi, (n, 1)))
     # Handlebar vibration, from a home trainer (almost none) to a rough road.
-    road = _pick((0.003, 0.12), sty[:, 2] ** 2)[..., None] * _band(rng, n, 4.0, 14.0)
-    hit = rng.random((n, WINDOW_LEN)) < _pick((0.05, 0.5), sty[:, 3]) / RATE_HZ  # bumps per second / rate
+    road = pick((0.003, 0.12), sty[:, 2] ** 2)[..., None] * band(rng, n, 4.0, 14.0)
+    hit = rng.random((n, WINDOW_LEN)) < pick((0.05, 0.5), sty[:, 3]) / RATE_HZ  # bumps per second / rate
     bumps = hit * rng.uniform(0.1, 0.6, (n, WINDOW_LEN))
     acc = road + np.stack([0 * lat, lat, vert + bumps - bumps.mean(1, keepdims=True)], axis=-1)
     pitch, roll = _pose(rng, subj, pid, "cycle")
-    steer = 5 * _drift(rng, n, fmax=0.5)[0]
+    steer = 5 * drift(rng, n, fmax=0.5)[0]
     return _angles(rng.normal(0, 10, n), pitch[:, None] + 0.5 * steer, roll[:, None] + steer), acc
 
 
@@ -284,7 +241,7 @@ def _transition(rng, subj, pid, name, sty):
         i = np.flatnonzero(pair == k)
         p_a[i], r_a[i] = _pose(rng, subj, pid[i], a)
         p_b[i], r_b[i] = _pose(rng, subj, pid[i], b)
-    dur = _pick((1.0, 3.5), sty[:, 0])
+    dur = pick((1.0, 3.5), sty[:, 0])
     start = rng.uniform(1.0, 9.0 - dur, (n, 1))
     s = np.clip((T_S - start) / dur, 0, 1)  # (n, T) progress of the movement
     ease = 0.5 - 0.5 * np.cos(np.pi * s)
@@ -293,57 +250,13 @@ def _transition(rng, subj, pid, name, sty):
     roll = r_a[:, None] + d_roll[:, None] * ease
     moving = (s > 0) & (s < 1)
     lift = np.where(np.isin(pair, [0, 5]), 1.0, np.where(np.isin(pair, [1, 4]), -1.0, 0.3))[:, None]
-    vert = _pick((0.08, 0.3), sty[:, 1]) * lift * np.sin(2 * np.pi * s) * moving
-    fwd = _pick((0.05, 0.2), sty[:, 2]) * np.sin(2 * np.pi * s + 0.5) * moving
-    arm = _pick((0.03, 0.2), sty[:, 3])[..., None] * _band(rng, n, 0.5, 3.0)
+    vert = pick((0.08, 0.3), sty[:, 1]) * lift * np.sin(2 * np.pi * s) * moving
+    fwd = pick((0.05, 0.2), sty[:, 2]) * np.sin(2 * np.pi * s + 0.5) * moving
+    arm = pick((0.03, 0.2), sty[:, 3])[..., None] * band(rng, n, 0.5, 3.0)
     acc = arm * np.sin(np.pi * s)[..., None] + np.stack([fwd, 0 * fwd, vert], axis=-1)
-    acc += 0.01 * _band(rng, n, 0.3, 5.0)
+    acc += 0.01 * band(rng, n, 0.3, 5.0)
     return _angles(rng.normal(0, 30, n), pitch, roll), acc
 
 
 _ACTIVITY = {"walking": _gait, "stairs_up": _gait, "stairs_down": _gait, "running": _gait, "cycling": _cycling,
              "sitting": _static, "standing": _static, "sleeping": _static, "transition": _transition}
-
-
-# --- sensing --------------------------------------------------------------------------------------
-
-
-def rotation(yaw, pitch, roll) -> np.ndarray:
-    """Rz(yaw) @ Ry(pitch) @ Rx(roll), angles in radians of any shape (...) -> (..., 3, 3)."""
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    return np.stack([
-        np.stack([cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr], -1),
-        np.stack([sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr], -1),
-        np.stack([-sp, cp * sr, cp * cr], -1),
-    ], -2)
-
-
-def _to_sensor(yaw, pitch, roll, v: np.ndarray) -> np.ndarray:
-    """``rotation(yaw, pitch, roll)^T @ v`` for angles (...) and vectors (..., 3), without building matrices."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    x, y = cy * x + sy * y, cy * y - sy * x  # undo yaw
-    cp, sp = np.cos(pitch), np.sin(pitch)
-    x, z = cp * x - sp * z, sp * x + cp * z  # undo pitch
-    cr, sr = np.cos(roll), np.sin(roll)
-    y, z = cr * y + sr * z, cr * z - sr * y  # undo roll
-    return np.stack([x, y, z], axis=-1)
-
-
-def _sense(angles: np.ndarray, acc: np.ndarray, subj, pid) -> np.ndarray:
-    """Specific force in the sensor frame (N, T, 3): (R_wrist R_mount)^T (e_z + a_dyn), left wrists mirrored."""
-    f = acc.copy()
-    f[..., 2] += 1.0  # the accelerometer feels +1 g up at rest
-    wrist = _to_sensor(*angles, f)  # (N, T, 3) in the wrist frame
-    r_mount = rotation(*subj["mount"][pid].T)  # (N, 3, 3)
-    out = np.einsum("nji,ntj->nti", r_mount, wrist)
-    out[subj["left"][pid], :, 1] *= -1  # the other wrist is the mirror image: one axis flips
-    return out
-
-
-def _sensor(rng, reading: np.ndarray, subj, pid) -> np.ndarray:
-    """Gain, bias, white noise, 12-bit quantisation and +-8 g saturation; (N, T, 3) in g."""
-    out = reading * subj["gain"][pid, None] + subj["bias"][pid, None]
-    out += subj["noise"][pid, None, None] * rng.normal(size=reading.shape)
-    out = np.round(out / LSB_G) * LSB_G
-    return np.clip(out, -FULL_SCALE_G, FULL_SCALE_G)

@@ -9,7 +9,8 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold, KFold, cross_val_predict
 
 from flowfm_edge.data import ACTIVITIES, DataError, make_synthetic
-from flowfm_edge.data.synthetic import STATIC, _to_sensor, rotation
+from flowfm_edge.data.synthetic import STATIC
+from flowfm_edge.data.synthetic_sensing import rotation, to_sensor
 
 FS = 30
 
@@ -69,9 +70,9 @@ def test_rotations_are_proper():
     np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(R), 1.0)
     angles, v = np.random.default_rng(1).uniform(-np.pi, np.pi, (3, 50)), np.random.default_rng(2).normal(size=(50, 3))
-    np.testing.assert_allclose(_to_sensor(*angles, v), np.einsum("nji,nj->ni", rotation(*angles), v), atol=1e-12)
+    np.testing.assert_allclose(to_sensor(*angles, v), np.einsum("nji,nj->ni", rotation(*angles), v), atol=1e-12)
     # Forearm hanging (pitch 90 deg): x points down, against the +1 g reaction, so x reads -1 g.
-    np.testing.assert_allclose(_to_sensor(0.0, np.pi / 2, 0.0, np.array([0.0, 0.0, 1.0])), [-1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(to_sensor(0.0, np.pi / 2, 0.0, np.array([0.0, 0.0, 1.0])), [-1, 0, 0], atol=1e-12)
 
 
 def test_quantised_to_12_bits(cohort):
