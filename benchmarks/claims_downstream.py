@@ -56,9 +56,11 @@ def main() -> None:
                                                               "folds that reach it are flagged)")
     ap.add_argument("--mtl-steps", type=int, default=None, help="pretraining steps of the MTL ResNet (default: --steps)")
     ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--tag", default="", help="suffix of the result files (for rows measured in separate invocations)")
+    ap.add_argument("--no-baselines", action="store_true", help="skip the hand-crafted and raw-window probes")
     args = ap.parse_args()
     ws = load_source(args.data, split="labelled")
-    rows = baseline_rows(ws, args)
+    rows = [] if args.no_baselines else baseline_rows(ws, args)
     for seed in (int(s) for s in args.seeds.split(",")):
         for obj in args.objectives.split(","):  # scratch after the generative twins, before the costly MTL ResNet
             if obj == "mtl":
@@ -107,7 +109,7 @@ def report(args, rows: list) -> None:
                          "seeds", "converged"], table)
     result = {"claim": "FlowFM's representation beats SSL-Wearables' on downstream HAR (macro F1)",
               "protocol": vars(args) | {"metric": "macro F1; per-subject mean +- SD and pooled"}, "rows": rows}
-    stem = f"claims_downstream_{data_name(args.data)}_{args.preset}_{args.steps}steps"
+    stem = f"claims_downstream_{data_name(args.data)}_{args.preset}_{args.steps}steps{args.tag}"
     write_outputs(stem, result, md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -68,7 +68,7 @@ FEAT=${FEAT:-$RUNS/feature-net-hapt}
 # normalised units and the twin's INT8 denoiser step up to MAX_REL_ERROR (default 0.3; a short-trained
 # nano twin needs more): their Frechet distance is measured in the benchmark and reported anyway.
 # Both models export FP32 and static INT8 fused samplers: each is an ONNX Loop over one step
-# graph, quantised once (flowfm_edge/export/sampler_loop.py), so DDIM-250 exports in under a
+# graph, quantised once (flowfm_edge/export/onnx/sampler_loop.py), so DDIM-250 exports in under a
 # minute. The two exports run side by side.
 GATES="--max-traj-error 0.5 --max-rel-error ${MAX_REL_ERROR:-0.3}"
 [ -f $BUNDLES/flow/manifest.json ] || flowfm-edge export "$FLOW_RUN" --out $BUNDLES/flow --target cpu \

@@ -249,7 +249,7 @@ def main(argv=None) -> int:
     md = markdown(report)
     out.with_suffix(".md").write_text(md)
     print(md)
-    print(f"classifier FP32/full-INT8 size ratio: {report['classifier_int8_size_ratio']:.2f}x; load average {load}")
+    print(f"classifier FP32/full-INT8 size ratio: {report['classifier_int8_size_ratio']:.2f}x; load average {report['environment']['load_average_end']}")
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 

@@ -29,7 +29,7 @@ from flowfm_edge.bench.environment import environment, load_average
 from flowfm_edge.data.contract import WindowSet
 from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.training import TrainConfig, train
-from flowfm_edge.training.loop import autocast_dtype, cpu_has_bf16, matmul_rate
+from flowfm_edge.training.precision import autocast_dtype, cpu_has_bf16, matmul_rate
 
 # name -> TrainConfig fields; "before" is the loop as it was (fp32, PyTorch's attention kernel)
 VARIANTS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import BundleError, bundle_path, file_entry, sha256
+from .manifest import BundleError, bundle_path, sha256
 
 PRIOR_FILE = "prior/prior.npz"
 PARITY_TOLERANCE = 1e-5  # max |r_numpy - r_torch| on the golden draws; both compute in float64

@@ -1,9 +1,20 @@
-"""Export: ONNX graphs, INT8 quantisation, the bundle and its manifest (SPEC 6).
+"""Export: a run in, a validated bundle out (SPEC 6).
 
-Importing this package is cheap and torch-free: :mod:`.manifest`, :mod:`.metrics`,
-:mod:`.prior` and :mod:`.targets` need only numpy, so runtimes can read bundles without
-torch. The exporter itself (:func:`export_bundle`) loads torch, onnx and onnxruntime when
-called.
+- :mod:`.exporter` (``export_bundle``) orchestrates; :mod:`.options` says what an export is
+  asked for and refuses options its target does not take; :mod:`.graphs` declares every
+  graph's signature once and builds its torch module; :mod:`.inputs` feeds, checks and
+  references them (:class:`~.inputs.GraphKit`); :mod:`.validation` gates every artefact;
+  :mod:`.commands` is the ``export`` and ``sign`` CLI.
+- One package per target, each with one entry point ``export_graph`` and a
+  ``manifest_section``: :mod:`.onnx` (cpu: ONNX for onnxruntime, INT8 QDQ, fused samplers as
+  an ONNX Loop), :mod:`.tensorrt` (jetson: TensorRT-ready ONNX and build recipes),
+  :mod:`.litert` (android: LiteRT models). :mod:`.diffusion` and :mod:`.text_sampler` bring
+  the diffusion twin's and the text samplers' graph kits to the ONNX path.
+
+The bundle format itself (manifest, golden files, targets, recipes, prior) is
+:mod:`flowfm_edge.bundle`; the code that runs on a device (engine building, the LiteRT
+interpreter) is :mod:`flowfm_edge.runtimes`. Importing this package is cheap: the exporter
+loads torch, onnx and onnxruntime when called.
 """
 
 from ..bundle.targets import TARGETS, Target, get_target
@@ -13,9 +24,9 @@ __all__ = ["TARGETS", "Target", "get_target", "export_bundle", "ExportOptions", 
 
 def __getattr__(name: str):
     if name in ("export_bundle", "ExportOptions"):
-        from . import exporter as bundle
+        from . import exporter
 
-        return getattr(bundle, name)
+        return getattr(exporter, name)
     if name in ("Limits", "QualityGateError"):
         from . import validation
 

@@ -18,7 +18,8 @@ from .onnx.convert import OPSET
 TORCH_FILES = ("config.json", "ema.safetensors", "head.safetensors", "head.json", "prior.safetensors", "prior.json")
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist``, or None."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -39,10 +40,10 @@ def environment() -> dict:
     from .. import __version__
 
     return {"flowfm_edge": __version__, "python": platform.python_version(),
-            "platform": f"{platform.system()} {platform.machine()}", "torch": _version("torch"),
-            "onnx": _version("onnx"), "onnxscript": _version("onnxscript"), "onnxruntime": _version("onnxruntime"),
-            "onnx_opset": OPSET, "numpy": _version("numpy"), "litert": _version("ai-edge-litert"),
-            "tensorrt": _version("tensorrt")}
+            "platform": f"{platform.system()} {platform.machine()}", "torch": package_version("torch"),
+            "onnx": package_version("onnx"), "onnxscript": package_version("onnxscript"), "onnxruntime": package_version("onnxruntime"),
+            "onnx_opset": OPSET, "numpy": package_version("numpy"), "litert": package_version("ai-edge-litert"),
+            "tensorrt": package_version("tensorrt")}
 
 
 def copy_torch_checkpoint(src: Path, dst: Path, bundle: Path) -> list[dict]:

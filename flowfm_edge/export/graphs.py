@@ -149,7 +149,7 @@ class FusedSampler(nn.Module):
     (B, D)), :meth:`advance` (one solver step of z (B, 3, 300)) and the per-step tables
     (``self.tables``: names of (K, ...) buffers). ``forward`` runs the K steps in Python, which the
     tracer unrolls; the cpu target's export runs the same step in an ONNX Loop instead
-    (export/sampler_loop.py). ``self.step`` is the step body
+    (export/onnx/sampler_loop.py). ``self.step`` is the step body
     (:meth:`VelocityNet.forward_from_condition`), which INT8 export swaps to quantise it once.
     """
 

@@ -23,6 +23,9 @@ N_RANDOM = 8  # random inputs added to every check, beside the real ones
 TRAJ_WINDOWS = 16  # windows whose sampler trajectories calibrate the velocity graph, per schedule
 SAMPLER_CALIB = 64  # (noise, r) pairs that calibrate a fused sampler
 SAMPLER_CHECK = 16
+# Seed offsets: every draw below (calibration and check windows, their conditions r, noise, random rows,
+# guidance weights) uses ``seed + k`` with its own fixed k, so the draws are independent streams and a
+# bundle is reproducible from ``--seed`` alone. The values of k only need to differ from each other.
 
 
 @dataclass

@@ -4,7 +4,15 @@
 >>> rt = runtimes.load("bundle", backend="onnxruntime", precision="fp32")   # doctest: +SKIP
 >>> r = rt.embed(x); logits = rt.classify(x); xs = rt.generate(n=4, steps=8, seed=0)   # doctest: +SKIP
 
-Importing this package and running the onnxruntime backend never imports torch.
+Backends (:mod:`.ort`, :mod:`.torch_backend`, :mod:`.litert`, :mod:`.tensorrt_backend`) behind
+one :class:`Runtime`; :mod:`.validate` re-runs a bundle's golden checks; the gateway stream
+(:mod:`.stream`) and cohort embedding (:mod:`.cohort`). The code that runs on a device lives
+here too: the isolated LiteRT interpreter (:mod:`.litert_interpreter`), TensorRT device facts
+(:mod:`.trt_device`) and engine building (:mod:`.engine_build`, ``flowfm-edge build-engine``).
+Bundles are read through :mod:`flowfm_edge.bundle`.
+
+Importing this package and running the onnxruntime backend never imports torch (an
+import-linter contract in ``pyproject.toml`` holds every module but the torch backend to it).
 """
 
 from ..bundle.manifest import BundleError

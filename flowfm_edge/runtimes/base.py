@@ -267,7 +267,7 @@ def load(bundle: str | Path, backend: str = "onnxruntime", precision: str = "fp3
 
     Before any backend sees the bundle, every file the manifest lists is checked against its
     sha256, and, when a trust key is given (``trust``) or configured (see
-    ``export/signing.py``), the bundle's signature too: a tampered or unsigned bundle raises
+    ``bundle/signing.py``), the bundle's signature too: a tampered or unsigned bundle raises
     :class:`BundleError` and nothing of it runs.
 
     >>> rt = load("bundle", backend="onnxruntime", precision="int8")   # doctest: +SKIP

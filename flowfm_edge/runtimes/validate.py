@@ -20,7 +20,7 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
                     trust: str | Path | None = None) -> dict:
     """{"passed": bool, "files": [problems], "signature": str | None, "checks": [one row per artefact checked]}.
 
-    With a trust key (``trust``, or configured: ``export/signing.py``) the signature is checked
+    With a trust key (``trust``, or configured: ``bundle/signing.py``) the signature is checked
     first; an unsigned or mis-signed bundle fails with its reason in ``files``.
     """
     from ..bundle.manifest import BundleError

@@ -29,7 +29,6 @@ from .checkpoint import check_resume, load_train_state, save_checkpoint
 from .model_card import write_model_card
 from .optim import Optimiser, freeze
 from .precision import attention_backend, autocast_dtype, grad_scaler
-from .precision import cpu_has_bf16, matmul_rate  # noqa: F401  (benchmarks/train_throughput.py imports them from here)
 from .progress import progress_bar
 from .trackers import LOGGERS, MetricsLog
 

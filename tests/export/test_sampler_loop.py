@@ -9,7 +9,8 @@ from flowfm_edge.export.diffusion.graphs import DDIMSamplerGraph
 from flowfm_edge.export.diffusion.graphs import graph_spec as ddim_spec
 from flowfm_edge.export.graphs import SamplerGraph, graph_spec
 from flowfm_edge.export.inputs import example_args
-from flowfm_edge.export.onnx.sampler_loop import CALIB_MIN_WINDOWS, LoopedSampler, step_inputs
+from flowfm_edge.export.onnx.sampler_loop import LoopedSampler
+from flowfm_edge.export.onnx.step import CALIB_MIN_WINDOWS, step_inputs
 from flowfm_edge.bundle.targets import get_target
 from flowfm_edge.export.validation import run_onnx
 from flowfm_edge.models import DiffusionTwin, FlowFM, ModelConfig

@@ -25,6 +25,7 @@ from .graphs import DDPM_STEPS, build_graph, graph_spec
 
 DDIM_CALIB_WINDOWS = 4  # windows whose DDIM trajectories calibrate the denoiser, per exported schedule
 DDPM_CALIB_WINDOWS = 2  # windows whose 1000-step DDPM trajectories calibrate it too
+# Seed offsets ``seed + k``: one fixed k per draw, as in :mod:`..inputs` (independent, reproducible streams).
 
 
 def check_target(target) -> None:

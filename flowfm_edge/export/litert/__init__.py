@@ -14,12 +14,12 @@ Bundle files: ``litert/<artefact>.<precision>.tflite`` and ``golden/<artefact>/*
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 from ...bundle.golden import Golden
 from ...bundle.manifest import file_entry
 from ...bundle.metrics import FP32_REL_TOLERANCE
+from ..environment import package_version
 from ..graphs import GraphSpec
 from ..inputs import FLOWFM_KIT, GraphKit
 from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, summary_line
@@ -93,13 +93,6 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     return artefacts, golden.entry(spec.input_names, spec.output_name)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def manifest_section(manifest: dict, opts) -> dict:
     """Fixed shapes in the graph signatures, the LiteRT build facts and versions; returns the manifest."""
     batch = int(getattr(opts, "fixed_batch", 1) or 1)
@@ -112,7 +105,7 @@ def manifest_section(manifest: dict, opts) -> dict:
         "batch_note": "LiteRT models have fixed shapes; runtimes feed any batch in chunks of this size",
         "int8_io": bool(getattr(opts, "int8_io", False)),
         "runtime": "ai-edge-litert Interpreter (XNNPACK delegate applied by default)",
-        "versions": {"litert_torch": _version("litert-torch"), "ai_edge_litert": _version("ai-edge-litert"),
-                     "ai_edge_quantizer": _version("ai-edge-quantizer"), "torchao": _version("torchao")},
+        "versions": {"litert_torch": package_version("litert-torch"), "ai_edge_litert": package_version("ai-edge-litert"),
+                     "ai_edge_quantizer": package_version("ai-edge-quantizer"), "torchao": package_version("torchao")},
     }
     return manifest

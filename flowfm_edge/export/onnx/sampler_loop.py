@@ -23,7 +23,6 @@ shared by all steps: one set, calibrated over all of them.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -31,64 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..graphs import GraphSpec, TensorSpec
+from ..graphs import GraphSpec
+from .step import StepGraph, step_inputs, step_replaced, step_spec
 
 DOMAIN, PLACEHOLDER = "flowfm_edge", "Step"
-CALIB_TUPLES = 4096  # about this many (z, c) pairs calibrate a step; every step call keeps at least one
-CALIB_MIN_WINDOWS = 16  # long schedules calibrate on fewer windows, but never fewer than this
-
-
-class StepGraph(nn.Module):
-    """z (B, 3, 300), c (B, D) -> v (B, 3, 300): one sampler step after its conditioning."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_from_condition(z, c)
-
-
-def step_spec(channels: int, window: int, dim: int) -> GraphSpec:
-    shape = ("batch", channels, window)
-    inputs = (TensorSpec("z", shape, "normalised"), TensorSpec("c", ("batch", dim), "condition: time + representation"))
-    return GraphSpec("step", "step", inputs, (TensorSpec("v", shape, "normalised"),), "z", exporter="legacy")
-
-
-@contextlib.contextmanager
-def _step_replaced(module: nn.Module, step):
-    old = module.step
-    module.step = step
-    try:
-        yield module
-    finally:
-        module.step = old
-
-
-@torch.no_grad()
-def step_inputs(module: nn.Module, feeds: dict[str, np.ndarray], input_names: list[str],
-                most: int = CALIB_TUPLES, seed: int = 0) -> dict[str, np.ndarray]:
-    """The (z, c) of the step calls ``module`` makes on ``feeds``: {z (M, 3, 300), c (M, D)}.
-
-    Long schedules run on fewer windows (at least ``CALIB_MIN_WINDOWS``). Past ``most`` rows,
-    each call keeps an equal share, chosen at random, so every step stays represented.
-    """
-    nfe = module.n_steps * module.evaluations
-    n = min(len(feeds[input_names[0]]), max(CALIB_MIN_WINDOWS, most // nfe))
-    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def record(net, z, c):
-        calls.append((z.clone(), c.expand(len(z), -1).clone()))
-        return net.forward_from_condition(z, c)
-
-    with _step_replaced(module, record):
-        module(*(torch.from_numpy(np.ascontiguousarray(feeds[k][:n])) for k in input_names))
-    rows = sum(len(z) for z, _ in calls)
-    share = max(len(z) for z, _ in calls) if rows <= most else max(1, most // len(calls))
-    rng = np.random.default_rng(seed)
-    picked = [np.sort(rng.choice(len(z), size=min(share, len(z)), replace=False)) for z, _ in calls]
-    return {"z": torch.cat([z[i] for (z, _), i in zip(calls, picked)]).numpy(),
-            "c": torch.cat([c[i] for (_, c), i in zip(calls, picked)]).numpy()}
 
 
 @torch.library.custom_op(f"{DOMAIN}::step_placeholder", mutates_args=())
@@ -209,7 +154,7 @@ class LoopedSampler:
         row_names = [f"row_{n}" for n in rows]
         args = (noise, *rows.values(), *conds) + ((example[2],) if self.guidance else ())
         inputs = ["z", *row_names, *cond_names] + (["w"] if self.guidance else [])
-        with _step_replaced(module, lambda _net, z, c: _step_placeholder(z, c)):
+        with step_replaced(module, lambda _net, z, c: _step_placeholder(z, c)):
             self.advance = _trace(_Advance(module, self.guidance), args, inputs, ["z_next"],
                                   {"z", "z_next", "w", *cond_names})
         cfg, dim = module.net.cfg, conds[0].shape[1]

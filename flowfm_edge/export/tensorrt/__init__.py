@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from ...bundle.golden import GOLDEN_ROWS, Golden
 from ...bundle.manifest import file_entry
 from ...bundle.metrics import FP32_REL_TOLERANCE, compare
@@ -41,79 +43,107 @@ INT8_HOST_RUN = {"graph_optimization": "disabled",
                         "x86 integer kernels saturate on CPUs without VNNI"}
 
 
+@dataclasses.dataclass
+class _Graph:
+    """One graph's export: its spec and options, check inputs, PyTorch reference, golden files and FP32 export."""
+
+    spec: GraphSpec
+    opts: object
+    bundle: Path
+    target: str
+    check: dict
+    ref: np.ndarray
+    labels: np.ndarray | None
+    n_real: int
+    norm: tuple
+    golden: Golden
+    export_info: dict | None = None
+
+    def run(self, path: Path, feeds: dict, optimize: bool = True) -> np.ndarray:
+        return run_onnx(path, feeds, self.opts.threads, optimize=optimize)
+
+    def validate(self, precision: str, out: np.ndarray, log, note: str) -> dict:
+        v = check_artefact(self.spec, precision, out, self.ref, self.opts.limits, self.norm, self.labels, self.n_real)
+        log(summary_line(self.spec.name, precision, self.export_info, v) + note)
+        return v
+
+    def recipe(self, precision: str, onnx_path: Path, pinned: list[str], golden_out: np.ndarray | None) -> dict:
+        host_rel_l2 = None if golden_out is None else compare(golden_out, self.ref[:GOLDEN_ROWS])["rel_l2"]
+        profile = tuple(getattr(self.opts, "batch_profile", None) or DEFAULT_PROFILE)
+        inputs = {t.name: list(t.shape) for t in self.spec.inputs}
+        return recipe(self.spec.name, self.spec.graph, precision, onnx_path.relative_to(self.bundle).as_posix(), inputs,
+                      profile, pinned, golden_tolerance(precision, host_rel_l2), self.spec.signal_input)
+
+
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
                  log, kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
     """Every precision of one graph for TensorRT: returns (artefact entries, golden entry)."""
-    from ...calibration import ArrayReader
     from ..onnx.convert import export_onnx
-    from .quantize import fp16_readiness, fp32_nodes, quantize_for_tensorrt
+    from .quantize import fp32_nodes
 
     calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
     ref = kit.reference(spec, model, head, check)
-    norm = (model.cfg.norm_mean, model.cfg.norm_std)
-    golden = Golden(bundle, spec.name, check)
-    golden.save("reference", ref)
-    run = lambda path, f: run_onnx(path, f, opts.threads)  # noqa: E731
-    run_qdq = lambda path, f: run_onnx(path, f, opts.threads, optimize=False)  # noqa: E731
-
+    g = _Graph(spec, opts, bundle, target, check, ref, labels, n_real, (model.cfg.norm_mean, model.cfg.norm_std),
+               Golden(bundle, spec.name, check))
+    g.golden.save("reference", ref)
     fp32 = bundle / "onnx" / f"{spec.name}.fp32.onnx"
     legacy = dataclasses.replace(spec, exporter="legacy")
-    export_info = export_onnx(kit.build(spec, model, head), kit.example_args(spec, model), legacy, fp32, opset=OPSET)
-    export_info["exporter_note"] = EXPORTER_NOTE
-    ops = _checked(fp32, spec.name)
-    profile = tuple(getattr(opts, "batch_profile", None) or DEFAULT_PROFILE)
-    inputs = {t.name: list(t.shape) for t in spec.inputs}
-
-    def make_recipe(precision: str, onnx_path: Path, pinned: list[str], host_rel_l2: float | None) -> dict:
-        return recipe(spec.name, spec.graph, precision, onnx_path.relative_to(bundle).as_posix(), inputs, profile,
-                      pinned, golden_tolerance(precision, host_rel_l2), spec.signal_input)
-
-    out = run(fp32, check)
-    validation = check_artefact(spec, "fp32", out, ref, opts.limits, norm, labels, n_real)
-    log(summary_line(spec.name, "fp32", export_info, validation) + " [TensorRT source for fp32/fp16]")
-    golden.save("output.fp32", run(fp32, golden.inputs))
-    pinned = fp32_nodes(fp32, spec.signal_input)
-    entry = _artefact(spec, "fp32", target, bundle, fp32, export_info, None, validation,
+    g.export_info = export_onnx(kit.build(spec, model, head), kit.example_args(spec, model), legacy, fp32, opset=OPSET)
+    g.export_info["exporter_note"] = EXPORTER_NOTE
+    validation = g.validate("fp32", g.run(fp32, check), log, " [TensorRT source for fp32/fp16]")
+    g.golden.save("output.fp32", g.run(fp32, g.golden.inputs))
+    entry = _artefact(g, "fp32", fp32, None, validation,
                       {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE})
-    entry["tensorrt_op_check"] = ops
-    entry[RECIPES_KEY] = []
-    artefacts = [entry]
-    if "fp32" in opts.precisions:
-        entry[RECIPES_KEY].append(make_recipe("fp32", fp32, [], None))
+    entry["tensorrt_op_check"] = _checked(fp32, spec.name)
+    entry[RECIPES_KEY] = [g.recipe("fp32", fp32, [], None)] if "fp32" in opts.precisions else []
     if "fp16" in opts.precisions:
-        (out16, g16), readiness = fp16_readiness(fp32, [check, golden.inputs], pinned, run)
-        if readiness["beyond_headroom"]:
-            raise ValueError(f"{spec.name}: activations beyond half the FP16 range in {', '.join(readiness['beyond_headroom'][:5])}; "
-                             "TensorRT FP16 would overflow there. Export --precision fp32 or int8 for this graph")
-        v16 = check_artefact(spec, "fp16", out16, ref, opts.limits, norm, labels, n_real)
-        v16["fp16_readiness"] = readiness
-        log(summary_line(spec.name, "fp16", export_info, v16) + " [onnxruntime FP16 emulation]")
-        golden.save("output.fp16", g16)
-        r16 = make_recipe("fp16", fp32, pinned, compare(g16, ref[:GOLDEN_ROWS])["rel_l2"])
-        r16["host_check"] = v16
-        entry[RECIPES_KEY].append(r16)
+        entry[RECIPES_KEY].append(_fp16_recipe(g, fp32, fp32_nodes(fp32, spec.signal_input), log))
+    artefacts = [entry]
     if "int8" in opts.precisions:
-        path = bundle / "onnx" / f"{spec.name}.int8.onnx"
-        reader = ArrayReader(calib)
-        quant = {**quantize_for_tensorrt(fp32, path, reader, spec.signal_input, opts.calib_method),
-                 "calibration_set": reader.describe()}
-        if quant["placement"]["problems"]:
-            raise RuntimeError(f"{spec.name} int8: Q/DQ placement TensorRT cannot fuse: "
-                               f"{'; '.join(quant['placement']['problems'][:5])}; report this with the model config")
-        ops8 = _checked(path, f"{spec.name} int8")
-        out8 = run_qdq(path, check)
-        v8 = check_artefact(spec, "int8", out8, ref, opts.limits, norm, labels, n_real)
-        log(summary_line(spec.name, "int8", export_info, v8) + " [symmetric QDQ for TensorRT, run in float]")
-        g8 = run_qdq(path, golden.inputs)
-        golden.save("output.int8", g8)
-        e8 = _artefact(spec, "int8", target, bundle, path, export_info, quant, v8,
-                       {"against": "output.int8", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE})
-        e8["tensorrt_op_check"] = ops8
-        e8["onnxruntime"] = INT8_HOST_RUN  # how the host check ran it, and how validate runs it again
-        e8[RECIPES_KEY] = [make_recipe("int8", path, fp32_nodes(path, spec.signal_input),
-                                       compare(g8, ref[:GOLDEN_ROWS])["rel_l2"])]
-        artefacts.append(e8)
-    return artefacts, golden.entry(spec.input_names, spec.output_name)
+        artefacts.append(_int8_artefact(g, fp32, calib, log))
+    return artefacts, g.golden.entry(spec.input_names, spec.output_name)
+
+
+def _fp16_recipe(g: _Graph, fp32: Path, pinned: list[str], log) -> dict:
+    """The FP16 recipe of the FP32 graph, after the host's activation-range check and FP16 emulation."""
+    from .quantize import fp16_readiness
+
+    run = lambda path, f: g.run(path, f)  # noqa: E731
+    (out16, g16), readiness = fp16_readiness(fp32, [g.check, g.golden.inputs], pinned, run)
+    if readiness["beyond_headroom"]:
+        raise ValueError(f"{g.spec.name}: activations beyond half the FP16 range in "
+                         f"{', '.join(readiness['beyond_headroom'][:5])}; TensorRT FP16 would overflow there. "
+                         "Export --precision fp32 or int8 for this graph")
+    v16 = g.validate("fp16", out16, log, " [onnxruntime FP16 emulation]")
+    v16["fp16_readiness"] = readiness
+    g.golden.save("output.fp16", g16)
+    r16 = g.recipe("fp16", fp32, pinned, g16)
+    r16["host_check"] = v16
+    return r16
+
+
+def _int8_artefact(g: _Graph, fp32: Path, calib: dict, log) -> dict:
+    """The symmetric INT8 QDQ graph for TensorRT, checked for Q/DQ placement and operator support, and gated."""
+    from ...calibration import ArrayReader
+    from .quantize import fp32_nodes, quantize_for_tensorrt
+
+    path = g.bundle / "onnx" / f"{g.spec.name}.int8.onnx"
+    reader = ArrayReader(calib)
+    quant = {**quantize_for_tensorrt(fp32, path, reader, g.spec.signal_input, g.opts.calib_method),
+             "calibration_set": reader.describe()}
+    if quant["placement"]["problems"]:
+        raise RuntimeError(f"{g.spec.name} int8: Q/DQ placement TensorRT cannot fuse: "
+                           f"{'; '.join(quant['placement']['problems'][:5])}; report this with the model config")
+    ops8 = _checked(path, f"{g.spec.name} int8")
+    v8 = g.validate("int8", g.run(path, g.check, optimize=False), log, " [symmetric QDQ for TensorRT, run in float]")
+    g8 = g.run(path, g.golden.inputs, optimize=False)
+    g.golden.save("output.int8", g8)
+    e8 = _artefact(g, "int8", path, quant, v8, {"against": "output.int8", "metric": "rel_l2",
+                                                "tolerance": INT8_DRIFT_TOLERANCE})
+    e8["tensorrt_op_check"] = ops8
+    e8["onnxruntime"] = INT8_HOST_RUN  # how the host check ran it, and how validate runs it again
+    e8[RECIPES_KEY] = [g.recipe("int8", path, fp32_nodes(path, g.spec.signal_input), g8)]
+    return e8
 
 
 def manifest_section(manifest: dict, opts) -> dict:
@@ -137,7 +167,7 @@ def _checked(path: Path, name: str) -> dict:
     return report
 
 
-def _artefact(spec, precision, target, bundle, path, export_info, quant, validation, golden_check) -> dict:
-    return {"name": spec.name, "graph": spec.graph, "precision": precision, "target": target, "format": "onnx",
-            "file": file_entry(bundle, path), "export": export_info, "quantisation": quant,
+def _artefact(g: _Graph, precision: str, path: Path, quant, validation, golden_check) -> dict:
+    return {"name": g.spec.name, "graph": g.spec.graph, "precision": precision, "target": g.target, "format": "onnx",
+            "file": file_entry(g.bundle, path), "export": g.export_info, "quantisation": quant,
             "validation": validation, "golden_check": golden_check}

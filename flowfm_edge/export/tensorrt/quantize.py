@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..onnx.quantize import STATIC_OPS, conditioning_nodes, preprocess, run_quantizer
+from ..onnx.quantize import STATIC_OPS, conditioning_nodes, run_quantizer
 
 FP16_MAX = 65504.0
 FP16_HEADROOM = 0.5  # an activation above half the FP16 range fails the readiness check
