@@ -6,17 +6,21 @@ drive and are added below in the order ``--help`` lists them.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
 import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .bench import commands as bench_commands
 from .cli_common import DATA_HELP, cli_errors, console, load_windows
 from .data.commands import register as register_data
+from .evaluation import commands as evaluation_commands
+from .export import commands as export_commands
+from .runtimes import commands as runtimes_commands
+from .runtimes import device_commands
+from .text import commands as text_commands
+from .training import commands as training_commands
 from .evaluation.probe_commands import embed, probe, run_probe
 from .generate_command import generate
 from .recipe import QUICKSTART_STEPS, RECIPE, model_overrides, train_overrides
@@ -168,28 +172,9 @@ def doctor():
         console.print(f"{name:<22} {value}", highlight=False, markup=False)
 
 
-# (package, module) of the commands that register themselves, in the order --help lists them
-EXTENSIONS = (
-    ("flowfm_edge.training", "flowfm_edge.training.commands"),
-    ("flowfm_edge.export", "flowfm_edge.export.commands"),
-    ("flowfm_edge.runtimes", "flowfm_edge.runtimes.device_commands"),
-    ("flowfm_edge.evaluation", "flowfm_edge.evaluation.commands"),
-    ("flowfm_edge.runtimes", "flowfm_edge.runtimes.commands"),
-    ("flowfm_edge.text", "flowfm_edge.text.commands"),
-    ("flowfm_edge.bench", "flowfm_edge.bench.commands"),
-)
-
-
-def _register_extensions() -> None:
-    """Each module's ``register(app)`` (or ``register(app, cli_errors, console)``) adds its commands."""
-    for package, module in EXTENSIONS:
-        if importlib.util.find_spec(package) is None or importlib.util.find_spec(module) is None:
-            continue
-        register = importlib.import_module(module).register
-        if len(inspect.signature(register).parameters) == 3:
-            register(app, cli_errors, console)
-        else:
-            register(app)
+# the modules whose commands register themselves, in the order --help lists them
+COMMAND_MODULES = (training_commands, export_commands, device_commands, evaluation_commands, runtimes_commands,
+                   text_commands, bench_commands)
 
 
 app.command()(train)
@@ -199,7 +184,8 @@ app.command()(probe)
 app.command()(quickstart)
 register_data(app)
 app.command()(doctor)
-_register_extensions()
+for module in COMMAND_MODULES:
+    module.register(app)
 
 
 def main() -> None:

@@ -15,11 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+# Seeds of the per-step generators and the per-epoch shuffles. Primes above the step, rank and
+# epoch counts of any realistic run, so (seed, step, rank) and (seed, epoch) each map to a
+# distinct seed; the values are fixed because changing them changes every run.
+STEP_STRIDE = 1_000_003  # > any step count
+RANK_STRIDE = 257  # > any number of ranks
+EPOCH_STRIDE = 7919  # > any epoch count
+
 
 def step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
     """The generator of one step on one rank: every random draw of the step's loss comes from it."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + step) * 257 + rank)
+    g.manual_seed(((seed * STEP_STRIDE + step) * RANK_STRIDE) + rank)
     return g
 
 
@@ -34,7 +41,7 @@ class BatchPlan:
     def indices(self, step: int) -> torch.Tensor:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
-            self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+            self._perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * EPOCH_STRIDE + epoch))
             self._epoch = epoch
         return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
 

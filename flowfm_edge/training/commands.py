@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from ..cli_common import cli_errors, console
+
 DATA_HELP = ("Windows to fit on: 'synthetic', 'hapt', a .npz file, or an SSL-Wearables directory (with --rate); "
              "default: the run's training data.")
 
@@ -32,21 +34,23 @@ def fit_prior_command(run: Path, data: Optional[str] = None, rate: Optional[floa
     return info
 
 
-def register(app: typer.Typer, cli_errors, console) -> None:
-    @app.command("fit-prior")
-    @cli_errors
-    def fit_prior(
-        run: Path = typer.Argument(..., help="Run directory with a checkpoint (a flow or diffusion run)."),
-        data: Optional[str] = typer.Option(None, help=DATA_HELP),
-        rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
-        seed: int = typer.Option(0, help="Seed of the mixture fit."),
-    ):
-        """Fit the prior over r that unconditional generation draws from, and save it with the run.
+@cli_errors
+def fit_prior(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint (a flow or diffusion run)."),
+    data: Optional[str] = typer.Option(None, help=DATA_HELP),
+    rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+    seed: int = typer.Option(0, help="Seed of the mixture fit."),
+):
+    """Fit the prior over r that unconditional generation draws from, and save it with the run.
 
-        Embeds the windows with the EMA encoder and fits Gaussian mixtures (1-16 components, full or diagonal covariance, lowest BIC). Training does this by itself; use this for older runs or other data. Writes RUN/checkpoint/prior.safetensors and prior.json.
-        """
-        info = fit_prior_command(run, data, rate, seed)
-        console.print(f"wrote {run}/checkpoint/prior.safetensors: {info['components']}-component "
-                      f"{info['covariance_type']} Gaussian mixture over r (dim {info['r_dim']}) of "
-                      f"{info['n_windows']} windows, log-likelihood {info['log_likelihood']:.2f} per window, "
-                      f"fitted in {info['fit_seconds']:.1f} s", highlight=False)
+    Embeds the windows with the EMA encoder and fits Gaussian mixtures (1-16 components, full or diagonal covariance, lowest BIC). Training does this by itself; use this for older runs or other data. Writes RUN/checkpoint/prior.safetensors and prior.json.
+    """
+    info = fit_prior_command(run, data, rate, seed)
+    console.print(f"wrote {run}/checkpoint/prior.safetensors: {info['components']}-component "
+                  f"{info['covariance_type']} Gaussian mixture over r (dim {info['r_dim']}) of "
+                  f"{info['n_windows']} windows, log-likelihood {info['log_likelihood']:.2f} per window, "
+                  f"fitted in {info['fit_seconds']:.1f} s", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit-prior")(fit_prior)
