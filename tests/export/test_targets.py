@@ -38,3 +38,17 @@ def test_unknown_and_unexportable_targets():
     with pytest.raises(ValueError, match="target 'watch' is declared but cannot be exported yet: not implemented. "
                                          "Exportable targets: cpu, jetson, android"):
         declared.check(["fp32"], ["euler"], [4], "minmax")
+
+
+def test_an_option_the_target_does_not_take_is_refused_naming_the_targets_that_do():
+    from flowfm_edge.export.options import ExportOptions, check_options
+
+    with pytest.raises(ValueError, match=r"--int8-io is not an option of target 'cpu'; targets that take it: android"):
+        check_options(ExportOptions(target="cpu", int8_io=True), get_target("cpu"))
+    with pytest.raises(ValueError, match=r"--batch-profile is not an option of target 'android'; .*: jetson"):
+        check_options(ExportOptions(target="android", batch_profile=(1, 4, 8)), get_target("android"))
+    with pytest.raises(ValueError, match=r"--fixed-batch .* target 'jetson'"):
+        check_options(ExportOptions(target="jetson", fixed_batch=4), get_target("jetson"))
+    check_options(ExportOptions(target="jetson", batch_profile=(1, 4, 8)), get_target("jetson"))  # its own option
+    check_options(ExportOptions(target="android", int8_io=True, fixed_batch=4), get_target("android"))
+    check_options(ExportOptions(target="cpu", steps=[4, 8], guidance=True), get_target("cpu"))  # every target's options
