@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--flow-steps", default="1,2,4,8,16")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD, against as many real ones")
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--tag", default="", help="suffix of the result files (for seeds measured in separate invocations)")
     args = ap.parse_args()
     ws = load_source(args.data, split="labelled")
     real, reference = training_reference(args.data)
@@ -74,7 +75,7 @@ def main() -> None:
               "protocol": vars(args) | {"fd": "best over Euler steps", "probe": "linear, subject-wise, labelled split",
                                         "reference": reference, "bootstrap": rows[0]["quality"][MODES[0]]["bootstrap"]
                                         if rows else None}, "rows": rows}
-    stem = f"claims_dgs_{data_name(args.data)}_{args.preset}_{args.steps}steps"
+    stem = f"claims_dgs_{data_name(args.data)}_{args.preset}_{args.steps}steps{args.tag}"
     write_outputs(stem, result, md)
     plot(rows, f"benchmarks/results/{stem}.png", f"DGS ablation, {data_name(args.data)}, {args.preset}, {args.steps} steps")
 
