@@ -26,7 +26,7 @@ from ..bundle.targets import SAMPLER_GRAPHS, get_target
 from ..data.contract import WindowSet
 from . import diffusion, litert, onnx, tensorrt, text_sampler
 from .graphs import graph_spec
-from .inputs import Windows
+from .inputs import FLOWFM_KIT, Windows
 from .options import ExportOptions, check_options
 
 EXPORTERS = {"cpu": onnx, "jetson": tensorrt, "android": litert}  # target -> its package
@@ -51,20 +51,22 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
         clf, classes = load_classifier(run)
         model, head = clf.model, clf.head
     text = config.get("text") if model.cfg.text_dim > 0 else None
-    graphs = _graphs(opts, head is not None, text is not None, run)
+    graphs = _graphs(opts, target, head is not None, text is not None, run)
     windows, calib_info = _windows(opts, config, classes, log)
-    jobs = _jobs(graphs, model, classes, text, run, config, target, opts, log)
+    # the run's prompt embeddings, read once: the text samplers' inputs and the bundle's text section
+    prompts = text_sampler.prompt_embeddings(run, config) if "text-sampler" in graphs else None
+    schedules = _schedules(opts, model)
+    jobs = _jobs(graphs, model, classes, text, prompts, schedules, target, opts, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         artefacts, golden = [], {}
         for spec, export_graph, kit in jobs:
-            a, g = export_graph(spec, model, head, windows, _schedules(opts, model), opts, target.name, tmp, log,
-                                **({"kit": kit} if kit else {}))
+            a, g = export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log, kit=kit)
             artefacts += a
             golden[spec.name] = g
-        specs = [spec for spec, _, _ in jobs]
-        manifest = _manifest(run, config, model, classes, target, specs, artefacts, golden, calib_info, opts, tmp, log)
+        manifest = _manifest(run, config, model, classes, target, [spec for spec, _, _ in jobs], artefacts, golden,
+                             calib_info, opts, tmp, log, prompts)
         write_manifest(tmp, manifest)
         tmp.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
@@ -84,22 +86,21 @@ def _schedules(opts: ExportOptions, model) -> list[tuple[str, int]]:
     return [(s, n) for s in opts.solvers for n in opts.steps]
 
 
-def _jobs(graphs, model, classes, text, run, config, target, opts, log) -> list[tuple]:
-    """(spec, the export_graph that exports it, its graph kit or None) for every graph of the bundle."""
+def _jobs(graphs, model, classes, text, prompts, schedules, target, opts, log) -> list[tuple]:
+    """(spec, the export_graph that exports it, its graph kit) for every graph of the bundle."""
     n_classes = len(classes or [])
     if model.cfg.objective == "diffusion":  # the twin's denoiser and fused DDIM samplers, ONNX path only
         diffusion.check_target(target)
         return [(s, onnx.export_graph, diffusion.KIT) for s in diffusion.graph_specs(graphs, model.cfg, n_classes, opts)]
     export_graph = EXPORTERS[target.name].export_graph
-    jobs = [(graph_spec(g, model.cfg, n_classes=n_classes), export_graph, None)
+    jobs = [(graph_spec(g, model.cfg, n_classes=n_classes), export_graph, FLOWFM_KIT)
             for g in graphs if g not in SAMPLER_GRAPHS]
-    schedules = _schedules(opts, model)
     if "sampler" in graphs:
         guidance = _r_guidance(opts, model, text is not None, log)
-        jobs += [(graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=guidance), export_graph, None)
+        jobs += [(graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=guidance), export_graph, FLOWFM_KIT)
                  for s, n in schedules]
     if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host
-        kit = text_sampler.kit(text_sampler.prompt_embeddings(run, config)[1])
+        kit = text_sampler.kit(prompts[1])
         jobs += [(text_sampler.text_sampler_spec(model.cfg, s, n, opts.guidance, text["embedder"]), onnx.export_graph,
                   kit) for s, n in schedules]
     return jobs
@@ -117,7 +118,8 @@ def _r_guidance(opts: ExportOptions, model, is_text: bool, log) -> bool:
     return False  # a text run: --guidance is for its text samplers
 
 
-def _manifest(run, config, model, classes, target, specs, artefacts, golden, calib_info, opts, tmp, log) -> dict:
+def _manifest(run, config, model, classes, target, specs, artefacts, golden, calib_info, opts, tmp, log,
+              prompts) -> dict:
     """The manifest, with the torch checkpoint and the prior copied into the bundle and each section added."""
     from ..training.checkpoint import checkpoint_dir
     from .environment import build_manifest, copy_torch_checkpoint
@@ -133,9 +135,8 @@ def _manifest(run, config, model, classes, target, specs, artefacts, golden, cal
     if model.cfg.objective == "diffusion":
         return diffusion.manifest_section(manifest, opts, model)
     manifest = EXPORTERS[target.name].manifest_section(manifest, opts)
-    if any(s.graph == "text-sampler" for s in specs):
-        texts, E = text_sampler.prompt_embeddings(run, config)
-        manifest["text"] = text_sampler.bundle_section(tmp, config, texts, E)
+    if prompts is not None:
+        manifest["text"] = text_sampler.bundle_section(tmp, config, *prompts)
     return manifest
 
 
@@ -154,8 +155,7 @@ def _prior_info(run: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _graphs(opts: ExportOptions, has_head: bool, is_text: bool, run: Path) -> list[str]:
-    target = get_target(opts.target)
+def _graphs(opts: ExportOptions, target, has_head: bool, is_text: bool, run: Path) -> list[str]:
     if opts.graphs is None:
         return [g for g in target.graphs if (g != "classifier" or has_head) and (g != "text-sampler" or is_text)]
     bad = [g for g in opts.graphs if g not in target.graphs]

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bundle.manifest import file_entry
 from .graphs import GraphSpec
 from ..bundle.metrics import FP32_REL_TOLERANCE, compare, macro_f1, trajectory_error
 from ..bundle.targets import SAMPLER_GRAPHS
 
 INT8_DRIFT_TOLERANCE = 0.05  # golden check of an INT8 artefact against its own export-time output
+FP16_DRIFT_TOLERANCE = 1e-3  # golden check of an FP16-weight artefact against its own export-time output
 
 
 class QualityGateError(ValueError):
@@ -117,3 +119,20 @@ def summary_line(name: str, precision: str, export_info: dict, v: dict) -> str:
     task = f", macro-F1 {v['macro_f1']:.3f} vs {v['macro_f1_reference']:.3f}" if "macro_f1" in v else ""
     return (f"{name} {precision}: {gate['metric']} {gate['value']:.2e} <= {gate['limit']:.2e}, "
             f"cosine {v['cosine']:.5f}{task} (exporter {export_info['exporter']})")
+
+
+def golden_check(precision: str) -> dict:
+    """What ``flowfm-edge validate`` compares an artefact's golden output with: PyTorch's reference for
+    FP32, the artefact's own export-time output (within its drift tolerance) for every other precision."""
+    if precision == "fp32":
+        return {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
+    tolerance = FP16_DRIFT_TOLERANCE if precision == "fp16" else INT8_DRIFT_TOLERANCE
+    return {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": tolerance}
+
+
+def artefact_entry(spec: GraphSpec, precision: str, target: str, fmt: str, bundle: Path, path: Path, export_info: dict,
+                   quant: dict | None, validation: dict) -> dict:
+    """The manifest entry of one exported artefact, for every target."""
+    return {"name": spec.name, "graph": spec.graph, "precision": precision, "target": target, "format": fmt,
+            "file": file_entry(bundle, path), "export": export_info, "quantisation": quant,
+            "validation": validation, "golden_check": golden_check(precision)}

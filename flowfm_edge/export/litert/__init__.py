@@ -17,23 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...bundle.golden import Golden
-from ...bundle.manifest import file_entry
-from ...bundle.metrics import FP32_REL_TOLERANCE
 from ..environment import package_version
 from ..graphs import GraphSpec
 from ..inputs import FLOWFM_KIT, GraphKit
-from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, summary_line
+from ..validation import artefact_entry, check_artefact, summary_line
 
-FP16_DRIFT_TOLERANCE = 1e-3  # golden check of an FP16-weight artefact against its own export-time output
 ORDER = ("fp32", "fp16", "int8-dynamic", "int8")
-
-
-def golden_check(precision: str) -> dict:
-    """What ``flowfm-edge validate --backend litert`` compares each precision's golden output with."""
-    if precision == "fp32":
-        return {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
-    tolerance = FP16_DRIFT_TOLERANCE if precision == "fp16" else INT8_DRIFT_TOLERANCE
-    return {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": tolerance}
 
 
 def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
@@ -86,10 +75,9 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
             continue
         golden.save(f"output.{precision}", outs[len(order) + i])
         content, quant = models[precision]
-        artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
-                          "format": "tflite", "file": file_entry(bundle, paths[precision]),
-                          "export": {**export_info, "batch": batch}, "quantisation": quant, "validation": validation,
-                          "golden_check": golden_check(precision), "litert": summary(content)})
+        artefacts.append({**artefact_entry(spec, precision, target, "tflite", bundle, paths[precision],
+                                           {**export_info, "batch": batch}, quant, validation),
+                          "litert": summary(content)})
     return artefacts, golden.entry(spec.input_names, spec.output_name)
 
 

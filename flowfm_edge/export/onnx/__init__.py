@@ -15,10 +15,8 @@ import tempfile
 from pathlib import Path
 
 from ...bundle.golden import Golden
-from ...bundle.manifest import file_entry
-from ...bundle.metrics import FP32_REL_TOLERANCE
 from ..inputs import FLOWFM_KIT, GraphKit
-from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx_many, summary_line
+from ..validation import artefact_entry, check_artefact, run_onnx_many, summary_line
 
 
 def export_graph(spec, model, head, windows, schedules, opts, target: str, bundle: Path, log,
@@ -47,10 +45,8 @@ def export_graph(spec, model, head, windows, schedules, opts, target: str, bundl
             log(summary_line(spec.name, precision, export_info, validation) + kept)
             golden.save(f"output.{precision}", golden_out)
             if precision in opts.precisions:  # else the FP32 graph was only the source of quantisation
-                artefacts.append({"name": spec.name, "graph": spec.graph, "precision": precision, "target": target,
-                                  "format": "onnx", "file": file_entry(bundle, path), "export": export_info,
-                                  "quantisation": quant, "validation": validation,
-                                  "golden_check": golden_check(precision)})
+                artefacts.append(artefact_entry(spec, precision, target, "onnx", bundle, path, export_info, quant,
+                                                validation))
     if "fp32" not in opts.precisions:
         fp32.unlink()
         golden.drop("output.fp32")
@@ -72,13 +68,6 @@ def _quantised(precision: str, spec, fp32: Path, looped, calib: dict, opts) -> t
         return path, {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
                       "calibration_set": reader.describe()}
     return path, looped.quantize_dynamic(path) if looped is not None else quantize_dynamic(fp32, path, spec.signal_input)
-
-
-def golden_check(precision: str) -> dict:
-    """What ``flowfm-edge validate`` compares each precision's golden output with."""
-    if precision == "fp32":
-        return {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE}
-    return {"against": f"output.{precision}", "metric": "rel_l2", "tolerance": INT8_DRIFT_TOLERANCE}
 
 
 def manifest_section(manifest: dict, opts) -> dict:

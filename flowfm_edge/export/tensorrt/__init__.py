@@ -26,12 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from ...bundle.golden import GOLDEN_ROWS, Golden
-from ...bundle.manifest import file_entry
-from ...bundle.metrics import FP32_REL_TOLERANCE, compare
+from ...bundle.metrics import compare
 from ...bundle.recipes import DEFAULT_PROFILE, build_section, golden_tolerance, recipe
 from ..graphs import GraphSpec
 from ..inputs import FLOWFM_KIT, GraphKit
-from ..validation import INT8_DRIFT_TOLERANCE, check_artefact, run_onnx, summary_line
+from ..validation import artefact_entry, check_artefact, run_onnx, summary_line
 from .ops import TENSORRT_RANGE, check_ops, unsupported_message
 
 OPSET = 17
@@ -92,8 +91,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     g.export_info["exporter_note"] = EXPORTER_NOTE
     validation = g.validate("fp32", g.run(fp32, check), log, " [TensorRT source for fp32/fp16]")
     g.golden.save("output.fp32", g.run(fp32, g.golden.inputs))
-    entry = _artefact(g, "fp32", fp32, None, validation,
-                      {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE})
+    entry = artefact_entry(spec, "fp32", target, "onnx", bundle, fp32, g.export_info, None, validation)
     entry["tensorrt_op_check"] = _checked(fp32, spec.name)
     entry[RECIPES_KEY] = [g.recipe("fp32", fp32, [], None)] if "fp32" in opts.precisions else []
     if "fp16" in opts.precisions:
@@ -108,8 +106,7 @@ def _fp16_recipe(g: _Graph, fp32: Path, pinned: list[str], log) -> dict:
     """The FP16 recipe of the FP32 graph, after the host's activation-range check and FP16 emulation."""
     from .quantize import fp16_readiness
 
-    run = lambda path, f: g.run(path, f)  # noqa: E731
-    (out16, g16), readiness = fp16_readiness(fp32, [g.check, g.golden.inputs], pinned, run)
+    (out16, g16), readiness = fp16_readiness(fp32, [g.check, g.golden.inputs], pinned, g.run)
     if readiness["beyond_headroom"]:
         raise ValueError(f"{g.spec.name}: activations beyond half the FP16 range in "
                          f"{', '.join(readiness['beyond_headroom'][:5])}; TensorRT FP16 would overflow there. "
@@ -138,8 +135,7 @@ def _int8_artefact(g: _Graph, fp32: Path, calib: dict, log) -> dict:
     v8 = g.validate("int8", g.run(path, g.check, optimize=False), log, " [symmetric QDQ for TensorRT, run in float]")
     g8 = g.run(path, g.golden.inputs, optimize=False)
     g.golden.save("output.int8", g8)
-    e8 = _artefact(g, "int8", path, quant, v8, {"against": "output.int8", "metric": "rel_l2",
-                                                "tolerance": INT8_DRIFT_TOLERANCE})
+    e8 = artefact_entry(g.spec, "int8", g.target, "onnx", g.bundle, path, g.export_info, quant, v8)
     e8["tensorrt_op_check"] = ops8
     e8["onnxruntime"] = INT8_HOST_RUN  # how the host check ran it, and how validate runs it again
     e8[RECIPES_KEY] = [g.recipe("int8", path, fp32_nodes(path, g.spec.signal_input), g8)]
@@ -165,9 +161,3 @@ def _checked(path: Path, name: str) -> dict:
     if not report["passed"]:
         raise ValueError(unsupported_message(name, report))
     return report
-
-
-def _artefact(g: _Graph, precision: str, path: Path, quant, validation, golden_check) -> dict:
-    return {"name": g.spec.name, "graph": g.spec.graph, "precision": precision, "target": g.target, "format": "onnx",
-            "file": file_entry(g.bundle, path), "export": g.export_info, "quantisation": quant,
-            "validation": validation, "golden_check": golden_check}
