@@ -37,6 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from ..data import subject_split
@@ -103,22 +104,27 @@ def probe_folds(features: np.ndarray, y: np.ndarray, pid: np.ndarray, folds: lis
     folds = folds if folds is not None else subject_folds(pid, split)
     n_classes = n_classes or int(y.max()) + 1
     t0 = time.perf_counter()
-    preds, truth, subjects, tags, rows = [], [], [], [], []
-    for fold in folds:
-        pipe, info = fit_probe(features, y, fold.train, fold.val)
-        pred = pipe.predict(features[fold.test])
-        rows.append({"fold": fold.index, "test_subjects": [str(s) for s in fold.subjects(pid, "test")],
-                     "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test), **info,
-                     "pooled_macro_f1": _macro_f1(y[fold.test], pred)})
-        preds.append(pred)
-        truth.append(y[fold.test])
-        subjects.append(pid[fold.test])
-        tags.append(np.full(len(fold.test), fold.index))
+    workers = min(len(folds), max(1, torch.get_num_threads()))
+    fitted = Parallel(n_jobs=workers)(delayed(_probe_fold)(features, y, pid, fold) for fold in folds)
+    rows = [row for _, row in fitted]
+    preds = [pred for pred, _ in fitted]
+    truth = [y[fold.test] for fold in folds]
+    subjects = [pid[fold.test] for fold in folds]
+    tags = [np.full(len(fold.test), fold.index) for fold in folds]
     m = classification_metrics(np.concatenate(truth), np.concatenate(preds), np.concatenate(subjects), n_classes,
                                groups=np.concatenate(tags))
     return {"per_subject": m["per_subject"], "pooled": m["pooled"], "confusion": m["confusion"], "folds": rows,
             "converged": all(r["converged"] for r in rows), "feature_dim": int(features.shape[1]),
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _probe_fold(features: np.ndarray, y: np.ndarray, pid: np.ndarray, fold: Fold) -> tuple[np.ndarray, dict]:
+    """One fold of :func:`probe_folds`: its test predictions and its result row."""
+    pipe, info = fit_probe(features, y, fold.train, fold.val)
+    pred = pipe.predict(features[fold.test])
+    return pred, {"fold": fold.index, "test_subjects": [str(s) for s in fold.subjects(pid, "test")],
+                  "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test), **info,
+                  "pooled_macro_f1": _macro_f1(y[fold.test], pred)}
 
 
 def probe_protocol(folds: list[Fold]) -> dict:

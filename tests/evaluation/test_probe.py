@@ -56,6 +56,22 @@ def test_probe_folds_are_subject_wise_and_report_both_aggregations():
     assert len(loso["folds"]) == 6 and all(len(f["test_subjects"]) == 1 for f in loso["folds"])
 
 
+def test_folds_fitted_in_parallel_give_the_sequential_result():
+    import torch
+
+    F, y, pid = toy(n_subjects=30, per=12, sep=1.0)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = probe_folds(F, y, pid)
+        torch.set_num_threads(2)  # two worker processes
+        two = probe_folds(F, y, pid)
+    finally:
+        torch.set_num_threads(threads)
+    drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert drop(one) == drop(two) and one["per_subject"]["macro_f1"]["mean"] < 0.99  # not a trivial toy
+
+
 def test_probe_table_uses_the_same_folds_for_every_feature_set():
     F, y, pid = toy(n_subjects=30, per=12)
     noise = np.random.default_rng(1).normal(size=F.shape)
