@@ -36,7 +36,7 @@ app = typer.Typer(
 @cli_errors
 def train(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, "--config", help="A run file (TOML: [data], [model], [train] tables of the typed configs; a run's saved run.toml works). Options given here win over it."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A run file (TOML: \\[data], \\[model], \\[train] tables of the typed configs; a run's saved run.toml works). Options given here win over it."),
     data: str = typer.Option("hapt", help=DATA_HELP),
     out: Path = typer.Option(..., help="Run directory: checkpoint/ and metrics.csv are written here."),
     preset: str = typer.Option("nano", help="Model size: nano (tests), tiny (edge default), small (paper scale)."),
@@ -63,7 +63,7 @@ def train(
     until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
-    logger: str = typer.Option("none", help="Also log metrics to: none, tensorboard (RUN/tensorboard) or mlflow ($MLFLOW_TRACKING_URI, else RUN/mlflow.db); the [track] extra."),
+    logger: str = typer.Option("none", help="Also log metrics to: none, tensorboard (RUN/tensorboard) or mlflow ($MLFLOW_TRACKING_URI, else RUN/mlflow.db); the \\[track] extra."),
 ):
     """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP.
 

@@ -140,3 +140,16 @@ def test_quickstart_on_synthetic(tmp_path):
     assert res.exit_code == 0, res.output
     for name in ("embeddings.png", "loss.png", "samples.png", "probe.json"):
         assert (tmp_path / "qs" / name).is_file()
+
+
+@pytest.mark.parametrize("command, shown", [
+    ("train", ["[data]", "[model]", "[train]", "[track]"]),
+    ("export", ["[litert]"]),
+    ("sign", ["[signing]"]),
+    ("train-text", ["[data]"]),
+])
+def test_help_keeps_the_square_brackets_of_extras_and_tables(command, shown, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option, so no name is split by wrapping
+    out = runner.invoke(app, [command, "--help"]).output
+    for text in shown:
+        assert text in out, f"{command} --help lost {text!r} (rich markup reads unescaped brackets as tags)"

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ..cli_common import cli_errors, console
 from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
 
 EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
-               "INT8 artefacts must pass their quality gates or the export fails.\n\n" + targets_table())
+               "INT8 artefacts must pass their quality gates or the export fails.\n\n" + escape(targets_table()))
 
 
 def _list(value: str, what: str, cast=str) -> list:
@@ -27,7 +28,7 @@ def _list(value: str, what: str, cast=str) -> list:
 def export(
     run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
     out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
-    target: str = typer.Option("cpu", help=f"Target: {targets_help()}."),
+    target: str = typer.Option("cpu", help=f"Target: {escape(targets_help())}."),
     precision: Optional[str] = typer.Option(None, help="Comma-separated precisions: " + ", ".join(PRECISIONS) + " (int8 = static, calibrated); default: the target's (cpu fp32,int8; jetson fp16,int8; android all four)."),
     steps: str = typer.Option("8", help="Fused sampler step counts, comma-separated (e.g. 4,8,16): 1..1000 on the cpu target (an ONNX Loop over one step), 1..256 elsewhere (unrolled)."),
     solver: str = typer.Option("euler", help="Fused sampler solvers, comma-separated (euler, midpoint, heun, rk4)."),
@@ -78,7 +79,7 @@ def sign(
 
     Devices that trust the public key (`--trust key.pub`, $FLOWFM_EDGE_TRUST_KEY or
     ~/.config/flowfm-edge/trusted_key.pem) then refuse the bundle if any file changes, is
-    added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the [signing] extra.
+    added or removed, and refuse unsigned bundles. Re-sign after `build-engine`. Needs the \\[signing] extra.
     """
     from ..bundle.signing import sign_bundle
 

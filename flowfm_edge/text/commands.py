@@ -17,7 +17,7 @@ import typer
 
 from ..cli_common import cli_errors, console
 
-DATA_HELP = "Labelled data with class names: 'hapt' (needs the [data] extra), 'synthetic', or a .npz file."
+DATA_HELP = "Labelled data with class names: 'hapt' (needs the \\[data] extra), 'synthetic', or a .npz file."
 
 
 def _load(data: str):
