@@ -108,6 +108,25 @@ def test_quantisation_recorded(bundle):
     assert cal["windows"] == 108 and cal["classes"] == 3 and cal["subjects"] == 6 and cal["method"] == "minmax"
 
 
+def test_classifier_head_stays_float(bundle):
+    """The probe head folds 1 / std of every feature into its weights; INT8 graphs keep it float."""
+    import onnx
+
+    manifest = read_manifest(bundle)
+    for precision in ("int8", "int8-dynamic"):
+        a = artefact(manifest, "classifier", precision)
+        assert a["quantisation"]["float_head"]
+        graph = onnx.load(str(bundle / a["file"]["path"])).graph
+        producer = {o: n for n in graph.node for o in n.output}
+        node = producer[graph.output[0].name]
+        while node.op_type not in ("Gemm", "MatMul", "MatMulInteger", "DynamicQuantizeMatMul"):
+            node = producer[node.input[0]]
+        weights = {i.name: i for i in graph.initializer}
+        assert node.op_type in ("Gemm", "MatMul") and weights[node.input[1]].data_type == onnx.TensorProto.FLOAT
+    encoder = artefact(manifest, "encoder", "int8")["quantisation"]
+    assert not encoder["float_head"] and "Gemm" not in encoder["float"]  # only the classifier's head
+
+
 def test_int8_weights_fit_7_bits(bundle):
     """Every INT8 weight lies in [-64, 64]: onnxruntime's U8S8 kernels on x86 without VNNI cannot saturate."""
     import onnx

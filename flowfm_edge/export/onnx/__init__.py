@@ -61,13 +61,15 @@ def _quantised(precision: str, spec, fp32: Path, looped, calib: dict, opts) -> t
     if precision == "fp32":
         return fp32, None
     path = fp32.with_name(f"{spec.name}.{precision}.onnx")
+    head = spec.graph == "classifier"  # its linear head stays float (see .quantize)
     if precision == "int8" and looped is not None:
         return path, looped.quantize(path, calib, opts.calib_method, seed=opts.seed)
     if precision == "int8":
         reader = ArrayReader(calib)
-        return path, {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method),
+        return path, {**quantize_static(fp32, path, reader, spec.signal_input, opts.calib_method, float_head=head),
                       "calibration_set": reader.describe()}
-    return path, looped.quantize_dynamic(path) if looped is not None else quantize_dynamic(fp32, path, spec.signal_input)
+    return path, looped.quantize_dynamic(path) if looped is not None else quantize_dynamic(fp32, path, spec.signal_input,
+                                                                                           float_head=head)
 
 
 def manifest_section(manifest: dict, opts) -> dict:

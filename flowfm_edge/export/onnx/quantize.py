@@ -14,6 +14,11 @@ Rules from measurement (the first three are SPEC 10's):
   encoder had INT8 rel L2 0.135 on such a CPU, against 0.009 for the same Q/DQ run through
   float kernels; with 7-bit weights no pair can saturate (2 * 255 * 64 < 32767) and it has
   0.011. A bundle may run on any x86 or ARM CPU, so the export CPU does not choose.
+- A classifier's linear head stays float (``float_head``): it folds the probe's standardisation
+  in (weights scaled by 1 / std per feature, up to 24x their mean in the quickstart's head), a
+  range that 7-bit per-output-channel weights cannot hold. Quantised, it cost that run 4.2
+  points of macro-F1 on the export's validation windows (the gate is 1); float, it costs
+  192 x classes multiply-adds per window.
 
 >>> STATIC_OPS
 ('MatMul', 'Conv', 'Gemm')
@@ -55,8 +60,34 @@ def conditioning_nodes(path: Path, signal_input: str) -> list[str]:
     return [n.name for n in graph.node if not any(o in reached for o in n.output)]
 
 
+def head_nodes(path: Path) -> list[str]:
+    """Names of the last MatMul/Gemm on the way to each graph output (a classifier's linear head)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    heads, todo, seen = [], [o.name for o in graph.output], set()
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type in ("MatMul", "Gemm"):
+            heads.append(node.name)
+        else:
+            todo.extend(node.input)
+    return heads
+
+
+def float_nodes(path: Path, signal_input: str, float_head: bool) -> tuple[list[str], list[str]]:
+    """The nodes an INT8 graph keeps float: (the conditioning path, the head where ``float_head``)."""
+    conditioning = conditioning_nodes(path, signal_input)
+    return conditioning, [n for n in (head_nodes(path) if float_head else []) if n not in conditioning]
+
+
 def op_counts(path: Path) -> dict:
-    """Which nodes were quantised, by op type: float ops fed by DequantizeLinear, and integer ops."""
+    """Which nodes were quantised, by op type: float ops whose weight comes through DequantizeLinear, and
+    integer ops."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -66,7 +97,8 @@ def op_counts(path: Path) -> dict:
         if n.op_type in INTEGER_OPS:
             quantised[n.op_type] += 1
         elif n.op_type in STATIC_OPS:
-            (quantised if any(i in dq_outputs for i in n.input) else float_ops)[n.op_type] += 1
+            # input 1 is the weight of MatMul, Gemm and Conv (or the second operand of an activation MatMul)
+            (quantised if len(n.input) > 1 and n.input[1] in dq_outputs else float_ops)[n.op_type] += 1
     qdq = collections.Counter(n.op_type for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
     return {"quantised": dict(sorted(quantised.items())), "float": dict(sorted(float_ops.items())),
             "qdq_nodes": dict(sorted(qdq.items()))}
@@ -83,9 +115,11 @@ def _method(name: str):
 
 
 def run_quantizer(src: Path, dst: Path, reader, signal_input: str, method: str, percentile: float, *,
-                  activation_type: str, reduce_range: bool, extra_options: dict) -> tuple[str, list[str]]:
+                  activation_type: str, reduce_range: bool, extra_options: dict,
+                  float_head: bool = False) -> tuple[str, list[str]]:
     """onnxruntime's static QDQ quantiser on ``src`` -> ``dst``: per-channel INT8 weights of :data:`STATIC_OPS`,
-    the conditioning path left float. Returns (preprocessing note, excluded conditioning nodes).
+    the conditioning path (and the head, where ``float_head``) left float. Returns (preprocessing note, the
+    conditioning nodes left float).
 
     Every static INT8 graph of the bundle (onnxruntime's U8S8 here, TensorRT's symmetric S8S8 in
     :mod:`..tensorrt.quantize`) goes through this one call.
@@ -95,29 +129,32 @@ def run_quantizer(src: Path, dst: Path, reader, signal_input: str, method: str, 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         prep = preprocess(src, pre)
-        excluded = conditioning_nodes(pre, signal_input)
+        excluded, head = float_nodes(pre, signal_input, float_head)
         ort_quantize_static(
             str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=list(STATIC_OPS),
             per_channel=True, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
-            weight_type=QuantType.QInt8, nodes_to_exclude=excluded, calibrate_method=_method(method),
+            weight_type=QuantType.QInt8, nodes_to_exclude=excluded + head, calibrate_method=_method(method),
             extra_options={"CalibPercentile": percentile, "DefaultTensorType": 1, **extra_options},
         )
     return prep, excluded
 
 
 def quantize_static(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
-                    percentile: float = 99.999, reduce_range: bool = REDUCE_RANGE) -> dict:
+                    percentile: float = 99.999, reduce_range: bool = REDUCE_RANGE, float_head: bool = False) -> dict:
     """Static INT8 QDQ of ``src`` into ``dst``: U8 activations, S8 per-channel weights; returns manifest info.
 
-    ``reduce_range`` keeps the weights in 7 bits (see the module docstring).
+    ``reduce_range`` keeps the weights in 7 bits, ``float_head`` the classifier's head in float (see the
+    module docstring).
     """
     prep, excluded = run_quantizer(src, dst, reader, signal_input, method, percentile, activation_type="uint8",
-                                   reduce_range=reduce_range, extra_options={"CalibTensorRangeSymmetric": False})
+                                   reduce_range=reduce_range, extra_options={"CalibTensorRangeSymmetric": False},
+                                   float_head=float_head)
     info = {"mode": "static", "format": "QDQ", "method": method, "per_channel": True,
             "activation_type": "uint8", "weight_type": "int8", "weight_bits": 7 if reduce_range else 8,
             "op_types": list(STATIC_OPS),
-            "preprocess": prep, "excluded_conditioning_nodes": len(excluded), **op_counts(dst)}
+            "preprocess": prep, "excluded_conditioning_nodes": len(excluded),
+            "float_head": float_head, **op_counts(dst)}
     if method == "percentile":
         info["percentile"] = percentile
     return info
@@ -166,7 +203,8 @@ def gemm_to_matmul(path: Path) -> int:
     return n
 
 
-def quantize_dynamic(src: Path, dst: Path, signal_input: str, reduce_range: bool = REDUCE_RANGE) -> dict:
+def quantize_dynamic(src: Path, dst: Path, signal_input: str, reduce_range: bool = REDUCE_RANGE,
+                     float_head: bool = False) -> dict:
     """Dynamic INT8 of ``src`` into ``dst``: per-channel S8 weights (7-bit by default), activations at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
 
@@ -174,10 +212,10 @@ def quantize_dynamic(src: Path, dst: Path, signal_input: str, reduce_range: bool
         pre = Path(tmp) / "pre.onnx"
         prep = preprocess(src, pre)
         gemm_to_matmul(pre)
-        excluded = conditioning_nodes(pre, signal_input)
+        excluded, head = float_nodes(pre, signal_input, float_head)
         ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=True,
-                             reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                             reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=excluded + head,
                              extra_options={"DefaultTensorType": 1})  # 1 = FLOAT, where shape inference is silent
     return {"mode": "dynamic", "per_channel": True, "weight_type": "int8", "weight_bits": 7 if reduce_range else 8,
-            "op_types": list(DYNAMIC_OPS),
+            "op_types": list(DYNAMIC_OPS), "float_head": float_head,
             "preprocess": prep, "excluded_conditioning_nodes": len(excluded), **op_counts(dst)}
