@@ -58,6 +58,7 @@ def train(
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
+    compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model (inductor): pays on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
     until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),
@@ -74,7 +75,7 @@ def train(
     if r_dim:
         model_kw["r_dim"] = r_dim
     train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
-                    decay=decay, seed=seed, amp=amp, ckpt_every=ckpt_every)
+                    decay=decay, seed=seed, amp=amp, compile=compile_model, ckpt_every=ckpt_every)
     if config is not None:
         data, rate, preset = apply_run_file(ctx, config, model_kw, train_kw, data, rate, preset)
     train_kw["warmup"] = min(train_kw["warmup"], train_kw["steps"])
@@ -88,7 +89,8 @@ RUN_FILE_KEYS = {"data": ("data", "source"), "rate": ("data", "rate"), "preset":
                  **{k: ("model", k) for k in ("p_dgs", "time_sampling", "time_mu", "r_dim", "r_norm", "view_mask",
                                               "view_scale", "view_shift", "objective")},
                  **{k: ("train", k) for k in ("steps", "batch_size", "lr", "warmup", "weight_decay", "decay", "seed",
-                                              "amp", "ckpt_every")}}
+                                              "amp", "ckpt_every")},
+                 "compile_model": ("train", "compile")}
 
 
 def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dict, data: str,
