@@ -11,7 +11,12 @@ from those files:
   weights, MinMax on the calibration windows); ``static-8bit``: the same with 8-bit weights
   (this CPU has VNNI, so its U8S8 kernels do not saturate); ``static-qop``: QOperator format;
   ``fused-static``: the transformer optimiser first, then static QDQ;
-- ``dynamic``: dynamic INT8 as the export writes it; ``fused-dynamic``: optimiser first.
+- ``dynamic``: dynamic INT8 as the export writes it; ``fused-dynamic``: optimiser first;
+- ``attn-fp32``, ``attn-dynamic``: the encoder re-exported with its attention written as the
+  pattern onnxruntime's Attention fusion matches (separate q, k and v projections, explicit
+  softmax(q k^T / sqrt(d)) v; the same function, checked against torch), then the optimiser,
+  which now fuses Attention too; ``attn-dynamic`` quantises MatMul and Attention dynamically
+  (QAttention).
 
 Each variant runs at batch 1 on 1 and 2 threads, with onnxruntime's default session options
 and with spinning off (``nospin``); latency is the median of ``--rounds`` rounds of
@@ -25,7 +30,9 @@ subject-wise split, seed 42); the macro-F1 drop against torch is reported (gate:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +44,58 @@ from flowfm_edge.data import load_source, subject_split
 from flowfm_edge.bench.environment import environment, load_average
 
 RESULTS = Path("benchmarks/results")
-VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic")
+VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic",
+            "attn-fp32", "attn-dynamic")
+
+
+class SplitAttention(torch.nn.Module):
+    """``layers.Attention`` with q, k and v as three projections and the attention written out, for the fusion."""
+
+    def __init__(self, attn):
+        super().__init__()
+        dim = attn.out.in_features
+        self.heads, self.out = attn.heads, attn.out
+        self.q, self.k, self.v = (torch.nn.Linear(dim, dim) for _ in range(3))
+        with torch.no_grad():
+            for lin, w, b in zip((self.q, self.k, self.v), attn.qkv.weight.chunk(3), attn.qkv.bias.chunk(3)):
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        H = self.heads
+        q = self.q(x).reshape(B, T, H, D // H).transpose(1, 2)
+        k = self.k(x).reshape(B, T, H, D // H).permute(0, 2, 3, 1)
+        v = self.v(x).reshape(B, T, H, D // H).transpose(1, 2)
+        a = (torch.matmul(q, k) / math.sqrt(D // H)).softmax(dim=-1)
+        return self.out(torch.matmul(a, v).transpose(1, 2).reshape(B, T, D))
+
+
+def split_attention(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` with every attention layer a :class:`SplitAttention`."""
+    from flowfm_edge.models.layers import Attention
+
+    module = copy.deepcopy(module)
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Attention):
+                setattr(parent, name, SplitAttention(child))
+    return module
+
+
+def attention_dynamic(src: Path, dst: Path, head: bool) -> None:
+    """Dynamic INT8 of MatMul and the fused Attention nodes (QAttention); what the export keeps float stays float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
+
+    from flowfm_edge.export.onnx.quantize import float_nodes, gemm_to_matmul, preprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        preprocess(src, pre)
+        gemm_to_matmul(pre)
+        ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
+                             reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=sum(float_nodes(pre, "x", head), []),
+                             extra_options={"DefaultTensorType": 1})
 
 
 def fused(src: Path, dst: Path, cfg) -> dict:
@@ -48,21 +106,22 @@ def fused(src: Path, dst: Path, cfg) -> dict:
     return {k: v for k, v in m.get_fused_operator_statistics().items() if v}
 
 
-def static_qop(src: Path, dst: Path, reader) -> None:
+def static_qop(src: Path, dst: Path, reader, head: bool) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from flowfm_edge.export.onnx.quantize import STATIC_OPS, conditioning_nodes, preprocess
+    from flowfm_edge.export.onnx.quantize import STATIC_OPS, float_nodes, preprocess
 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
         quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QOperator, op_types_to_quantize=list(STATIC_OPS),
                         per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=conditioning_nodes(pre, "x"))
+                        nodes_to_exclude=sum(float_nodes(pre, "x", head), []))
 
 
-def build_variants(fp32: Path, out: Path, calib: np.ndarray, cfg) -> dict[str, dict]:
-    """Every variant's ONNX file from the exported FP32 graph: {variant: {"path", "note"}}."""
+def build_variants(fp32: Path, split_fp32: Path, out: Path, calib: np.ndarray, cfg, head: bool) -> dict[str, dict]:
+    """Every variant's ONNX file from the exported FP32 graphs (as exported, and with split attention):
+    {variant: {"path", "note"}}. ``head``: a classifier, whose linear head stays float as in the export."""
     from flowfm_edge.calibration import ArrayReader
     from flowfm_edge.export.onnx.quantize import quantize_dynamic, quantize_static
 
@@ -71,13 +130,17 @@ def build_variants(fp32: Path, out: Path, calib: np.ndarray, cfg) -> dict[str, d
     notes = {"fp32": {}}
     paths["fp32"] = fp32
     notes["fused-fp32"] = fused(fp32, paths["fused-fp32"], cfg)
+    notes["attn-fp32"] = fused(split_fp32, paths["attn-fp32"], cfg)
     builders = {
-        "static": lambda: quantize_static(fp32, paths["static"], ArrayReader({"x": calib}), "x"),
-        "static-8bit": lambda: quantize_static(fp32, paths["static-8bit"], ArrayReader({"x": calib}), "x", reduce_range=False),
-        "static-qop": lambda: static_qop(fp32, paths["static-qop"], ArrayReader({"x": calib})),
-        "fused-static": lambda: quantize_static(paths["fused-fp32"], paths["fused-static"], ArrayReader({"x": calib}), "x"),
-        "dynamic": lambda: quantize_dynamic(fp32, paths["dynamic"], "x"),
-        "fused-dynamic": lambda: quantize_dynamic(paths["fused-fp32"], paths["fused-dynamic"], "x"),
+        "static": lambda: quantize_static(fp32, paths["static"], ArrayReader({"x": calib}), "x", float_head=head),
+        "static-8bit": lambda: quantize_static(fp32, paths["static-8bit"], ArrayReader({"x": calib}), "x", reduce_range=False,
+                                               float_head=head),
+        "static-qop": lambda: static_qop(fp32, paths["static-qop"], ArrayReader({"x": calib}), head),
+        "fused-static": lambda: quantize_static(paths["fused-fp32"], paths["fused-static"], ArrayReader({"x": calib}), "x",
+                                                float_head=head),
+        "dynamic": lambda: quantize_dynamic(fp32, paths["dynamic"], "x", float_head=head),
+        "fused-dynamic": lambda: quantize_dynamic(paths["fused-fp32"], paths["fused-dynamic"], "x", float_head=head),
+        "attn-dynamic": lambda: attention_dynamic(paths["attn-fp32"], paths["attn-dynamic"], head),
     }
     for v, build in builders.items():
         try:
@@ -156,9 +219,14 @@ def main() -> None:
         built = {}
         for graph, module in (("encoder", EncoderGraph(model)), ("classifier", ClassifierGraph(model, head))):
             spec = graph_spec(graph, cfg, n_classes=len(classes))
-            fp32 = tmp / f"{graph}.fp32.onnx"
+            fp32, split_fp32 = tmp / f"{graph}.fp32.onnx", tmp / f"{graph}-split.fp32.onnx"
             export_onnx(module.eval(), example_args(spec, model), spec, fp32)
-            built[graph] = build_variants(fp32, tmp, calib, cfg)
+            split = split_attention(module).eval()
+            with torch.no_grad():
+                gap = (split(torch.from_numpy(calib)) - module(torch.from_numpy(calib))).abs().max().item()
+            assert gap < 1e-4, f"split attention differs from the model by {gap}"
+            export_onnx(split, example_args(spec, model), spec, split_fp32)
+            built[graph] = build_variants(fp32, split_fp32, tmp, calib, cfg, head=graph == "classifier")
         f1 = macro_f1(args.f1_data, clf, built["classifier"]) if args.f1_data else None
         for threads in (int(t) for t in args.threads.split(",")):
             torch.set_num_threads(threads)

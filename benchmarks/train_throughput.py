@@ -38,6 +38,8 @@ VARIANTS = {
     "bf16": {"amp": "bf16", "attention": "default"},
     "bf16-math": {"amp": "bf16", "attention": "math"},
     "bf16-math-compile": {"amp": "bf16", "attention": "math", "compile": True},
+    "fp32-compile": {"amp": "off", "attention": "default", "compile": True},
+    "fp32-math-compile": {"amp": "off", "attention": "math", "compile": True},
     "default": {},
 }
 
@@ -55,11 +57,12 @@ def run_metrics(data: WindowSet, preset: str, steps: int, batch: int, log_every:
         return list(csv.DictReader(open(Path(out) / "metrics.csv")))
 
 
-def windows_per_s(preset: str, batch: int, steps: int, warm: int, **kw) -> float:
-    """Windows/s over steps warm+1 .. warm+steps of one `train` call (its first ``warm`` steps are warm-up)."""
+def windows_per_s(preset: str, batch: int, steps: int, warm: int, **kw) -> tuple[float, float]:
+    """Windows/s over steps warm+1 .. warm+steps of one `train` call (its first ``warm`` steps are warm-up),
+    and the seconds its first step took (where a compiled variant compiles)."""
     rows = run_metrics(windows(max(4 * batch, 256)), preset, warm + steps, batch, 1, **kw)
     t0, t1 = float(rows[warm - 1]["elapsed_s"]), float(rows[-1]["elapsed_s"])
-    return steps * batch / (t1 - t0)
+    return steps * batch / (t1 - t0), float(rows[0]["elapsed_s"])
 
 
 def step_flops(preset: str, batch: int) -> float:
@@ -116,10 +119,13 @@ def main() -> None:
     flops = step_flops(args.preset, args.batch) / args.batch
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     runs: dict[str, list[float]] = {name: [] for name in names}
+    first_step: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(args.repeats):
         for name in names:
-            runs[name].append(windows_per_s(args.preset, args.batch, args.steps, args.warm, **VARIANTS[name]))
-            print(f"repeat {rep + 1}/{args.repeats}  {name:>18}  {runs[name][-1]:7.1f} windows/s", flush=True)
+            rate, first = windows_per_s(args.preset, args.batch, args.steps, args.warm, **VARIANTS[name])
+            runs[name].append(rate)
+            first_step[name].append(first)
+            print(f"repeat {rep + 1}/{args.repeats}  {name:>18}  {rate:7.1f} windows/s  (first step {first:.1f} s)", flush=True)
 
     base = statistics.median(runs[names[0]])
     default_dtype = autocast_dtype("auto", torch.device("cpu"))
@@ -132,6 +138,7 @@ def main() -> None:
         med = statistics.median(runs[name])
         gflops = med * flops / 1e9
         row = {"variant": name, "config": VARIANTS[name], "windows_per_s_median": med, "windows_per_s_runs": runs[name],
+               "first_step_s_median": statistics.median(first_step[name]),
                "speedup": med / base, "gflop_per_s": gflops, "fraction_fp32_peak": gflops / peaks["fp32"],
                "fraction_bf16_peak": gflops / peaks["bf16"]}
         rows.append(row)
@@ -141,7 +148,7 @@ def main() -> None:
               "preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
               "gflop_per_window": flops / 1e9, "peak_gflop_per_s": peaks, "results": rows}
     if args.curve:
-        curves = loss_curves(args.preset, args.curve, args.batch, [n for n in names if "compile" not in n])
+        curves = loss_curves(args.preset, args.curve, args.batch, names)
         result["loss_curves"] = {"steps": args.curve, "data": "hapt:pretrain", **curves}
         print(f"\nloss over {args.curve} HAPT steps, same seed, against fp32 (PyTorch attention):")
         for name, c in curves.items():
