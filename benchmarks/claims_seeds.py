@@ -1,0 +1,115 @@
+"""The stated budget at more seeds: FlowFM runs probed and scored under one protocol, then summarised over seeds.
+
+Protocol. Each run is FlowFM trained with the recipe on ``--data``'s pretraining windows
+(``flowfm-edge train``, resumable, so a 10,000-step tiny run survives an interruption), then
+probed with ``flowfm-edge probe`` (the project's one probe beside the same encoder untrained
+with the run's seed, the hand-crafted features and the raw windows, on the same subject folds).
+This script reads each run's ``probe.json`` and scores its unconditional generation (r from the
+run's prior) with the claims' FD protocol: midpoint at ``--flow-steps``, 1,000 windows against
+1,000 windows of the training split, 95% bootstrap interval; the best setting is reported.
+``--earlier`` adds seeds measured before (a saved ``probe.json`` and, optionally, the best FD
+of that run, as ``PROBE_JSON[:FD[:LOW:HIGH]]``). Over all seeds: mean and SD of FlowFM's
+per-subject macro-F1, of its paired gain over its untrained twin, and of its margin over the
+hand-crafted features (the same for every seed: the folds are fixed).
+
+    flowfm-edge train --data hapt --preset tiny --steps 10000 --seed 1 --resume \\
+        --out runs/claims/hapt-tiny-flow-p0-10000steps-seed1
+    flowfm-edge probe runs/claims/hapt-tiny-flow-p0-10000steps-seed1 --data hapt
+    CLAIMS_THREADS=2 python benchmarks/claims_seeds.py --data hapt --preset tiny --steps 10000 \\
+        --runs runs/claims/hapt-tiny-flow-p0-10000steps-seed1 \\
+        --earlier benchmarks/results/probe_hapt_tiny_10000steps.json:4.48:2.14:8.36
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from claims_common import best_quality, data_name, feature_net, load, markdown_table, training_reference, write_outputs
+from flowfm_edge.training import read_config
+
+FEATURES = ("FlowFM r", "untrained encoder", "hand-crafted", "raw windows")
+
+
+def probe_row(probe: dict) -> dict:
+    """Per-subject macro-F1 of every feature set in a ``probe.json`` (the ``summary`` rows)."""
+    f1 = {r["features"]: r["f1_mean"] for r in probe["summary"]}
+    missing = [f for f in FEATURES if f not in f1]
+    if missing:
+        raise ValueError(f"probe.json lacks the rows {missing}; run `flowfm-edge probe` with every baseline")
+    return {"seed": probe.get("untrained_seed"), "step": probe.get("step"), **{f: f1[f] for f in FEATURES},
+            "converged": all(r["converged"] for r in probe["summary"])}
+
+
+def earlier_row(spec: str) -> dict:
+    path, *fd = spec.split(":")
+    row = probe_row(json.loads(Path(path).read_text())) | {"source": path}
+    if fd:
+        row["fd"] = {"fd": float(fd[0]), "ci_low": float(fd[1]), "ci_high": float(fd[2])} if len(fd) == 3 else {"fd": float(fd[0])}
+    return row
+
+
+def run_row(run: Path, args, real, reference, net) -> dict:
+    probe = run / "probe.json"
+    if not probe.is_file():
+        raise FileNotFoundError(f"{probe}: missing; run `flowfm-edge probe {run} --data {args.data}` first")
+    step = read_config(run)["step"]
+    if step != args.steps:
+        raise ValueError(f"{run}: checkpoint at step {step}, not --steps {args.steps}; finish it with --resume")
+    q = best_quality(load(run), "flow", real, net, args.flow_steps, n=args.n, reference=reference, solver=args.solver)
+    return probe_row(json.loads(probe.read_text())) | {"source": str(run), "fd": q["best"]["frechet"],
+                                                       "fd_setting": q["best"]["sampler"], "fd_nfe": q["best"]["nfe"],
+                                                       "fd_rows": q["rows"], "floor": q["floor"]}
+
+
+def summary(rows: list[dict]) -> dict:
+    def stat(values: list[float]) -> dict:
+        return {"mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "n": len(values), "values": values}
+
+    return {"FlowFM r": stat([r["FlowFM r"] for r in rows]),
+            "untrained encoder": stat([r["untrained encoder"] for r in rows]),
+            "gain over untrained": stat([r["FlowFM r"] - r["untrained encoder"] for r in rows]),
+            "margin over hand-crafted": stat([r["FlowFM r"] - r["hand-crafted"] for r in rows]),
+            "best FD": stat([r["fd"]["fd"] for r in rows if "fd" in r])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="hapt")
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--steps", type=int, default=10000, help="the budget every run must have reached")
+    ap.add_argument("--runs", default="", help="comma-separated run directories, each probed with `flowfm-edge probe`")
+    ap.add_argument("--earlier", default="", help="comma-separated PROBE_JSON[:FD[:LOW:HIGH]] of seeds measured before")
+    ap.add_argument("--flow-steps", default="1,2,4,8", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--solver", default="midpoint")
+    ap.add_argument("--n", type=int, default=1000, help="generated windows per FD")
+    args = ap.parse_args()
+    runs = [Path(r) for r in args.runs.split(",") if r]
+    rows = [earlier_row(e) for e in args.earlier.split(",") if e]
+    if runs:
+        real, reference = training_reference(args.data)
+        net = feature_net(args.data)
+        rows += [run_row(run, args, real, reference, net) for run in runs]
+    if not rows:
+        ap.error("give --runs or --earlier")
+    stats = summary(rows)
+    fd = lambda r: (f"{r['fd']['fd']:.2f} [{r['fd']['ci_low']:.2f}, {r['fd']['ci_high']:.2f}]"  # noqa: E731
+                    if "ci_low" in r.get("fd", {}) else "-")
+    table = [[r["seed"], r["FlowFM r"], r["untrained encoder"], r["FlowFM r"] - r["untrained encoder"], r["hand-crafted"],
+              r["raw windows"], fd(r), r["source"]] for r in rows]
+    table.append(["mean +- SD", f"{stats['FlowFM r']['mean']:.3f} +- {stats['FlowFM r']['sd']:.3f}",
+                  f"{stats['untrained encoder']['mean']:.3f} +- {stats['untrained encoder']['sd']:.3f}",
+                  f"{stats['gain over untrained']['mean']:+.3f} +- {stats['gain over untrained']['sd']:.3f}",
+                  rows[0]["hand-crafted"], rows[0]["raw windows"],
+                  f"{stats['best FD']['mean']:.2f} +- {stats['best FD']['sd']:.2f}", ""])
+    md = markdown_table(["seed", "FlowFM r", "untrained (same seed)", "gain", "hand-crafted", "raw", "best FD [95% CI]",
+                         "source"], table)
+    stem = f"claims_seeds_{data_name(args.data)}_{args.preset}_{args.steps}steps"
+    write_outputs(stem, {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "summary": stats}, md)
+
+
+if __name__ == "__main__":
+    main()
