@@ -153,3 +153,16 @@ def test_help_keeps_the_square_brackets_of_extras_and_tables(command, shown, mon
     out = runner.invoke(app, [command, "--help"]).output
     for text in shown:
         assert text in out, f"{command} --help lost {text!r} (rich markup reads unescaped brackets as tags)"
+
+
+def test_train_compile_option_compiles_and_is_recorded(synth, tmp_path, monkeypatch):
+    import torch
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)  # no inductor build here
+    out = tmp_path / "c"
+    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 2, "--batch-size", 16, "--compile", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert len(compiled) == 1 and "compile = true" in (out / "run.toml").read_text()
+    res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 2, "--batch-size", 16, "--out", tmp_path / "e")
+    assert res.exit_code == 0 and len(compiled) == 1 and "compile = false" in (tmp_path / "e" / "run.toml").read_text()
