@@ -33,7 +33,12 @@ RESULTS = Path("benchmarks/results")
 
 
 def train_config(steps: int, seed: int, **kw) -> TrainConfig:
-    """The one pretraining recipe every claim uses (``flowfm_edge.recipe``; warm-up 10% of the steps)."""
+    """The one pretraining recipe every claim uses (``flowfm_edge.recipe``; warm-up 10% of the steps).
+
+    ``CLAIMS_COMPILE=1`` adds ``torch.compile`` (the same loss; faster for long fp32 runs, see
+    benchmarks/README.md, "Training throughput").
+    """
+    kw.setdefault("compile", os.environ.get("CLAIMS_COMPILE", "0") == "1")
     return TrainConfig(**train_overrides(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw))
 
 
