@@ -58,7 +58,7 @@ def train(
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
-    compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model (inductor): pays on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
+    compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model (inductor): pays only on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
     until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),

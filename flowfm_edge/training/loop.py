@@ -50,7 +50,7 @@ class TrainConfig:
     seed: int = 0
     amp: str = "auto"  # auto | bf16 | fp16 | off (training/precision.py); fp16 trains with a GradScaler
     attention: str = "auto"  # auto (math kernel on CPU, PyTorch's choice on CUDA) | math | default
-    compile: bool = False  # torch.compile (inductor): 1.17x in fp32 on a 2-core Xeon after ~54 s; slower under bf16
+    compile: bool = False  # torch.compile (inductor): 1.06-1.17x in fp32 on a 2-core Xeon after ~54 s; slower under bf16
     log_every: int = 10
     ckpt_every: int = 500
 
