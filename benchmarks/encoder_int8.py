@@ -83,21 +83,6 @@ def split_attention(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def attention_dynamic(src: Path, dst: Path, head: bool) -> None:
-    """Dynamic INT8 of MatMul and the fused Attention nodes (QAttention); what the export keeps float stays float."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
-
-    from flowfm_edge.export.onnx.quantize import float_nodes, gemm_to_matmul, preprocess
-
-    with tempfile.TemporaryDirectory() as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        preprocess(src, pre)
-        gemm_to_matmul(pre)
-        ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
-                             reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=sum(float_nodes(pre, "x", head), []),
-                             extra_options={"DefaultTensorType": 1})
-
-
 def fused(src: Path, dst: Path, cfg) -> dict:
     from onnxruntime.transformers import optimizer
 
@@ -140,7 +125,8 @@ def build_variants(fp32: Path, split_fp32: Path, out: Path, calib: np.ndarray, c
                                                 float_head=head),
         "dynamic": lambda: quantize_dynamic(fp32, paths["dynamic"], "x", float_head=head),
         "fused-dynamic": lambda: quantize_dynamic(paths["fused-fp32"], paths["fused-dynamic"], "x", float_head=head),
-        "attn-dynamic": lambda: attention_dynamic(paths["attn-fp32"], paths["attn-dynamic"], head),
+        "attn-dynamic": lambda: quantize_dynamic(paths["attn-fp32"], paths["attn-dynamic"], "x", float_head=head,
+                                                 op_types=("MatMul", "Attention")),
     }
     for v, build in builders.items():
         try:

@@ -15,10 +15,10 @@ Rules from measurement (the first three are SPEC 10's):
   float kernels; with 7-bit weights no pair can saturate (2 * 255 * 64 < 32767) and it has
   0.011. A bundle may run on any x86 or ARM CPU, so the export CPU does not choose.
 - A classifier's linear head stays float (``float_head``): it folds the probe's standardisation
-  in (weights scaled by 1 / std per feature, up to 24x their mean in the quickstart's head), a
-  range that 7-bit per-output-channel weights cannot hold. Quantised, it cost that run 4.2
-  points of macro-F1 on the export's validation windows (the gate is 1); float, it costs
-  192 x classes multiply-adds per window.
+  in (weights scaled by 1 / std per feature; in the quickstart's head the largest is about 25x
+  their mean), a range that 7-bit per-output-channel weights cannot hold. Quantised, it cost
+  that run 4.2 points of macro-F1 on the export's validation windows (the gate is 1); float,
+  it costs 192 x classes multiply-adds per window.
 
 >>> STATIC_OPS
 ('MatMul', 'Conv', 'Gemm')
@@ -204,8 +204,11 @@ def gemm_to_matmul(path: Path) -> int:
 
 
 def quantize_dynamic(src: Path, dst: Path, signal_input: str, reduce_range: bool = REDUCE_RANGE,
-                     float_head: bool = False) -> dict:
-    """Dynamic INT8 of ``src`` into ``dst``: per-channel S8 weights (7-bit by default), activations at run time."""
+                     float_head: bool = False, op_types: tuple[str, ...] = DYNAMIC_OPS) -> dict:
+    """Dynamic INT8 of ``src`` into ``dst``: per-channel S8 weights (7-bit by default), activations at run time.
+
+    ``op_types``: what to quantise (a graph with fused Attention nodes can add "Attention": QAttention).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,9 +216,9 @@ def quantize_dynamic(src: Path, dst: Path, signal_input: str, reduce_range: bool
         prep = preprocess(src, pre)
         gemm_to_matmul(pre)
         excluded, head = float_nodes(pre, signal_input, float_head)
-        ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=True,
+        ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=True,
                              reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=excluded + head,
                              extra_options={"DefaultTensorType": 1})  # 1 = FLOAT, where shape inference is silent
     return {"mode": "dynamic", "per_channel": True, "weight_type": "int8", "weight_bits": 7 if reduce_range else 8,
-            "op_types": list(DYNAMIC_OPS), "float_head": float_head,
+            "op_types": list(op_types), "float_head": float_head,
             "preprocess": prep, "excluded_conditioning_nodes": len(excluded), **op_counts(dst)}
