@@ -12,12 +12,24 @@ of that run, as ``PROBE_JSON[:FD[:LOW:HIGH]]``). Over all seeds: mean and SD of 
 per-subject macro-F1, of its paired gain over its untrained twin, and of its margin over the
 hand-crafted features (the same for every seed: the folds are fixed).
 
+``--twins`` adds diffusion twins at the same budget (``flowfm-edge train --objective diffusion``,
+same recipe and seed as a FlowFM run), scored under the same FD protocol with DDIM at
+``--ddim-steps`` and DDPM ancestral at ``--ddpm-steps``. Per seed, against the twin's DDPM and
+against its best DDIM, the matched FlowFM setting is the fewest-NFE one whose FD is at or below
+the upper end of the reference's interval (``flowfm_edge.evaluation.frechet.matches``), and the
+NFE ratio is the reference's NFE over it. ``--earlier-twins`` reads seeds measured before from a
+``claims_training_time.py`` result (its final FlowFM and twin sweeps).
+
     flowfm-edge train --data hapt --preset tiny --steps 10000 --seed 1 --resume \\
         --out runs/claims/hapt-tiny-flow-p0-10000steps-seed1
     flowfm-edge probe runs/claims/hapt-tiny-flow-p0-10000steps-seed1 --data hapt
     CLAIMS_THREADS=2 python benchmarks/claims_seeds.py --data hapt --preset tiny --steps 10000 \\
         --runs runs/claims/hapt-tiny-flow-p0-10000steps-seed1 \\
         --earlier benchmarks/results/probe_hapt_tiny_10000steps.json:4.48:2.14:8.36
+    flowfm-edge train --data hapt --preset tiny --steps 10000 --seed 1 --objective diffusion --resume \\
+        --out runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1
+    CLAIMS_THREADS=2 python benchmarks/claims_seeds.py ... --twins runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
+        --earlier-twins benchmarks/results/claims_training_time_hapt_tiny.json
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import statistics
 from pathlib import Path
 
 from claims_common import best_quality, data_name, feature_net, load, markdown_table, training_reference, write_outputs
+from flowfm_edge.evaluation.frechet import format_fd, matches
 from flowfm_edge.training import read_config
 
 FEATURES = ("FlowFM r", "untrained encoder", "hand-crafted", "raw windows")
@@ -55,13 +68,53 @@ def run_row(run: Path, args, real, reference, net) -> dict:
     probe = run / "probe.json"
     if not probe.is_file():
         raise FileNotFoundError(f"{probe}: missing; run `flowfm-edge probe {run} --data {args.data}` first")
-    step = read_config(run)["step"]
-    if step != args.steps:
-        raise ValueError(f"{run}: checkpoint at step {step}, not --steps {args.steps}; finish it with --resume")
+    finished(run, args.steps)
     q = best_quality(load(run), "flow", real, net, args.flow_steps, n=args.n, reference=reference, solver=args.solver)
     return probe_row(json.loads(probe.read_text())) | {"source": str(run), "fd": q["best"]["frechet"],
                                                        "fd_setting": q["best"]["sampler"], "fd_nfe": q["best"]["nfe"],
                                                        "fd_rows": q["rows"], "floor": q["floor"]}
+
+
+def finished(run: Path, steps: int) -> None:
+    step = read_config(run)["step"]
+    if step != steps:
+        raise ValueError(f"{run}: checkpoint at step {step}, not --steps {steps}; finish it with --resume")
+
+
+def twin_row(run: Path, args, real, reference, net) -> dict:
+    """A diffusion twin's sweep (DDIM at ``--ddim-steps``, DDPM at ``--ddpm-steps``) under the FD protocol."""
+    finished(run, args.steps)
+    config = read_config(run)
+    if config["model"].get("objective") != "diffusion":
+        raise ValueError(f"{run}: objective {config['model'].get('objective')!r}, not a diffusion twin")
+    q = best_quality(load(run), "diffusion", real, net, args.ddim_steps, n=args.n, ddpm_steps=args.ddpm_steps,
+                     reference=reference)
+    return {"seed": config["train"]["seed"], "source": str(run), "rows": q["rows"]}
+
+
+def earlier_twins(path: str) -> tuple[dict, dict]:
+    """Per seed, the final FlowFM and twin sweeps of a ``claims_training_time.py`` result."""
+    seeds = json.loads(Path(path).read_text())["seeds"]
+    return ({s["seed"]: s["curves"]["flow"][-1]["rows"] for s in seeds},
+            {s["seed"]: {"seed": s["seed"], "source": path, "rows": s["curves"]["diffusion"][-1]["rows"]} for s in seeds})
+
+
+def nfe_match(flow_rows: list[dict], twin_rows: list[dict]) -> dict:
+    """Against the twin's DDPM and its best DDIM: the fewest-NFE FlowFM setting that matches, and the NFE ratio."""
+    ddim = [r for r in twin_rows if r["sampler"].startswith("ddim")]
+    refs = {"ddpm": [r for r in twin_rows if r["sampler"].startswith("ddpm")],
+            "best ddim": [min(ddim, key=lambda r: r["frechet"]["fd"])] if ddim else []}
+    out = {}
+    for name, found in refs.items():
+        if not found:
+            continue
+        ref = found[0]
+        ok = sorted((r for r in flow_rows if matches(r["frechet"], ref["frechet"])), key=lambda r: r["nfe"])
+        out[name] = {"reference": ref["sampler"], "reference_nfe": ref["nfe"], "reference_fd": ref["frechet"],
+                     "matched": ok[0]["sampler"] if ok else None, "matched_nfe": ok[0]["nfe"] if ok else None,
+                     "matched_fd": ok[0]["frechet"] if ok else None,
+                     "nfe_ratio": ref["nfe"] / ok[0]["nfe"] if ok else None}
+    return out
 
 
 def summary(rows: list[dict]) -> dict:
@@ -86,15 +139,28 @@ def main() -> None:
     ap.add_argument("--flow-steps", default="1,2,4,8", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--solver", default="midpoint")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD")
+    ap.add_argument("--twins", default="", help="comma-separated diffusion twins at the same budget (matched by seed)")
+    ap.add_argument("--earlier-twins", default="", help="a claims_training_time.py result JSON: seeds measured before")
+    ap.add_argument("--ddim-steps", default="10,25,50", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--ddpm-steps", type=int, default=1000, help="the twin's DDPM ancestral steps (0: none)")
     args = ap.parse_args()
     runs = [Path(r) for r in args.runs.split(",") if r]
+    twin_runs = [Path(r) for r in args.twins.split(",") if r]
     rows = [earlier_row(e) for e in args.earlier.split(",") if e]
-    if runs:
+    flow_sweeps, twins = earlier_twins(args.earlier_twins) if args.earlier_twins else ({}, {})
+    if runs or twin_runs:
         real, reference = training_reference(args.data)
         net = feature_net(args.data)
         rows += [run_row(run, args, real, reference, net) for run in runs]
+        twins |= {t["seed"]: t for t in (twin_row(run, args, real, reference, net) for run in twin_runs)}
     if not rows:
         ap.error("give --runs or --earlier")
+    flow_sweeps |= {r["seed"]: r["fd_rows"] for r in rows if "fd_rows" in r}
+    missing = [seed for seed in twins if seed not in flow_sweeps]
+    if missing:
+        raise SystemExit(f"twins of seeds {missing} have no FlowFM sweep at that seed; give its run in --runs")
+    for seed, twin in twins.items():
+        twin["match"] = nfe_match(flow_sweeps[seed], twin["rows"])
     stats = summary(rows)
     fd = lambda r: (f"{r['fd']['fd']:.2f} [{r['fd']['ci_low']:.2f}, {r['fd']['ci_high']:.2f}]"  # noqa: E731
                     if "ci_low" in r.get("fd", {}) else "-")
@@ -107,8 +173,26 @@ def main() -> None:
                   f"{stats['best FD']['mean']:.2f} +- {stats['best FD']['sd']:.2f}", ""])
     md = markdown_table(["seed", "FlowFM r", "untrained (same seed)", "gain", "hand-crafted", "raw", "best FD [95% CI]",
                          "source"], table)
+    if twins:
+        md += "\n\n" + twin_table(twins)
+        stats["matched NFE ratio"] = {ref: [t["match"][ref]["nfe_ratio"] for t in twins.values() if ref in t["match"]]
+                                      for ref in ("ddpm", "best ddim")}
     stem = f"claims_seeds_{data_name(args.data)}_{args.preset}_{args.steps}steps"
-    write_outputs(stem, {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "summary": stats}, md)
+    write_outputs(stem, {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
+                         "twins": list(twins.values()), "summary": stats}, md)
+
+
+def twin_table(twins: dict) -> str:
+    """Per seed: the twin's references and FlowFM's matched setting against each, with its NFE ratio."""
+    table = []
+    for seed, t in sorted(twins.items()):
+        for ref, m in t["match"].items():
+            table.append([seed, f"{m['reference']} (NFE {m['reference_nfe']})", format_fd(m["reference_fd"], 2),
+                          m["matched"] and f"{m['matched']} (NFE {m['matched_nfe']})",
+                          format_fd(m["matched_fd"], 2) if m["matched"] else "-",
+                          f"{m['nfe_ratio']:.0f}x" if m["nfe_ratio"] else "not matched", t["source"]])
+    return markdown_table(["seed", "twin reference", "its FD [95% CI]", "matched FlowFM", "its FD", "NFE ratio", "source"],
+                          table)
 
 
 if __name__ == "__main__":
