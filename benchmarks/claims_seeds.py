@@ -8,7 +8,8 @@ This script reads each run's ``probe.json`` and scores its unconditional generat
 run's prior) with the claims' FD protocol: midpoint at ``--flow-steps``, 1,000 windows against
 1,000 windows of the training split, 95% bootstrap interval; the best setting is reported.
 ``--earlier`` adds seeds measured before (a saved ``probe.json`` and, optionally, the best FD
-of that run, as ``PROBE_JSON[:FD[:LOW:HIGH]]``). Over all seeds: mean and SD of FlowFM's
+of that run, as ``PROBE_JSON[:FD[:LOW:HIGH]]``, or an earlier result of this script, whose rows
+keep their FD sweeps). Over all seeds: mean and SD of FlowFM's
 per-subject macro-F1, of its paired gain over its untrained twin, and of its margin over the
 hand-crafted features (the same for every seed: the folds are fixed).
 
@@ -56,12 +57,16 @@ def probe_row(probe: dict) -> dict:
             "converged": all(r["converged"] for r in probe["summary"])}
 
 
-def earlier_row(spec: str) -> dict:
+def earlier_rows(spec: str) -> list[dict]:
+    """Seeds measured before: a saved ``probe.json`` (``PATH[:FD[:LOW:HIGH]]``) or an earlier result of this script."""
     path, *fd = spec.split(":")
-    row = probe_row(json.loads(Path(path).read_text())) | {"source": path}
+    saved = json.loads(Path(path).read_text())
+    if "rows" in saved and "summary" in saved:  # claims_seeds_*.json: every row, FD sweeps included
+        return saved["rows"]
+    row = probe_row(saved) | {"source": path}
     if fd:
         row["fd"] = {"fd": float(fd[0]), "ci_low": float(fd[1]), "ci_high": float(fd[2])} if len(fd) == 3 else {"fd": float(fd[0])}
-    return row
+    return [row]
 
 
 def run_row(run: Path, args, real, reference, net) -> dict:
@@ -135,7 +140,8 @@ def main() -> None:
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--steps", type=int, default=10000, help="the budget every run must have reached")
     ap.add_argument("--runs", default="", help="comma-separated run directories, each probed with `flowfm-edge probe`")
-    ap.add_argument("--earlier", default="", help="comma-separated PROBE_JSON[:FD[:LOW:HIGH]] of seeds measured before")
+    ap.add_argument("--earlier", default="", help="comma-separated seeds measured before: PROBE_JSON[:FD[:LOW:HIGH]], "
+                                                  "or a claims_seeds_*.json result (all its rows)")
     ap.add_argument("--flow-steps", default="1,2,4,8", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--solver", default="midpoint")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD")
@@ -146,7 +152,7 @@ def main() -> None:
     args = ap.parse_args()
     runs = [Path(r) for r in args.runs.split(",") if r]
     twin_runs = [Path(r) for r in args.twins.split(",") if r]
-    rows = [earlier_row(e) for e in args.earlier.split(",") if e]
+    rows = [row for e in args.earlier.split(",") if e for row in earlier_rows(e)]
     flow_sweeps, twins = earlier_twins(args.earlier_twins) if args.earlier_twins else ({}, {})
     if runs or twin_runs:
         real, reference = training_reference(args.data)
