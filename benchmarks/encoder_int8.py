@@ -18,8 +18,10 @@ from those files:
   which now fuses Attention too; ``attn-dynamic`` quantises MatMul and Attention dynamically
   (QAttention).
 
-Each variant runs at batch 1 on 1 and 2 threads, with onnxruntime's default session options
-and with spinning off (``nospin``); latency is the median of ``--rounds`` rounds of
+Each variant runs at batch 1 on 1 and 2 threads, with onnxruntime's default session options,
+with spinning off (``nospin``), and with spinning off and IO binding (``iobind``: the input and
+preallocated outputs bound once as OrtValues, ``run_with_iobinding`` per call, so no output is
+allocated or copied per call); ``--sessions`` and ``--variants`` choose among them. Latency is the median of ``--rounds`` rounds of
 ``--calls`` calls, the variants interleaved in every round so machine load falls on all of
 them alike. The classifier variants also label HAPT's held-out subjects (the probe's
 subject-wise split, seed 42); the macro-F1 drop against torch is reported (gate: 0.5 point).
@@ -148,6 +150,17 @@ def session(path: Path, threads: int, spin: bool):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
+def bound_call(s, x: np.ndarray):
+    """A call of session ``s`` on ``x`` through IO binding: input and outputs bound once, nothing allocated per call."""
+    import onnxruntime as ort
+
+    io = s.io_binding()
+    io.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(x))
+    for o, value in zip(s.get_outputs(), s.run(None, {"x": x})):
+        io.bind_ortvalue_output(o.name, ort.OrtValue.ortvalue_from_numpy(np.empty_like(value)))
+    return lambda: s.run_with_iobinding(io)
+
+
 def timings(calls: dict, rounds: int, n: int) -> dict:
     """Median ms per call of every callable, rounds interleaved."""
     per = {k: [] for k in calls}
@@ -190,8 +203,14 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--sessions", default="default,nospin,iobind", help="session settings timed: default, nospin, iobind")
+    ap.add_argument("--variants", default="all", help="comma list of the encoder variants timed (default: all)")
     ap.add_argument("--name", default=None, help="results file suffix (default: the run's name)")
     args = ap.parse_args()
+    bad = sorted(set(args.sessions.split(",")) - {"default", "nospin", "iobind"})
+    bad += [] if args.variants == "all" else sorted(set(args.variants.split(",")) - set(VARIANTS) - {"fp32"})
+    if bad:
+        ap.error(f"unknown session settings or variants: {', '.join(bad)}; variants: fp32, {', '.join(VARIANTS)}")
     env = environment(threads=None)  # each row names its thread count
     clf, classes = load_classifier(args.run)
     model, head = clf.model.eval(), clf.head.eval()
@@ -218,9 +237,11 @@ def main() -> None:
             torch.set_num_threads(threads)
             calls = {("torch", "-"): lambda: model.embed(torch.from_numpy(x1))}
             for v, f in built["encoder"].items():
-                for spin in (True, False):
-                    s = session(f["path"], threads, spin)
-                    calls[(v, "default" if spin else "nospin")] = lambda s=s: s.run(None, {"x": x1})
+                if args.variants != "all" and v not in args.variants.split(","):
+                    continue
+                for opt in args.sessions.split(","):
+                    s = session(f["path"], threads, spin=opt == "default")
+                    calls[(v, opt)] = bound_call(s, x1) if opt == "iobind" else lambda s=s: s.run(None, {"x": x1})
             with torch.no_grad():
                 ms = timings(calls, args.rounds, args.calls)
             for (v, opt), t in ms.items():
