@@ -16,7 +16,10 @@ from those files:
   pattern onnxruntime's Attention fusion matches (separate q, k and v projections, explicit
   softmax(q k^T / sqrt(d)) v; the same function, checked against torch), then the optimiser,
   which now fuses Attention too; ``attn-dynamic`` quantises MatMul and Attention dynamically
-  (QAttention).
+  (QAttention);
+- ``slim-fp32``, ``slim-dynamic``: the exported graph simplified by onnxslim (``pip install
+  onnxslim``; without it these two are reported as not built), then dynamic INT8 as the export
+  writes it.
 
 Each variant runs at batch 1 on 1 and 2 threads, with onnxruntime's default session options,
 with spinning off (``nospin``), and with spinning off and IO binding (``iobind``: the input and
@@ -47,7 +50,7 @@ from flowfm_edge.bench.environment import environment, load_average
 
 RESULTS = Path("benchmarks/results")
 VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic",
-            "attn-fp32", "attn-dynamic")
+            "attn-fp32", "attn-dynamic", "slim-fp32", "slim-dynamic")
 
 
 class SplitAttention(torch.nn.Module):
@@ -93,6 +96,17 @@ def fused(src: Path, dst: Path, cfg) -> dict:
     return {k: v for k, v in m.get_fused_operator_statistics().items() if v}
 
 
+def slimmed(src: Path, dst: Path) -> dict:
+    """``src`` simplified by onnxslim; its node count before and after."""
+    import onnx
+    import onnxslim
+
+    before = len(onnx.load(str(src)).graph.node)
+    model = onnxslim.slim(str(src))
+    onnx.save(model, str(dst))
+    return {"nodes": [before, len(model.graph.node)]}
+
+
 def static_qop(src: Path, dst: Path, reader, head: bool) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -129,11 +143,13 @@ def build_variants(fp32: Path, split_fp32: Path, out: Path, calib: np.ndarray, c
         "fused-dynamic": lambda: quantize_dynamic(paths["fused-fp32"], paths["fused-dynamic"], "x", float_head=head),
         "attn-dynamic": lambda: quantize_dynamic(paths["attn-fp32"], paths["attn-dynamic"], "x", float_head=head,
                                                  op_types=("MatMul", "Attention")),
+        "slim-fp32": lambda: slimmed(fp32, paths["slim-fp32"]),
+        "slim-dynamic": lambda: quantize_dynamic(paths["slim-fp32"], paths["slim-dynamic"], "x", float_head=head),
     }
     for v, build in builders.items():
         try:
             info = build()
-            notes[v] = {"quantised": info.get("quantised")} if isinstance(info, dict) else {}
+            notes[v] = {k: info[k] for k in ("quantised", "nodes") if k in info} if isinstance(info, dict) else {}
         except Exception as exc:  # noqa: BLE001  a variant onnxruntime cannot build is reported, not fatal
             notes[v] = {"failed": f"{type(exc).__name__}: {str(exc)[:200]}"}
             paths.pop(v)
