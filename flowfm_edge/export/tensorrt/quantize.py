@@ -5,7 +5,8 @@ with ``onnxruntime.quantization`` on MatMul, Gemm and Conv only, symmetric int8 
 point 0 for activations and per-channel weights, a dedicated Q/DQ pair for every consumer
 (TensorRT fuses each pair into the layer it feeds), and float weights behind their own Q/DQ
 pair (TensorRT 8.6 and 10.x both fold them at build time). The conditioning path (nodes the
-signal input never reaches: time embedding, RepProj, adaLN) stays float, as on the CPU target.
+signal input never reaches: time embedding, RepProj, adaLN) stays float, as on the CPU target,
+and so does a classifier's linear head (``float_head``; see :mod:`..onnx.quantize`).
 
 FP16: TensorRT builds the FP32 graph with the FP16 flag, keeping the layers :func:`fp32_nodes`
 names in FP32 (``build-engine`` pins them). The host cannot run TensorRT, so it checks what
@@ -43,19 +44,21 @@ def fp32_nodes(path: Path, signal_input: str) -> list[str]:
 
 
 def quantize_for_tensorrt(src: Path, dst: Path, reader, signal_input: str, method: str = "minmax",
-                          percentile: float = 99.999) -> dict:
-    """Static symmetric INT8 QDQ of ``src`` into ``dst`` for TensorRT; returns the manifest record."""
+                          percentile: float = 99.999, float_head: bool = False) -> dict:
+    """Static symmetric INT8 QDQ of ``src`` into ``dst`` for TensorRT; returns the manifest record.
+    ``float_head``: a classifier, whose linear head stays float (no Q/DQ on it: TensorRT runs it in float)."""
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "DedicatedQDQPair": True, "AddQDQPairToWeight": True,
              "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}, "QuantizeBias": False,
              "OpTypesToExcludeOutputQuantization": list(STATIC_OPS), "CalibTensorRangeSymmetric": True}
     prep, excluded = run_quantizer(src, dst, reader, signal_input, method, percentile, activation_type="int8",
-                                   reduce_range=False, extra_options=extra)
+                                   reduce_range=False, extra_options=extra, float_head=float_head)
     rewired = dedicate_pairs(dst)
     info = {"mode": "static", "format": "QDQ", "method": method, "per_channel": True, "symmetric": True,
             "activation_type": "int8", "weight_type": "int8", "zero_point": 0, "op_types": list(STATIC_OPS),
             "weights": "float, each behind its own QuantizeLinear/DequantizeLinear pair", "bias": "float",
             "placement_rule": "Q/DQ on the inputs of MatMul/Gemm/Conv only (outputs stay float)",
-            "preprocess": prep, "excluded_conditioning_nodes": len(excluded), "dedicated_pair_fixes": rewired,
+            "preprocess": prep, "excluded_conditioning_nodes": len(excluded), "float_head": float_head,
+            "dedicated_pair_fixes": rewired,
             "placement": qdq_placement(dst)}
     if method == "percentile":
         info["percentile"] = percentile
