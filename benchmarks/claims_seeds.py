@@ -80,16 +80,17 @@ def run_row(run: Path, args, real, reference, net) -> dict:
                                                        "fd_rows": q["rows"], "floor": q["floor"]}
 
 
-def finished(run: Path, steps: int) -> None:
-    step = read_config(run)["step"]
-    if step != steps:
-        raise ValueError(f"{run}: checkpoint at step {step}, not --steps {steps}; finish it with --resume")
+def finished(run: Path, steps: int) -> dict:
+    """The run's saved config, once its checkpoint stands at ``steps``."""
+    config = read_config(run)
+    if config["step"] != steps:
+        raise ValueError(f"{run}: checkpoint at step {config['step']}, not --steps {steps}; finish it with --resume")
+    return config
 
 
 def twin_row(run: Path, args, real, reference, net) -> dict:
     """A diffusion twin's sweep (DDIM at ``--ddim-steps``, DDPM at ``--ddpm-steps``) under the FD protocol."""
-    finished(run, args.steps)
-    config = read_config(run)
+    config = finished(run, args.steps)
     if config["model"].get("objective") != "diffusion":
         raise ValueError(f"{run}: objective {config['model'].get('objective')!r}, not a diffusion twin")
     q = best_quality(load(run), "diffusion", real, net, args.ddim_steps, n=args.n, ddpm_steps=args.ddpm_steps,
@@ -107,13 +108,12 @@ def earlier_twins(path: str) -> tuple[dict, dict]:
 def nfe_match(flow_rows: list[dict], twin_rows: list[dict]) -> dict:
     """Against the twin's DDPM and its best DDIM: the fewest-NFE FlowFM setting that matches, and the NFE ratio."""
     ddim = [r for r in twin_rows if r["sampler"].startswith("ddim")]
-    refs = {"ddpm": [r for r in twin_rows if r["sampler"].startswith("ddpm")],
-            "best ddim": [min(ddim, key=lambda r: r["frechet"]["fd"])] if ddim else []}
+    refs = {"ddpm": next((r for r in twin_rows if r["sampler"].startswith("ddpm")), None),
+            "best ddim": min(ddim, key=lambda r: r["frechet"]["fd"], default=None)}
     out = {}
-    for name, found in refs.items():
-        if not found:
+    for name, ref in refs.items():
+        if ref is None:
             continue
-        ref = found[0]
         ok = sorted((r for r in flow_rows if matches(r["frechet"], ref["frechet"])), key=lambda r: r["nfe"])
         out[name] = {"reference": ref["sampler"], "reference_nfe": ref["nfe"], "reference_fd": ref["frechet"],
                      "matched": ok[0]["sampler"] if ok else None, "matched_nfe": ok[0]["nfe"] if ok else None,

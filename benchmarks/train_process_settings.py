@@ -20,6 +20,7 @@ reports medians.
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import json
 import os
 import statistics
@@ -31,25 +32,13 @@ from pathlib import Path
 from flowfm_edge.bench.environment import environment, load_average
 
 HERE = Path(__file__).resolve().parent
-LIBRARIES = {  # setting -> (library file names, Debian package)
-    "jemalloc": (("libjemalloc.so.2", "libjemalloc.so"), "libjemalloc2"),
-    "tcmalloc": (("libtcmalloc_minimal.so.4", "libtcmalloc.so.4"), "libtcmalloc-minimal4"),
-}
-LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib")
+LIBRARIES = {"jemalloc": ("jemalloc", "libjemalloc2"),  # setting -> (library name, Debian package)
+             "tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4")}
 JEMALLOC_CONF = "oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 
-def find_library(names: tuple[str, ...]) -> str | None:
-    for directory in LIBRARY_DIRS:
-        for name in names:
-            path = Path(directory) / name
-            if path.is_file():
-                return str(path)
-    return None
-
-
-def throughput(args, env: dict, cpus: str | None = None) -> subprocess.Popen:
-    """A child ``train_throughput.py`` run of one repeat; its JSON goes to a temporary file."""
+def throughput(args, env: dict, cpus: str | None = None) -> tuple[subprocess.Popen, Path]:
+    """A child ``train_throughput.py`` run of one repeat, started, and the temporary file its JSON goes to."""
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     cmd = [sys.executable, str(HERE / "train_throughput.py"), "--preset", args.preset, "--batch", str(args.batch),
            "--steps", str(args.steps), "--warm", str(args.warm), "--repeats", "1", "--variants", args.variant,
@@ -57,15 +46,15 @@ def throughput(args, env: dict, cpus: str | None = None) -> subprocess.Popen:
     if cpus is not None:
         cmd = ["taskset", "-c", cpus] + cmd
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    proc.json_path = out
-    return proc
+    return proc, Path(out)
 
 
-def rate(proc: subprocess.Popen) -> float:
+def rate(child: tuple[subprocess.Popen, Path]) -> float:
+    """Windows/s of a child run, once it has finished."""
+    proc, path = child
     log, _ = proc.communicate()
     if proc.returncode:
         raise RuntimeError(f"train_throughput.py failed ({proc.returncode}):\n{log[-2000:]}")
-    path = Path(proc.json_path)
     value = json.loads(path.read_text())["results"][0]["windows_per_s_median"]
     path.unlink()
     return value
@@ -86,8 +75,8 @@ def main() -> None:
 
     settings: dict[str, dict] = {"glibc": {}}
     skipped = {}
-    for name, (files, package) in LIBRARIES.items():
-        lib = find_library(files)
+    for name, (library, package) in LIBRARIES.items():
+        lib = ctypes.util.find_library(library)  # the soname, which LD_PRELOAD finds on the loader's path
         if lib is None:
             skipped[name] = f"not installed (Debian/Ubuntu: apt-get install {package})"
             continue

@@ -58,6 +58,12 @@ class GraphSpec:
     def output_name(self) -> str:
         return self.outputs[0].name
 
+    @property
+    def float_head(self) -> bool:
+        """Whether INT8 keeps this graph's linear head float: a classifier's, which folds the probe's
+        standardisation into its weights (see :mod:`.onnx.quantize`). The same on every target."""
+        return self.graph == "classifier"
+
     def to_dict(self) -> dict:
         d = {"inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
         if self.sampler is not None:

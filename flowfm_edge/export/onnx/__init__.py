@@ -61,7 +61,7 @@ def _quantised(precision: str, spec, fp32: Path, looped, calib: dict, opts) -> t
     if precision == "fp32":
         return fp32, None
     path = fp32.with_name(f"{spec.name}.{precision}.onnx")
-    head = spec.graph == "classifier"  # its linear head stays float (see .quantize)
+    head = spec.float_head
     if precision == "int8" and looped is not None:
         return path, looped.quantize(path, calib, opts.calib_method, seed=opts.seed)
     if precision == "int8":

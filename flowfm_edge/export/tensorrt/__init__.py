@@ -127,7 +127,7 @@ def _int8_artefact(g: _Graph, fp32: Path, calib: dict, log) -> dict:
     path = g.bundle / "onnx" / f"{g.spec.name}.int8.onnx"
     reader = ArrayReader(calib)
     quant = {**quantize_for_tensorrt(fp32, path, reader, g.spec.signal_input, g.opts.calib_method,
-                                     float_head=g.spec.graph == "classifier"),
+                                     float_head=g.spec.float_head),
              "calibration_set": reader.describe()}
     if quant["placement"]["problems"]:
         raise RuntimeError(f"{g.spec.name} int8: Q/DQ placement TensorRT cannot fuse: "
