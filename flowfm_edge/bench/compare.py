@@ -80,7 +80,7 @@ def sampler_points(results: list[dict], model: dict[str, str]) -> list[dict]:
                     "threads": r["threads"], "per_item_ms": r["per_item_ms"], "p50_ms": r["latency"]["p50_ms"],
                     "fd": q["frechet"]["fd"] if q.get("frechet") else None, "frechet": q.get("frechet"),
                     "j_per_sample": e.get("j_per_item") if e.get("measured") else None,
-                    "flags": r["latency"]["flags"]})
+                    "beyond_real_range": q.get("beyond_real_range"), "flags": r["latency"]["flags"]})
     return pts
 
 
@@ -95,14 +95,14 @@ def pareto_front(points: list[dict]) -> list[int]:
     return front
 
 
-KEEP = ("label", "backend", "precision", "nfe", "fd", "frechet", "per_item_ms", "j_per_sample")
+KEEP = ("label", "backend", "precision", "nfe", "fd", "frechet", "per_item_ms", "j_per_sample", "beyond_real_range")
 
 
 def matched(reference: dict, flow: list[dict]) -> dict:
     """The fewest-NFE FlowFM point that :func:`matches` the reference's quality, and the speedup per sample."""
     from ..evaluation.frechet import matches  # imports torch: only when a decision is made
 
-    ref = {k: reference[k] for k in KEEP}
+    ref = {k: reference.get(k) for k in KEEP}
     ok = sorted((p for p in flow if p["frechet"] is not None and matches(p["frechet"], reference["frechet"])),
                 key=lambda p: p["nfe"])
     if not ok:
@@ -112,7 +112,7 @@ def matched(reference: dict, flow: list[dict]) -> dict:
                         (f" (best FlowFM FD {best['fd']:.4f} at {best['label']}; the reference's interval ends at "
                          f"{reference['frechet']['ci_high']:.4f})" if best else "")}
     m = ok[0]
-    out = {"reference": ref, "matched": {k: m[k] for k in KEEP},
+    out = {"reference": ref, "matched": {k: m.get(k) for k in KEEP},
            "speedup": reference["per_item_ms"] / m["per_item_ms"]}
     if reference["j_per_sample"] and m["j_per_sample"]:
         out["energy_ratio"] = reference["j_per_sample"] / m["j_per_sample"]

@@ -94,7 +94,7 @@ def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
     if ctx.net is None:
         return {"metric": None, "status": "not measured", "reason": "no --feature-net given"}
     from ..evaluation.frechet import bootstrap_frechet
-    from ..evaluation.quality import feature_vectors, marginal_stats, psd_distance, static_fraction
+    from ..evaluation.quality import beyond_real_range, feature_vectors, marginal_stats, psd_distance, static_fraction
 
     ref, ref_features = ctx.reference()
     parts = []
@@ -115,7 +115,7 @@ def generator_quality(ctx: QualityContext, rt, steps: int, solver: str) -> dict:
             "real_vs_real_floor": ctx.floor, "n": len(fake), "mode": ctx.mode, "r": r_kind, "data": ctx.source,
             "reference": {**reference, "is_training_data": _is_training_data(ctx, rt.manifest)},
             "static_fraction": {"real": static_fraction(ref), "generated": static_fraction(fake)},
-            "psd_db": psd_distance(ref, fake)["mean_db"],
+            "psd_db": psd_distance(ref, fake)["mean_db"], "beyond_real_range": beyond_real_range(ref, fake),
             "mean_abs_a_g": marginal_stats(fake)["mean_abs_a"], "status": "measured"}
 
 

@@ -96,11 +96,26 @@ def _match_line(name: str, m: dict | None) -> str:
     head = (f"- {name}: reference {ref['label']} ({ref['backend']} {ref['precision']}), FD {_fd(ref['frechet'])}, "
             f"{ref['per_item_ms']:.2f} ms/sample")
     if m["matched"] is None:
-        return head + f"; **not matched**: {m['note']}"
+        return head + f"; **not matched**: {m['note']}" + _beyond_caution(ref)
     f = m["matched"]
     energy = f"; energy ratio {m['energy_ratio']:.1f}x" if m.get("energy_ratio") else "; energy not measured"
     return (head + f"; matched FlowFM {f['label']} ({f['backend']} {f['precision']}, NFE {f['nfe']}), FD {_fd(f['frechet'])}, "
-            f"{f['per_item_ms']:.3f} ms/sample: **{m['speedup']:.1f}x**{energy}")
+            f"{f['per_item_ms']:.3f} ms/sample: **{m['speedup']:.1f}x**{energy}" + _beyond_caution(ref))
+
+
+def _beyond_caution(ref: dict) -> str:
+    """A warning when the reference's FD rests on generated windows beyond the real data's range."""
+    b = ref.get("beyond_real_range")
+    if not b or not b["count"]:
+        return ""
+    return (f". Caution: {b['count']} of the reference's windows exceed the real data's peak |a| "
+            f"({b['generated_peak_g']:.1f} g vs {b['real_peak_g']:.2f} g); an FD is a Gaussian statistic, so these "
+            "few windows can set it, and the match says little about the rest")
+
+
+def _beyond(b: dict | None) -> str:
+    """'count (peak g)' of generated windows beyond the real range; empty for results that predate the field."""
+    return "" if b is None else f"{b['count']} (peak {b['generated_peak_g']:.1f} g)"
 
 
 def compare_markdown(result: dict) -> str:
@@ -113,7 +128,8 @@ def compare_markdown(result: dict) -> str:
              f"{result['options']['data']} (what the generators train on), {result['options']['mode']} generation; "
              f"[95% bootstrap interval, {result['options'].get('resamples', 200)} resamples, seed "
              f"{result['options']['seed']}]; real-vs-real floor: {_floor(result['real_vs_real_floor'])}. "
-             f"Latency: median (p50) per generated sample at batch "
+             "Beyond real range: generated windows whose peak |a| exceeds the largest among the real ones, and the "
+             "largest generated peak. Latency: median (p50) per generated sample at batch "
              f"{', '.join(map(str, result['options']['batches']))}.", "",
              f"**Matched quality.** {a['definition']}.", "", "## Matched-quality speedups (same runtime)", ""]
     for g in a["groups"]:
@@ -125,10 +141,11 @@ def compare_markdown(result: dict) -> str:
               *(_match_line(f"INT8 ONNX vs torch DDPM, batch {b}", m) for b, m in a["end_to_end_int8_onnx_vs_torch_ddpm"].items()),
               "" if a["end_to_end_int8_onnx_vs_torch_ddpm"] else "- not measured (needs --backend onnxruntime,torch and int8)",
               "", "## All settings", ""]
-    head = ["model", "sampler", "NFE", "backend", "precision", "p50 ms/sample", "FD [95% CI]", "energy/sample",
-            "Pareto", "flags"]
+    head = ["model", "sampler", "NFE", "backend", "precision", "p50 ms/sample", "FD [95% CI]", "beyond real range",
+            "energy/sample", "Pareto", "flags"]
     front = {(p["model"], p["label"], p["backend"], p["precision"]) for p in result["pareto"]}
     rows = [[p["model"], p["label"], p["nfe"], p["backend"], p["precision"], f"{p['per_item_ms']:.3f}", _fd(p["frechet"]),
+             _beyond(p.get("beyond_real_range")),
              f"{p['j_per_sample'] * 1e3:.2f} mJ" if p["j_per_sample"] else "not measured",
              "yes" if (p["model"], p["label"], p["backend"], p["precision"]) in front else "",
              "; ".join(p["flags"])] for p in result["points"]]

@@ -176,7 +176,8 @@ def _say_row(row: dict) -> None:
 
     _say(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {format_fd(row['frechet'])}  "
          f"static {row['static_fraction']['generated']:.1%}  PSD {row['psd']['mean_db']:.2f} dB  "
-         f"|a| {row['marginals']['generated']['mean_abs_a']:.3f} g  r {row['r']}  {row['ms_per_window']:.2f} ms/window")
+         f"|a| {row['marginals']['generated']['mean_abs_a']:.3f} g  beyond real range "
+         f"{row['beyond_real_range']['count']}  r {row['r']}  {row['ms_per_window']:.2f} ms/window")
 
 
 def _say_floor(result: dict) -> None:

@@ -7,7 +7,10 @@ Metrics between real windows ``A`` and generated windows ``B`` (N, 3, 300) in g:
 - the static-window fraction of both sets (:func:`static_fraction`);
 - per-channel power-spectrum distance: RMS over frequencies of the difference of the mean
   Welch spectra in dB (segment means removed, so gravity does not dominate);
-- marginal statistics: mean |a| and per-axis mean and std, real and generated.
+- marginal statistics: mean |a| and per-axis mean and std, real and generated;
+- windows beyond the real range: generated windows whose peak |a| on any axis exceeds the
+  largest in the real set (:func:`beyond_real_range`). The FD is a Gaussian statistic, so one
+  window at 100 g can swamp it; this count says when that is what an FD measures.
 
 Protocol of :func:`quality_sweep`:
 
@@ -94,6 +97,20 @@ def marginal_stats(X: np.ndarray) -> dict:
             "std": X.std(axis=(0, 2)).tolist()}
 
 
+def beyond_real_range(real: np.ndarray, fake: np.ndarray) -> dict:
+    """Generated windows whose peak |value| (any axis, any sample) exceeds the largest in ``real`` (both (N, 3, L), g).
+
+    >>> real = np.ones((4, 3, 10)); fake = np.ones((5, 3, 10)); fake[2, 1, 3] = -50.0
+    >>> beyond_real_range(real, fake)
+    {'count': 1, 'fraction': 0.2, 'real_peak_g': 1.0, 'generated_peak_g': 50.0}
+    """
+    real_peak = float(np.abs(np.asarray(real)).max())
+    peaks = np.abs(np.asarray(fake)).max(axis=(1, 2)) if len(fake) else np.zeros(0)
+    count = int((peaks > real_peak).sum())
+    return {"count": count, "fraction": count / len(peaks) if len(peaks) else float("nan"), "real_peak_g": real_peak,
+            "generated_peak_g": float(peaks.max()) if len(peaks) else float("nan")}
+
+
 def quality_metrics(real: np.ndarray, fake: np.ndarray, net: FeatureNet, real_features: np.ndarray | None = None,
                     resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """All quality metrics of generated ``fake`` against ``real`` windows (N, 3, 300) in g.
@@ -106,6 +123,7 @@ def quality_metrics(real: np.ndarray, fake: np.ndarray, net: FeatureNet, real_fe
         "frechet": bootstrap_frechet(fr, feature_vectors(net, fake), resamples, seed),
         "static_fraction": {"real": static_fraction(real), "generated": static_fraction(fake)},
         "psd": psd_distance(real, fake),
+        "beyond_real_range": beyond_real_range(real, fake),
         "marginals": {"real": mr, "generated": mf,
                       "abs_diff": {"mean_abs_a": abs(mr["mean_abs_a"] - mf["mean_abs_a"]),
                                    "mean": np.abs(np.subtract(mr["mean"], mf["mean"])).tolist(),

@@ -45,6 +45,19 @@ def test_analyse_groups_by_runtime_and_finds_the_best_ddim():
     assert pareto_front(pts) == [0, 4]
 
 
+def test_a_reference_with_windows_beyond_the_real_range_carries_a_caution():
+    from flowfm_edge.bench.report import _match_line
+
+    ref = pt("diffusion", "ddim", 50, 17000.0, 75.0, half=9000.0)
+    ref["beyond_real_range"] = {"count": 1, "fraction": 0.001, "real_peak_g": 2.6, "generated_peak_g": 136.6}
+    m = matched(ref, [pt("flow", "midpoint", 1, 16.0, 3.7)])
+    assert m["reference"]["beyond_real_range"]["count"] == 1
+    line = _match_line("FlowFM vs best DDIM", m)
+    assert "Caution: 1 of the reference's windows" in line and "136.6 g vs 2.60 g" in line
+    ref["beyond_real_range"]["count"] = 0
+    assert "Caution" not in _match_line("FlowFM vs best DDIM", matched(ref, [pt("flow", "midpoint", 1, 16.0, 3.7)]))
+
+
 def test_bench_compare_command(bundle, diffusion_bundle, labelled_npz, feature_net, tmp_path):
     from flowfm_edge.cli import app
 
@@ -61,7 +74,8 @@ def test_bench_compare_command(bundle, diffusion_bundle, labelled_npz, feature_n
     assert ("ddpm-1000", "torch", "fp32") in labels and ("euler-4", "onnxruntime", "int8") in labels
     assert ("ddim-5", "torch", "fp32") not in labels  # --torch-samplers
     md = (out / "c.md").read_text()
-    assert "Matched quality" in md and "not measured" in md
+    assert "Matched quality" in md and "not measured" in md and "beyond real range" in md
+    assert all(p["beyond_real_range"]["count"] >= 0 for p in result["points"])
     assert (out / "pareto.png").stat().st_size > 0 and (out / "latency_vs_steps.png").is_file()
     swapped = CliRunner().invoke(app, ["bench", "compare", str(diffusion_bundle), str(bundle), "--feature-net",
                                        str(feature_net)])

@@ -6,7 +6,7 @@ from scipy.linalg import sqrtm
 from flowfm_edge.evaluation.feature_net import FeatureNet
 from flowfm_edge.evaluation.frechet import frechet_distance
 from flowfm_edge.evaluation.quality import (
-    marginal_stats, psd_distance, quality_metrics, quality_sweep, sampling_plan,
+    beyond_real_range, marginal_stats, psd_distance, quality_metrics, quality_sweep, sampling_plan,
 )
 from flowfm_edge.models import DiffusionTwin, FlowFM, ModelConfig
 
@@ -82,3 +82,18 @@ def test_sweep_covers_every_mode_and_setting(cls, objective, activity_windows):
     assert res["real_vs_real"]["n_per_half"] == 8 and "floor_note" not in res
     assert {r["r"] for r in res["results"] if r["mode"] == "reconstruction"} == {"embed"}
     assert {r["r"] for r in res["results"] if r["mode"] == "unconditional"} == {"zero"}  # no prior fitted
+
+
+def test_one_window_far_beyond_the_real_range_is_counted_and_swamps_the_fd(activity_windows):
+    torch.manual_seed(0)
+    net = FeatureNet(3).eval()
+    X = activity_windows.X
+    assert beyond_real_range(X, X)["count"] == 0
+    fake = X.copy()
+    fake[3] *= 60.0  # one window at tens of g, as a sampler that diverged would give
+    b = beyond_real_range(X, fake)
+    assert b["count"] == 1 and b["fraction"] == pytest.approx(1 / len(X))
+    assert b["generated_peak_g"] == pytest.approx(60.0 * np.abs(X[3]).max(), rel=1e-6)
+    assert b["generated_peak_g"] > b["real_peak_g"]
+    q = quality_metrics(X, fake, net)
+    assert q["beyond_real_range"] == b and q["frechet"]["fd"] > 100 * quality_metrics(X, X[::-1], net)["frechet"]["fd"]
