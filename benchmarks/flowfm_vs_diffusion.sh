@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/flowfm_vs_diffusion.sh            # STEPS=300 PRESET=tiny N=1000 by default
 #   STAGE=train bash benchmarks/flowfm_vs_diffusion.sh   # stop after training (STAGE=export: after export)
+#   BACKENDS=onnxruntime bash benchmarks/flowfm_vs_diffusion.sh   # no PyTorch rows (its DDPM-1000 is the slowest)
 #
 # 1. trains FlowFM and the diffusion twin with the same budget (preset, steps, batch, lr, seed),
 # 2. trains the frozen HAR feature network behind the Frechet distance,
@@ -28,7 +29,8 @@ SOLVER=${SOLVER:-euler}  # FlowFM's solver: euler, midpoint, heun or rk4
 DDIM_STEPS=${DDIM_STEPS:-10,25,50,100,250}
 RUNS=runs/fvd
 BUNDLES=bundles/fvd-$PRESET-${STEPS}steps-seed$SEED
-OUT=benchmarks/results/flowfm_vs_diffusion_$PRESET-${STEPS}steps
+BACKENDS=${BACKENDS:-onnxruntime,torch}
+OUT=${OUT:-benchmarks/results/flowfm_vs_diffusion_$PRESET-${STEPS}steps}
 STAGE=${STAGE:-all}
 
 trained() {  # trained RUN: the run's checkpoint is at step $STEPS
@@ -85,6 +87,6 @@ mkdir -p "$OUT"
 # PyTorch eager runs the DDPM-1000 reference and FlowFM's settings (its DDIM settings are left to ONNX Runtime).
 TORCH_SAMPLERS="ddpm-1000,$(echo "$FLOW_STEPS" | sed "s/\([0-9]\+\)/$SOLVER-\1/g")"
 flowfm-edge bench compare $BUNDLES/flow $BUNDLES/diffusion --data hapt --feature-net "$FEAT" \
-  --backend onnxruntime,torch --precision fp32,int8 --flow-steps "$FLOW_STEPS" --flow-solver "$SOLVER" --ddim-steps "$DDIM_STEPS" \
+  --backend "$BACKENDS" --precision fp32,int8 --flow-steps "$FLOW_STEPS" --flow-solver "$SOLVER" --ddim-steps "$DDIM_STEPS" \
   --ddpm-steps 1000 --torch-samplers "$TORCH_SAMPLERS" --n "$N" --batch 1 --threads "$THREADS" --min-iters 10 --min-seconds 2 \
   --energy auto --json "$OUT/compare.json" --report "$OUT/compare.md" --plots "$OUT"
