@@ -9,8 +9,10 @@ Metrics between real windows ``A`` and generated windows ``B`` (N, 3, 300) in g:
   Welch spectra in dB (segment means removed, so gravity does not dominate);
 - marginal statistics: mean |a| and per-axis mean and std, real and generated;
 - windows beyond the real range: generated windows whose peak |a| on any axis exceeds the
-  largest in the real set (:func:`beyond_real_range`). The FD is a Gaussian statistic, so one
-  window at 100 g can swamp it; this count says when that is what an FD measures.
+  largest in the real set, and the largest generated peak (:func:`beyond_real_range`). A
+  perfect generator puts about 1 in n+1 windows above the peak of n real ones; a peak far above
+  the real one is a sampler that diverged, and because the FD is a Gaussian statistic one such
+  window can set it alone.
 
 Protocol of :func:`quality_sweep`:
 
