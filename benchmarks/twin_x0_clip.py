@@ -1,17 +1,18 @@
-"""The diffusion twin's DDIM with its predicted clean window clipped to the training data's range.
+"""The diffusion twin's samplers with the predicted clean window clipped to the training data's range.
 
 `bench compare` at tiny, 10,000 steps, seed 1 found one of the twin's 1,000 deterministic DDIM
 samples at over 100 g: at the first timestep (abar = 4e-5) the epsilon prediction for an r from
 the tail of the prior is far from the noise, and z0_hat = (z - sqrt(1 - abar) eps) / sqrt(abar)
 multiplies that error by 1 / sqrt(abar) = 158. The usual remedy (``clip_sample`` in diffusers'
-DDIM scheduler) clips z0_hat to the data's range at every step and recomputes eps from it. This
+DDIM and DDPM schedulers) clips z0_hat to the data's range at every step; DDIM then recomputes
+eps from it, DDPM steps to the posterior mean given the clipped z0_hat. This
 script measures what that remedy gives on the same draws as `bench compare` (its noise and prior
 draws, its 1,000 real windows, its feature network), in PyTorch: the twin at its best, so that
 FlowFM is not compared with a sampler that has an easy fix.
 
     python benchmarks/twin_x0_clip.py --run runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
         --bundle bundles/fvd-tiny-10000steps-seed1/diffusion --feature-net runs/claims/feature-net-hapt \\
-        --clipped 10,25,50 --plain 10 --name hapt_tiny_10000steps_seed1
+        --clipped 10,25,50 --plain 10 --ddpm 1000 --name hapt_tiny_10000steps_seed1
 
 Rows with ``--plain`` run without the clip: they must reproduce `bench compare`'s FD of the
 same setting (ONNX Runtime FP32), which checks that the draws are the same. The clip bounds
@@ -55,15 +56,43 @@ def ddim(model, z: torch.Tensor, r: torch.Tensor, steps: int, bounds: tuple[torc
     return model.denormalize(z)
 
 
-def score(ctx: QualityContext, rt, model, steps: int, bounds) -> dict:
+@torch.no_grad()
+def ddpm(model, z: torch.Tensor, r: torch.Tensor, steps: int, bounds, seed: int):
+    """DDPM ancestral sampling from the posterior q(z_prev | z_t, z0_hat), z0_hat clipped with ``bounds``.
+
+    Unclipped, this is :func:`~flowfm_edge.models.diffusion.ddpm_step`. The step noise comes from
+    ``np.random.default_rng([seed, 1])``, the stream the runtimes' DDPM loop draws from, so the
+    draws are bench compare's.
+    """
+    ab = model.alpha_bar.double()
+    seq = timesteps(steps, model.T)
+    eps_fn = model.guided_eps(r)
+    rng = np.random.default_rng([seed, 1])
+    for i, t in enumerate(seq):
+        ab_t = ab[t]
+        ab_prev = ab[seq[i + 1]] if i + 1 < len(seq) else torch.ones((), dtype=torch.float64)
+        eps = eps_fn(z, torch.full((len(z),), t, dtype=torch.long)).double()
+        z0 = predict_z0(z.double(), eps, ab_t)
+        if bounds is not None:
+            z0 = torch.maximum(torch.minimum(z0, bounds[1]), bounds[0])
+        beta = 1 - ab_t / ab_prev
+        mean = (ab_prev.sqrt() * beta * z0 + (1 - beta).sqrt() * (1 - ab_prev) * z.double()) / (1 - ab_t)
+        noise = torch.from_numpy(rng.standard_normal(z.shape))
+        z = (mean + (beta * (1 - ab_prev) / (1 - ab_t)).sqrt() * noise).float()
+    return model.denormalize(z)
+
+
+def score(ctx: QualityContext, rt, model, sampler: str, steps: int, bounds) -> dict:
     """FD [95% CI] and the other quality figures of ``ctx.n`` windows drawn exactly as `bench compare` draws them."""
     ref, ref_features = ctx.reference()
     parts = []
     for i, start in enumerate(range(0, len(ref), CHUNK)):
-        z, r = rt._unconditional(len(ref[start : start + CHUNK]), ctx.seed * NOISE_SEED_STRIDE + i)
-        parts.append(ddim(model, torch.from_numpy(z), torch.from_numpy(r), steps, bounds).numpy())
+        seed = ctx.seed * NOISE_SEED_STRIDE + i
+        z, r = (torch.from_numpy(a) for a in rt._unconditional(len(ref[start : start + CHUNK]), seed))
+        x = ddim(model, z, r, steps, bounds) if sampler == "ddim" else ddpm(model, z, r, steps, bounds, seed)
+        parts.append(x.numpy())
     fake = np.concatenate(parts)
-    return {"sampler": f"ddim-{steps}", "clipped": bounds is not None, "nfe": steps,
+    return {"sampler": f"{sampler}-{steps}", "clipped": bounds is not None, "nfe": steps,
             "frechet": bootstrap_frechet(ref_features, feature_vectors(ctx.net, fake), ctx.resamples, ctx.seed),
             "beyond_real_range": beyond_real_range(ref, fake), "psd_db": psd_distance(ref, fake)["mean_db"],
             "static_fraction": {"real": static_fraction(ref), "generated": static_fraction(fake)}}
@@ -77,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="hapt")
     ap.add_argument("--clipped", default="10,25,50", help="DDIM step counts run with the clip")
     ap.add_argument("--plain", default="10", help="DDIM step counts run without it (a check against bench compare)")
+    ap.add_argument("--ddpm", default="", help="DDPM ancestral step counts run with the clip, e.g. 1000")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0, help="bench compare's --seed")
     ap.add_argument("--threads", type=int, default=1)
@@ -89,10 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     model.eval()
     norm = model.normalize(torch.from_numpy(ctx.pretrain)).double()  # (M, 3, L)
     bounds = (norm.amin(dim=(0, 2))[None, :, None], norm.amax(dim=(0, 2))[None, :, None])
-    plan = [(int(k), None) for k in a.plain.split(",") if k] + [(int(k), bounds) for k in a.clipped.split(",") if k]
+    ints = lambda text: [int(k) for k in text.split(",") if k]  # noqa: E731
+    plan = ([("ddim", k, None) for k in ints(a.plain)] + [("ddim", k, bounds) for k in ints(a.clipped)]
+            + [("ddpm", k, bounds) for k in ints(a.ddpm)])
     rows = []
-    for steps, b in plan:
-        row = score(ctx, rt, model, steps, b)
+    for sampler, steps, b in plan:
+        row = score(ctx, rt, model, sampler, steps, b)
         rows.append(row)
         print(f"{row['sampler']:<9} {'clipped' if row['clipped'] else 'plain':<8} FD {format_fd(row['frechet'])}  "
               f"beyond real range {row['beyond_real_range']['count']} (peak {row['beyond_real_range']['generated_peak_g']:.1f} g)  "
