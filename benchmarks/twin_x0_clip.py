@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,21 @@ def score(ctx: QualityContext, rt, model, sampler: str, steps: int, bounds) -> d
             "static_fraction": {"real": static_fraction(ref), "generated": static_fraction(fake)}}
 
 
+def clip_cost(model, steps: int, bounds, repeats: int = 7, calls: int = 5) -> dict:
+    """PyTorch eager ms per window of DDIM-``steps`` at batch 1 without and with the clip, interleaved; medians."""
+    z, r = torch.randn(1, model.cfg.channels, model.cfg.window), torch.zeros(1, model.cfg.r_dim)
+    times = {"plain": [], "clipped": []}
+    for _ in range(repeats):
+        for kind, b in (("plain", None), ("clipped", bounds)):
+            start = time.perf_counter()
+            for _ in range(calls):
+                ddim(model, z, r, steps, b)
+            times[kind].append((time.perf_counter() - start) / calls * 1e3)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return {"sampler": f"ddim-{steps}", "batch": 1, "ms_per_window": med, "ratio": med["clipped"] / med["plain"],
+            "repeats": repeats, "calls": calls}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="the twin's training run (its EMA weights are used)")
@@ -107,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clipped", default="10,25,50", help="DDIM step counts run with the clip")
     ap.add_argument("--plain", default="10", help="DDIM step counts run without it (a check against bench compare)")
     ap.add_argument("--ddpm", default="", help="DDPM ancestral step counts run with the clip, e.g. 1000")
+    ap.add_argument("--time", type=int, default=0, help="DDIM steps to time with and without the clip (0: none)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0, help="bench compare's --seed")
     ap.add_argument("--threads", type=int, default=1)
@@ -129,11 +146,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{row['sampler']:<9} {'clipped' if row['clipped'] else 'plain':<8} FD {format_fd(row['frechet'])}  "
               f"beyond real range {row['beyond_real_range']['count']} (peak {row['beyond_real_range']['generated_peak_g']:.1f} g)  "
               f"PSD {row['psd_db']:.2f} dB  static {row['static_fraction']['generated']:.1%}", flush=True)
+    cost = clip_cost(model, a.time, bounds) if a.time else None
+    if cost:
+        print(f"{cost['sampler']} PyTorch eager, batch 1: {cost['ms_per_window']['plain']:.2f} ms plain, "
+              f"{cost['ms_per_window']['clipped']:.2f} ms clipped ({cost['ratio']:.3f}x)")
     out = RESULTS / f"twin_x0_clip_{a.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"run": a.run, "bundle": a.bundle, "data": a.data, "n": a.n, "seed": a.seed,
                                "bounds_normalised": [bounds[0].flatten().tolist(), bounds[1].flatten().tolist()],
-                               "real_vs_real_floor": ctx.floor, "rows": rows}, indent=1))
+                               "real_vs_real_floor": ctx.floor, "rows": rows, "clip_cost": cost}, indent=1))
     print(f"wrote {out}")
 
 
