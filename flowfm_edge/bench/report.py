@@ -168,7 +168,7 @@ def _plt():
 def _series(points: list[dict]) -> dict[tuple, list[dict]]:
     series: dict[tuple, list[dict]] = {}
     for p in points:
-        kind = "FlowFM euler" if p["model"] == "flow" else ("DDPM" if p["solver"] == "ddpm" else "DDIM")
+        kind = f"FlowFM {p['solver']}" if p["model"] == "flow" else ("DDPM" if p["solver"] == "ddpm" else "DDIM")
         series.setdefault((kind, p["backend"], p["precision"]), []).append(p)
     return series
 
@@ -192,10 +192,10 @@ def plot_latency_vs_steps(points: list[dict], path: str | Path, title: str = "la
 def plot_pareto(points: list[dict], front: list[dict], path: str | Path, title: str = "quality vs latency") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = {"FlowFM euler": "o", "DDIM": "s", "DDPM": "*"}
+    markers = {"DDIM": "s", "DDPM": "*"}  # FlowFM's solvers: "o"
     for (kind, backend, precision), pts in _series(points).items():
         pts = [p for p in pts if p["fd"] is not None]
-        sc = ax.scatter([p["per_item_ms"] for p in pts], [p["fd"] for p in pts], marker=markers[kind],
+        sc = ax.scatter([p["per_item_ms"] for p in pts], [p["fd"] for p in pts], marker=markers.get(kind, "o"),
                         s=60 if kind == "DDPM" else 30, label=f"{kind}, {backend} {precision}")
         for p in pts:
             short = {"euler": "E", "ddim": "DDIM-", "ddpm": "DDPM-"}.get(p["solver"], p["solver"])

@@ -45,6 +45,13 @@ def test_analyse_groups_by_runtime_and_finds_the_best_ddim():
     assert pareto_front(pts) == [0, 4]
 
 
+def test_plot_series_name_flowfm_by_its_solver():
+    from flowfm_edge.bench.report import _series
+
+    kinds = {k[0] for k in _series([pt("flow", "midpoint", 2, 1.0, 2.0), pt("diffusion", "ddim", 10, 1.0, 9.0)])}
+    assert kinds == {"FlowFM midpoint", "DDIM"}
+
+
 def test_a_reference_with_windows_beyond_the_real_range_carries_a_caution():
     from flowfm_edge.bench.report import _match_line
 
