@@ -8,7 +8,7 @@ import torch
 
 from flowfm_edge.models import OBJECTIVES, DiffusionTwin, ModelConfig
 from flowfm_edge.models.diffusion import (
-    T_STEPS, alpha_bar, cosine_alpha_bar, ddim_step, ddpm_step, make_betas, nfe, predict_z0, sample_loop, timesteps,
+    T_STEPS, alpha_bar, cosine_alpha_bar, ddim_step, ddpm_step, make_betas, nfe, sample_loop, timesteps,
 )
 
 

@@ -43,7 +43,7 @@ def test_train_writes_checkpoint_metrics_and_learns(tmp_path, windows):
 
 
 def test_resume_matches_uninterrupted_run(tmp_path, windows):
-    full = train(windows, tmp_path / "full", ModelConfig.from_preset("nano"), cfg(), progress=False)
+    train(windows, tmp_path / "full", ModelConfig.from_preset("nano"), cfg(), progress=False)
     # interrupted after step 7 of the same 12-step plan (last checkpoint: step 7), then resumed
     train(windows, tmp_path / "part", ModelConfig.from_preset("nano"), cfg(), progress=False, until=7)
     state = torch.load(tmp_path / "part" / "checkpoint" / "train_state.pt", weights_only=True)

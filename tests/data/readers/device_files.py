@@ -121,7 +121,7 @@ def _gt3x_record(kind: int, unix_s: int, payload: bytes) -> bytes:
 def write_gt3x(path: Path, acc_g: np.ndarray, start: datetime, rate: int = 30) -> Path:
     """``acc_g`` (T, 3) in g at ``rate`` Hz from ``start`` (whole seconds, UTC) -> a version 2 .gt3x file."""
     unix0 = int((start - datetime(1970, 1, 1)).total_seconds())
-    info = [f"Serial Number: MOS2E12345678", "Device Type: wGT3XBT", "Firmware: 1.9.2", f"Sample Rate: {rate}",
+    info = ["Serial Number: MOS2E12345678", "Device Type: wGT3XBT", "Firmware: 1.9.2", f"Sample Rate: {rate}",
             f"Start Date: {DOTNET_EPOCH_TICKS + unix0 * 10**7}", f"Acceleration Scale: {GT3X_SCALE}",
             "Acceleration Min: -8.0", "Acceleration Max: 8.0", "TimeZone: 00:00:00"]
     raw = np.clip(np.round(acc_g * GT3X_SCALE), -32768, 32767).astype("<i2")
