@@ -40,28 +40,12 @@ RESULTS = Path("benchmarks/results")
 
 
 @torch.no_grad()
-def ddim(model, z: torch.Tensor, r: torch.Tensor, steps: int, bounds: tuple[torch.Tensor, torch.Tensor] | None):
-    """Deterministic DDIM (eta = 0) in float64 updates; with ``bounds``, z0_hat is clipped and eps recomputed."""
-    ab = model.alpha_bar.double()
-    seq = timesteps(steps, model.T)
-    eps_fn = model.guided_eps(r)
-    for i, t in enumerate(seq):
-        ab_t = ab[t]
-        ab_prev = ab[seq[i + 1]] if i + 1 < len(seq) else torch.ones((), dtype=torch.float64)
-        eps = eps_fn(z, torch.full((len(z),), t, dtype=torch.long)).double()
-        z0 = predict_z0(z.double(), eps, ab_t)
-        if bounds is not None:
-            z0 = torch.maximum(torch.minimum(z0, bounds[1]), bounds[0])
-            eps = (z.double() - ab_t.sqrt() * z0) / (1 - ab_t).sqrt()
-        z = (ab_prev.sqrt() * z0 + (1 - ab_prev).sqrt() * eps).float()
-    return model.denormalize(z)
+def sample(model, z: torch.Tensor, r: torch.Tensor, sampler: str, steps: int, bounds, seed: int = 0) -> torch.Tensor:
+    """DDIM (eta = 0) or DDPM ancestral sampling in float64 updates, z0_hat clipped to ``bounds`` when given.
 
-
-@torch.no_grad()
-def ddpm(model, z: torch.Tensor, r: torch.Tensor, steps: int, bounds, seed: int):
-    """DDPM ancestral sampling from the posterior q(z_prev | z_t, z0_hat), z0_hat clipped with ``bounds``.
-
-    Unclipped, this is :func:`~flowfm_edge.models.diffusion.ddpm_step`. The step noise comes from
+    DDIM recomputes eps from the clipped z0_hat; DDPM steps to the posterior mean of
+    q(z_prev | z_t, z0_hat). Unclipped, they are :func:`~flowfm_edge.models.diffusion.ddim_step`
+    and :func:`~flowfm_edge.models.diffusion.ddpm_step`. DDPM's step noise comes from
     ``np.random.default_rng([seed, 1])``, the stream the runtimes' DDPM loop draws from, so the
     draws are bench compare's.
     """
@@ -76,10 +60,15 @@ def ddpm(model, z: torch.Tensor, r: torch.Tensor, steps: int, bounds, seed: int)
         z0 = predict_z0(z.double(), eps, ab_t)
         if bounds is not None:
             z0 = torch.maximum(torch.minimum(z0, bounds[1]), bounds[0])
-        beta = 1 - ab_t / ab_prev
-        mean = (ab_prev.sqrt() * beta * z0 + (1 - beta).sqrt() * (1 - ab_prev) * z.double()) / (1 - ab_t)
-        noise = torch.from_numpy(rng.standard_normal(z.shape))
-        z = (mean + (beta * (1 - ab_prev) / (1 - ab_t)).sqrt() * noise).float()
+        if sampler == "ddim":
+            if bounds is not None:
+                eps = (z.double() - ab_t.sqrt() * z0) / (1 - ab_t).sqrt()
+            z = (ab_prev.sqrt() * z0 + (1 - ab_prev).sqrt() * eps).float()
+        else:
+            beta = 1 - ab_t / ab_prev
+            mean = (ab_prev.sqrt() * beta * z0 + (1 - beta).sqrt() * (1 - ab_prev) * z.double()) / (1 - ab_t)
+            noise = torch.from_numpy(rng.standard_normal(z.shape))
+            z = (mean + (beta * (1 - ab_prev) / (1 - ab_t)).sqrt() * noise).float()
     return model.denormalize(z)
 
 
@@ -90,8 +79,7 @@ def score(ctx: QualityContext, rt, model, sampler: str, steps: int, bounds) -> d
     for i, start in enumerate(range(0, len(ref), CHUNK)):
         seed = ctx.seed * NOISE_SEED_STRIDE + i
         z, r = (torch.from_numpy(a) for a in rt._unconditional(len(ref[start : start + CHUNK]), seed))
-        x = ddim(model, z, r, steps, bounds) if sampler == "ddim" else ddpm(model, z, r, steps, bounds, seed)
-        parts.append(x.numpy())
+        parts.append(sample(model, z, r, sampler, steps, bounds, seed).numpy())
     fake = np.concatenate(parts)
     return {"sampler": f"{sampler}-{steps}", "clipped": bounds is not None, "nfe": steps,
             "frechet": bootstrap_frechet(ref_features, feature_vectors(ctx.net, fake), ctx.resamples, ctx.seed),
@@ -107,7 +95,7 @@ def clip_cost(model, steps: int, bounds, repeats: int = 7, calls: int = 5) -> di
         for kind, b in (("plain", None), ("clipped", bounds)):
             start = time.perf_counter()
             for _ in range(calls):
-                ddim(model, z, r, steps, b)
+                sample(model, z, r, "ddim", steps, b)
             times[kind].append((time.perf_counter() - start) / calls * 1e3)
     med = {k: float(np.median(v)) for k, v in times.items()}
     return {"sampler": f"ddim-{steps}", "batch": 1, "ms_per_window": med, "ratio": med["clipped"] / med["plain"],
