@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowfm_edge.bench.quality import CHUNK, NOISE_SEED_STRIDE, QualityContext
-from flowfm_edge.evaluation.frechet import bootstrap_frechet, format_fd
-from flowfm_edge.evaluation.quality import beyond_real_range, feature_vectors, psd_distance, static_fraction
+from flowfm_edge.bench.quality import QualityContext, generator_quality
+from flowfm_edge.evaluation.frechet import format_fd
 from flowfm_edge.models.diffusion import predict_z0, timesteps
 from flowfm_edge.runtimes.base import load
 from flowfm_edge.training.checkpoint import load_model
@@ -72,19 +71,27 @@ def sample(model, z: torch.Tensor, r: torch.Tensor, sampler: str, steps: int, bo
     return model.denormalize(z)
 
 
+class ClippedTwin:
+    """The twin's torch sampler behind a runtime's ``generate``, so :func:`generator_quality` scores it as bench compare does.
+
+    ``generate(n, steps, solver, seed)`` takes the noise and the prior's r from the bundle's
+    runtime (``rt``) for that seed, then samples in PyTorch with ``bounds`` (None: no clip).
+    """
+
+    def __init__(self, rt, model, bounds):
+        self.rt, self.model, self.bounds = rt, model, bounds
+        self.manifest, self.has_prior = rt.manifest, rt.has_prior
+
+    def generate(self, n: int, steps: int, solver: str, seed: int) -> np.ndarray:
+        z, r = (torch.from_numpy(a) for a in self.rt._unconditional(n, seed))
+        return sample(self.model, z, r, solver, steps, self.bounds, seed).numpy()
+
+
 def score(ctx: QualityContext, rt, model, sampler: str, steps: int, bounds) -> dict:
     """FD [95% CI] and the other quality figures of ``ctx.n`` windows drawn exactly as `bench compare` draws them."""
-    ref, ref_features = ctx.reference()
-    parts = []
-    for i, start in enumerate(range(0, len(ref), CHUNK)):
-        seed = ctx.seed * NOISE_SEED_STRIDE + i
-        z, r = (torch.from_numpy(a) for a in rt._unconditional(len(ref[start : start + CHUNK]), seed))
-        parts.append(sample(model, z, r, sampler, steps, bounds, seed).numpy())
-    fake = np.concatenate(parts)
+    q = generator_quality(ctx, ClippedTwin(rt, model, bounds), steps, sampler)
     return {"sampler": f"{sampler}-{steps}", "clipped": bounds is not None, "nfe": steps,
-            "frechet": bootstrap_frechet(ref_features, feature_vectors(ctx.net, fake), ctx.resamples, ctx.seed),
-            "beyond_real_range": beyond_real_range(ref, fake), "psd_db": psd_distance(ref, fake)["mean_db"],
-            "static_fraction": {"real": static_fraction(ref), "generated": static_fraction(fake)}}
+            **{k: q[k] for k in ("frechet", "beyond_real_range", "psd_db", "static_fraction")}}
 
 
 def clip_cost(model, steps: int, bounds, repeats: int = 7, calls: int = 5) -> dict:

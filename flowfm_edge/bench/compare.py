@@ -102,7 +102,7 @@ def matched(reference: dict, flow: list[dict]) -> dict:
     """The fewest-NFE FlowFM point that :func:`matches` the reference's quality, and the speedup per sample."""
     from ..evaluation.frechet import matches  # imports torch: only when a decision is made
 
-    ref = {k: reference.get(k) for k in KEEP}
+    ref = {k: reference[k] for k in KEEP}
     ok = sorted((p for p in flow if p["frechet"] is not None and matches(p["frechet"], reference["frechet"])),
                 key=lambda p: p["nfe"])
     if not ok:
@@ -112,7 +112,7 @@ def matched(reference: dict, flow: list[dict]) -> dict:
                         (f" (best FlowFM FD {best['fd']:.4f} at {best['label']}; the reference's interval ends at "
                          f"{reference['frechet']['ci_high']:.4f})" if best else "")}
     m = ok[0]
-    out = {"reference": ref, "matched": {k: m.get(k) for k in KEEP},
+    out = {"reference": ref, "matched": {k: m[k] for k in KEEP},
            "speedup": reference["per_item_ms"] / m["per_item_ms"]}
     if reference["j_per_sample"] and m["j_per_sample"]:
         out["energy_ratio"] = reference["j_per_sample"] / m["j_per_sample"]

@@ -107,7 +107,7 @@ def beyond_real_range(real: np.ndarray, fake: np.ndarray) -> dict:
     {'count': 1, 'fraction': 0.2, 'real_peak_g': 1.0, 'generated_peak_g': 50.0}
     """
     real_peak = float(np.abs(np.asarray(real)).max())
-    peaks = np.abs(np.asarray(fake)).max(axis=(1, 2)) if len(fake) else np.zeros(0)
+    peaks = np.abs(np.asarray(fake)).max(axis=(1, 2))  # (N,), empty when fake is
     count = int((peaks > real_peak).sum())
     return {"count": count, "fraction": count / len(peaks) if len(peaks) else float("nan"), "real_peak_g": real_peak,
             "generated_peak_g": float(peaks.max()) if len(peaks) else float("nan")}

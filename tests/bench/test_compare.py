@@ -12,7 +12,8 @@ def pt(model, solver, steps, fd, ms, backend="onnxruntime", precision="int8", ha
     """A benchmark point whose FD has the 95% interval fd +- half."""
     return {"model": model, "label": f"{solver}-{steps}", "solver": solver, "steps": steps, "nfe": steps, "fd": fd,
             "frechet": {"fd": fd, "ci_low": fd - half, "ci_high": fd + half}, "per_item_ms": ms, "backend": backend,
-            "precision": precision, "batch": 1, "threads": 2, "j_per_sample": None, "flags": []}
+            "precision": precision, "batch": 1, "threads": 2, "j_per_sample": None, "beyond_real_range": None,
+            "flags": []}
 
 
 def test_matched_takes_the_fewest_nfe_flow_setting_at_or_below_the_reference():
