@@ -75,10 +75,16 @@ def diffusion_bundle(tmp_path_factory, activity_windows, activity):
 
 
 @pytest.fixture(scope="session")
-def small_bundle(nano_run, tmp_path_factory, activity):
+def calibration():
+    """The windows fixture bundles are calibrated and gated on, at an export's default sizes."""
+    return fixtures.calibration_windows()
+
+
+@pytest.fixture(scope="session")
+def small_bundle(nano_run, tmp_path_factory, calibration):
     """small_bundle(name, precisions, graphs): a bundle of a few graphs of the nano run, built once per session."""
     needs_onnx()
-    return lambda name, precisions, graphs: fixtures.small_bundle(tmp_path_factory.getbasetemp(), nano_run, activity, name,
+    return lambda name, precisions, graphs: fixtures.small_bundle(tmp_path_factory.getbasetemp(), nano_run, calibration, name,
                                                                   precisions, graphs)
 
 

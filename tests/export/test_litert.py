@@ -109,13 +109,13 @@ def test_gate_failure_stops_the_export(nano_run, tmp_path, activity):
     assert not out.exists() and not list(tmp_path.glob(".b.*"))
 
 
-def test_int8_io_keeps_int8_interface(nano_run, litert_bundle, tmp_path, activity):
+def test_int8_io_keeps_int8_interface(nano_run, litert_bundle, tmp_path, activity, calibration):
     needs_litert()
     from flowfm_edge import runtimes
 
     out = tmp_path / "int8io"
     opts = ExportOptions(target="android", precisions=["int8"], graphs=["encoder"], int8_io=True,
-                         calib=activity, calib_size=24, val_size=36)  # the calibration of litert_bundle
+                         calib=calibration)  # the calibration of litert_bundle
     m = export_bundle(nano_run, out, opts)
     a = m["artefacts"][0]
     assert m["litert"]["int8_io"] and "kept (--int8-io)" in a["quantisation"]["io"]

@@ -57,15 +57,17 @@ def test_validate_cli_passes_and_catches_tampering(litert_bundle, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["validate", str(litert_bundle), "--backend", "litert", "--threads", "2"])
     assert res.exit_code == 0, res.output
-    assert "16 golden checks passed with litert" in res.output
+    # 4 graphs x 4 precisions, and the prior over r (numpy, the same on every backend)
+    assert "17 golden checks passed with litert" in res.output
     for precision in ("fp32", "fp16", "int8-dynamic", "int8"):
         assert f"classifier             {precision}" in res.output
+    assert "ok   prior" in res.output
     copy = tmp_path / "bundle"
     shutil.copytree(litert_bundle, copy)
     shutil.copy(copy / "litert" / "encoder.fp32.tflite", copy / "litert" / "encoder.int8.tflite")
     res = runner.invoke(app, ["validate", str(copy), "--backend", "litert"])
     assert res.exit_code == 1 and "litert/encoder.int8.tflite: sha256 mismatch" in res.output
-    with pytest.raises(BundleError, match="sha256 does not match the manifest"):
+    with pytest.raises(BundleError, match=r"encoder.int8.tflite: sha256 mismatch"):
         runtimes.load(copy, backend="litert", precision="int8").embed(np.zeros((1, 3, 300), np.float32))
 
 

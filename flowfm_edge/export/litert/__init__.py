@@ -29,7 +29,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
                  log, kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
     """Every precision of one graph as LiteRT models: returns (artefact entries, golden entry)."""
     from ...calibration import ArrayReader
-    from .convert import convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
+    from .convert import NamedInputs, convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
     from .io import summary
     from ...runtimes.litert_interpreter import run_isolated
 
@@ -41,7 +41,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     golden = Golden(bundle, spec.name, check)
     golden.save("reference", ref)
 
-    module = kit.build(spec, model, head)
+    module = NamedInputs(kit.build(spec, model, head), spec.input_names).eval()
     kwargs = sample_kwargs(spec, check, batch)
     models, export_info = {}, {"exporter": "litert-torch", "litert_torch": version, "batch": batch}
     if any(p in opts.precisions for p in ("fp32", "fp16", "int8-dynamic")):  # full INT8 comes from torch directly

@@ -79,6 +79,22 @@ def _to_bytes(edge_model) -> bytes:
             return f.read()
 
 
+class NamedInputs(torch.nn.Module):
+    """``module`` called with the graph's inputs in declared order, taking them by their declared names.
+
+    torch.export names each graph input after the forward parameter it binds to, and litert-torch
+    names the model's signature inputs (and PT2E its placeholders) the same way; a module's own
+    parameter names (a fused sampler's ``cond_input``) need not be the declared ones (``r``).
+    """
+
+    def __init__(self, module: torch.nn.Module, names: list[str]):
+        super().__init__()
+        self.module, self.names = module, list(names)
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.module(*(inputs[n] for n in self.names))
+
+
 def sample_kwargs(spec: GraphSpec, feeds: dict[str, np.ndarray], batch: int = 1) -> dict[str, torch.Tensor]:
     """The first ``batch`` rows of ``feeds`` as torch tensors, in the graph's input order: the fixed export shapes."""
     return {n: torch.from_numpy(np.ascontiguousarray(feeds[n][:batch], dtype=np.float32)) for n in spec.input_names}
