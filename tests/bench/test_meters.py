@@ -1,7 +1,11 @@
 """Energy meters read fixture sysfs trees made here; NVML runs only where an NVIDIA GPU exists."""
 
+import contextlib
+import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,17 +39,31 @@ def test_rapl_counts_and_wraps(tmp_path):
     assert meter.read_j() == pytest.approx(0.5 + (2_000_000 + 1 - 1_500_000 + 100_000) * 1e-6)
 
 
+@contextlib.contextmanager
+def unprivileged():
+    """Run the block as user ``nobody`` when the tests run as root, for whom file permissions do not apply."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)  # leaves root's capabilities; the saved uid 0 takes them back below
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 def test_rapl_missing_or_unreadable(tmp_path):
     with pytest.raises(MeterUnavailable, match="intel-rapl"):
         RaplMeter(tmp_path)
-    zone = rapl_tree(tmp_path)
-    (zone / "energy_uj").chmod(0)
+    root = Path(tempfile.mkdtemp(prefix="rapl-"))  # world-traversable, unlike pytest's tmp_path under root
     try:
-        open(zone / "energy_uj").close()
-        pytest.skip("running as root: file permissions do not apply")
-    except PermissionError:
-        with pytest.raises(MeterUnavailable, match="not readable"):
-            RaplMeter(tmp_path / "class" / "powercap")
+        root.chmod(0o755)
+        zone = rapl_tree(root)
+        (zone / "energy_uj").chmod(0)
+        with unprivileged(), pytest.raises(MeterUnavailable, match="energy_uj is not readable"):
+            RaplMeter(root / "class" / "powercap")
+    finally:
+        shutil.rmtree(root)
 
 
 def jetson_hwmon(root, rails):

@@ -12,6 +12,8 @@ import pytest
 from flowfm_edge.export import ExportOptions, QualityGateError, export_bundle
 from flowfm_edge.bundle.manifest import read_manifest
 
+pytestmark = pytest.mark.litert
+
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 GRAPHS = ("encoder", "classifier", "velocity", "sampler-euler-2")
 

@@ -78,6 +78,7 @@ def test_validate_command_prints_the_prior_check(guided_bundle):
     assert "max_abs" in line and "tolerance 1e-05" in line
 
 
+@pytest.mark.litert
 def test_android_bundle_carries_the_prior(litert_bundle):
     from flowfm_edge import runtimes
 

@@ -16,6 +16,8 @@ from flowfm_edge import runtimes
 from flowfm_edge.cli import app
 from flowfm_edge.runtimes import BundleError
 
+pytestmark = pytest.mark.litert
+
 # relative L2 to the torch backend allowed per precision (nano model, real windows)
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8-dynamic": 0.1, "int8": 0.1}
 
