@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .contract import CHANNELS, RATE_HZ, WINDOW_LEN, DataError
+from ..validation import one_line
 from .identity import file_key
 
 STORE_VERSION = 2
@@ -124,13 +125,6 @@ def new_index(sources: list[str], participants: list[dict]) -> dict:
     return {**index, "digest": index_digest(index)}
 
 
-def _field(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def read_index(root: str | Path) -> StoreIndex:
     """The checked index of the store at ``root``; a DataError naming the file and field otherwise."""
     root = Path(root)
@@ -150,11 +144,7 @@ def read_index(root: str | Path) -> StoreIndex:
     try:
         index = StoreIndex.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if not first["loc"]:  # a check across fields: its message names them
-            raise DataError(f"{path}: {first['msg'].removeprefix('Value error, ')}") from None
-        problem = "is missing" if first["type"] == "missing" else f"is malformed ({first['msg']})"
-        raise DataError(f"{path}: field '{_field(first['loc'])}' {problem}") from None
+        raise DataError(f"{path}: {one_line(exc)}") from None
     if index.digest != index_digest(raw):
         raise DataError(f"{path}: field 'digest' does not match the index: it was edited after `data shard` wrote "
                         "it; convert the sources again into a new --out")

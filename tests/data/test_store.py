@@ -95,7 +95,7 @@ def test_a_damaged_shard_is_named(two_sources, tmp_path):
     with pytest.raises(DataError, match=f"{index['participants'][0]['file']} .*: the shard is missing"):
         load_store(tmp_path / "store")
     (tmp_path / "store" / "index.json").write_text(json.dumps({"version": 99}))
-    with pytest.raises(DataError, match="field 'version' is malformed .*is 99; this flowfm-edge reads version 2"):
+    with pytest.raises(DataError, match="field 'version' is 99; this flowfm-edge reads version 2"):
         load_store(tmp_path / "store")
 
 
