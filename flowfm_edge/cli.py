@@ -56,7 +56,7 @@ def train(
     view_scale: float = typer.Option(RECIPE["view_scale"], min=0.0, help="Encoder view: per-axis gain SD."),
     view_shift: int = typer.Option(RECIPE["view_shift"], min=0, help="Encoder view: circular time shift up to this many samples."),
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
-    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for weights, batches, noise and DGS."),
+    seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS (0 to 2**32 - 1)."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
     compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model (inductor): pays only on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
@@ -146,7 +146,7 @@ def quickstart(
     data: str = typer.Option("hapt", help=DATA_HELP),
     preset: str = typer.Option("tiny", help="Model size."),
     steps: int = typer.Option(QUICKSTART_STEPS, min=1, help="Training steps of batch 64: the quickstart's budget (see the README for what a longer run gives)."),
-    seed: int = typer.Option(0, min=0, help="Seed."),
+    seed: int = typer.Option(0, help="Seed."),
     force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it and start over."),
 ):
     """The main job: train FlowFM on HAPT with the default recipe, probe it beside its baselines, plot what it learned."""
