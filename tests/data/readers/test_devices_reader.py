@@ -69,7 +69,7 @@ def test_device_runs_keep_clock_times(raw):
 
 def test_missing_java_and_bad_files_are_explained(raw, tmp_path, monkeypatch):
     (tmp_path / "broken.cwa").write_bytes(b"not a cwa file" * 100)
-    with pytest.raises(ValueError, match="broken.cwa: actipy could not read it"):
+    with pytest.raises(ValueError, match=r"broken.cwa: not a readable device file \(Unexpected partial CWA block\)"):
         devices.device_runs(tmp_path / "broken.cwa")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="needs a Java runtime .* `apt-get install default-jre-headless`"):
