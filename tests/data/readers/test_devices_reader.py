@@ -91,11 +91,11 @@ def test_a_store_of_device_files_records_nonwear(raw, tmp_path):
 
 def test_embed_files_reads_device_files_with_their_clock(raw, tmp_path, small_bundle):
     pq = pytest.importorskip("pyarrow.parquet", reason="needs the [cohort] extra (pyarrow)")
-    from flowfm_edge.runtimes.cohort import embed_files
+    from flowfm_edge.runtimes.cohort import embed_files, output_name
 
     bundle = small_bundle("nano-stream-bundle", ["fp32", "int8"], ["encoder", "classifier"])
     counts = embed_files([raw / "P002.cwa.gz"], bundle, tmp_path / "emb")
-    table = pq.read_table(tmp_path / "emb" / "P002.parquet")
+    table = pq.read_table(tmp_path / "emb" / output_name(raw / "P002.cwa.gz"))
     assert counts["written"] == 1 and table.column("participant")[0].as_py() == "P002"
     t0 = int(np.datetime64(START, "ns").astype(np.int64))
     assert [v.value for v in table.column("start")][:3] == [t0, t0 + 10**10, t0 + 2 * 10**10]
