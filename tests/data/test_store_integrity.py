@@ -242,3 +242,26 @@ def test_a_source_with_nan_windows_names_them_and_leaves_no_shard(tmp_path):
     with pytest.raises(DataError):
         write_store([str(tmp_path / "good.npz"), str(tmp_path / "bad.npz")], tmp_path / "s")
     assert not (tmp_path / "s" / "shards" / shard_name("b")).exists()
+
+
+def test_train_verify_full_and_data_shard_refusals_are_one_line(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from flowfm_edge.cli import app
+
+    root, _ = store
+    shard = root / "shards" / shard_name("big")
+    raw = bytearray(shard.read_bytes())
+    raw[128 + 20 * 3600: 128 + 20 * 3600 + 4] = np.float32(0.5).tobytes()  # between the sampled blocks
+    shard.write_bytes(bytes(raw))
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--data", str(root), "--verify", "full", "--steps", "1", "--batch-size", "4",
+                              "--out", str(tmp_path / "run")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and text.startswith("error:") and "sha256 differs from the index" in text, res.output
+    assert not (tmp_path / "run").exists()
+    a, _ = npz(tmp_path / "a.npz", ["p1"])
+    b, _ = npz(tmp_path / "b.npz", ["p1"], seed=4)
+    res = runner.invoke(app, ["data", "shard", a, b, "--out", str(tmp_path / "s2")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and text.startswith("error:") and "participant 'p1' appears in" in text, res.output
