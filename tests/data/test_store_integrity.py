@@ -263,5 +263,5 @@ def test_train_verify_full_and_data_shard_refusals_are_one_line(store, tmp_path)
     a, _ = npz(tmp_path / "a.npz", ["p1"])
     b, _ = npz(tmp_path / "b.npz", ["p1"], seed=4)
     res = runner.invoke(app, ["data", "shard", a, b, "--out", str(tmp_path / "s2")])
-    text = " ".join(res.output.split())
+    text = " ".join(res.stderr.split())  # stdout holds the progress bar
     assert res.exit_code == 1 and text.startswith("error:") and "participant 'p1' appears in" in text, res.output
