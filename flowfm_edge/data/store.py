@@ -36,6 +36,7 @@ import hashlib
 import mmap
 from collections import OrderedDict
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -85,8 +86,8 @@ class StoreWindows:
         path = self.root / self.records[k]["file"]
         try:
             m = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot be read as a shard ({exc})") from None
+        except (OSError, ValueError, SyntaxError, TokenError) as exc:  # numpy tokenizes the header's dict
+            raise DataError(f"{path}: cannot be read as a shard ({type(exc).__name__}: {exc})") from None
         if m.shape != (self.records[k]["windows"], len(CHANNELS), WINDOW_LEN) or m.dtype != np.float32:
             raise DataError(f"{path}: shape {m.shape} {m.dtype}; the index says "
                             f"({self.records[k]['windows']}, 3, {WINDOW_LEN}) float32")

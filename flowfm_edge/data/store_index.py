@@ -22,6 +22,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from tokenize import TokenError
 from typing import Literal, Optional
 
 import numpy as np
@@ -180,8 +181,8 @@ def check_shard(root: Path, rec: Participant, verify: str = "quick") -> Path:
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
             offset = f.tell()
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
-        raise DataError(f"{where}: not a .npy shard ({str(exc)[:120]})") from None
+    except (ValueError, OSError, SyntaxError, EOFError, TokenError) as exc:  # numpy tokenizes the header's dict
+        raise DataError(f"{where}: not a .npy shard ({type(exc).__name__}: {str(exc)[:120]})") from None
     if shape != expected or fortran or dtype != np.dtype("<f4"):
         raise DataError(f"{where}: holds {shape} {dtype}{' (Fortran order)' if fortran else ''}; the index says "
                         f"{expected} float32")

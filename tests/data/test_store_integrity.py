@@ -171,6 +171,16 @@ def test_rewritten_zeroed_and_truncated_shards_are_caught_when_opened(store):
     np.testing.assert_array_equal(np.asarray(load_store(root).X)[:100], X[:100])
 
 
+def test_regression_a_shard_header_overwritten_with_zeros_is_named(store):
+    root, _ = store
+    shard = root / "shards" / shard_name("big")
+    raw = bytearray(shard.read_bytes())
+    raw[50:61] = bytes(11)  # found by the fuzz suite: numpy's header parser raised tokenize.TokenError
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="not a .npy shard"):
+        load_store(root)
+
+
 def test_a_change_between_the_sampled_blocks_needs_verify_full(store):
     root, _ = store
     shard = root / "shards" / shard_name("big")
