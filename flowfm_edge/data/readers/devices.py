@@ -153,7 +153,8 @@ def _reason(exc: BaseException, output: list[str]) -> str:
     elif isinstance(exc, subprocess.CalledProcessError):
         text = f"actipy's Java reader exited with status {exc.returncode}"
     else:
-        text = f"{type(exc).__name__}: {exc}"
+        kind = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__}.error"  # struct.error
+        text = f"{kind}: {exc}"
     text = " ".join(text.split())
     return text if len(text) <= 160 else text[:157] + "..."
 
