@@ -2,7 +2,9 @@
 
 ``sign_bundle`` writes ``BUNDLE/bundle.sig``: a Sigstore bundle (DSSE envelope, in-toto
 statement) holding the sha256 of every file in the directory, signed offline with an
-elliptic-curve private key (PEM). ``verify_bundle`` re-hashes the directory and checks it
+elliptic-curve private key (PEM; P-256, P-384 or P-521, encrypted ones with their password). The key
+is opened and its type checked first, so an RSA or Ed25519 key or a wrong password is one error
+naming the key. ``verify_bundle`` re-hashes the directory and checks it
 against the signature with the public key: a modified manifest, weight, golden file, an
 added or a removed file all fail. Which key to trust comes from ``--trust PUBKEY``, else
 ``$FLOWFM_EDGE_TRUST_KEY``, else ``~/.config/flowfm-edge/trusted_key.pem``; once a key is
