@@ -40,26 +40,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from hostile_reader_cases import CASES as READER_CASES, bomb, csv_text, recording  # noqa: E402
 from hostile_store_cases import CASES as STORE_CASES  # noqa: E402
+from hostile_inputs import run_cases, table  # noqa: E402
 from hostile_workspace import Outcome, Workspace  # noqa: E402
 
 CASES = STORE_CASES + READER_CASES
 OUTCOMES = (Outcome.ERROR, Outcome.DROP, Outcome.RIGHT, Outcome.CRASH, Outcome.WRONG)
-
-
-def run_cases(ws: Workspace, only: str = "") -> list[dict]:
-    rows = []
-    for name, fn in CASES:
-        if only and only not in name:
-            continue
-        t0 = time.perf_counter()
-        try:
-            outcome, detail = fn(ws)
-        except Exception as exc:  # noqa: BLE001 - the point is to see what escapes
-            outcome, detail = Outcome.CRASH, f"{type(exc).__name__}: {str(exc)[:160]}"
-        rows.append({"case": name, "outcome": outcome, "detail": " ".join(str(detail).split())[:220],
-                     "seconds": round(time.perf_counter() - t0, 2)})
-        print(f"  {outcome:<17} {name}: {rows[-1]['detail'][:110]}", flush=True)
-    return rows
 
 
 def run_fuzz(ws: Workspace, examples: int) -> dict:
@@ -148,18 +133,12 @@ def run_fuzz(ws: Workspace, examples: int) -> dict:
 
         path = root / "shards" / shard_name(which)
         good = path.read_bytes()
-        raw = bytearray(good)
-        if kind == "truncate":
-            raw = raw[:at % len(raw)]
-        elif kind == "overwrite":
-            raw[at % len(raw):at % len(raw) + len(patch)] = patch
-        else:
-            raw += patch
+        raw = fz.damage_shard(good, kind, at, patch)
 
         def outcome():
-            path.write_bytes(bytes(raw))
+            path.write_bytes(raw)
             result = fz.check_store(root, truth)
-            assert result == "clear error" or bytes(raw) == good, "a changed shard was read"
+            assert result == "clear error" or raw == good, "a changed shard was read"
             return result
         record("store shard", outcome)
         path.write_bytes(good)
@@ -231,21 +210,6 @@ def bomb_memory(work: Path, before: str | None, valid_mb: int) -> dict:
     return out
 
 
-def table(rows: list[dict], fuzz: dict | None) -> str:
-    lines = ["| case | outcome | what happened |", "| --- | --- | --- |"]
-    lines += [f"| {r['case']} | {r['outcome']} | {r['detail'][:120]} |" for r in rows]
-    totals = {o: sum(r["outcome"] == o for r in rows) for o in OUTCOMES}
-    lines += ["", "| inputs | tried | " + " | ".join(OUTCOMES) + " | accepted (valid input) |",
-              "| --- | ---: |" + " ---: |" * (len(OUTCOMES) + 1)]
-    lines.append(f"| listed cases | {len(rows)} | " + " | ".join(str(totals[o]) for o in OUTCOMES) + " | 0 |")
-    if fuzz:
-        for kind, c in fuzz["counts"].items():
-            tried = sum(c.values())
-            lines.append(f"| fuzz: {kind} | {tried} | " + " | ".join(str(c.get(o, 0)) for o in OUTCOMES)
-                         + f" | {c['accepted']} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fuzz-examples", type=int, default=300, help="hypothesis examples per fuzz target")
@@ -267,7 +231,7 @@ def main() -> None:
             ws.build()
         if "cases" not in skip:
             print("cases:", flush=True)
-            result["cases"] = run_cases(ws, args.only)
+            result["cases"] = run_cases(ws, [c for c in CASES if args.only in c[0]])
         if "fuzz" not in skip:
             print("fuzz:", flush=True)
             result["fuzz"] = run_fuzz(ws, args.fuzz_examples)
@@ -277,7 +241,7 @@ def main() -> None:
             result["memory"] = bomb_memory(Path(tmp) / "memory", args.before, args.valid_mb)
     print()
     if "cases" in result:
-        print(table(result["cases"], result.get("fuzz")))
+        print(table(result["cases"], result.get("fuzz"), OUTCOMES))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {args.out}")
