@@ -275,3 +275,25 @@ def test_train_verify_full_and_data_shard_refusals_are_one_line(store, tmp_path)
     res = runner.invoke(app, ["data", "shard", a, b, "--out", str(tmp_path / "s2")])
     text = " ".join(res.stderr.split())  # stdout holds the progress bar
     assert res.exit_code == 1 and text.startswith("error:") and "participant 'p1' appears in" in text, res.output
+
+
+def test_data_convert_refuses_an_existing_out_without_force(tmp_path):
+    from typer.testing import CliRunner
+
+    from flowfm_edge.cli import app
+
+    raw = tmp_path / "phones" / "rec"
+    raw.mkdir(parents=True)
+    t = np.arange(2100) / 100
+    (raw / "TotalAcceleration.csv").write_text("time,x,y,z\n" + "\n".join(
+        f"{1_700_000_000_000_000_000 + int(s * 1e9)},9.80665,0,0" for s in t) + "\n")
+    out = tmp_path / "mine.npz"
+    out.write_bytes(b"precious")
+    runner = CliRunner()
+    args = ["data", "convert", str(tmp_path / "phones"), "--format", "sensor-logger", "--out", str(out)]
+    res = runner.invoke(app, args)
+    text = " ".join(res.stderr.split())
+    assert res.exit_code == 1 and "--out exists" in text and out.read_bytes() == b"precious"
+    res = runner.invoke(app, [*args, "--force"])
+    assert res.exit_code == 0, res.output
+    assert len(load_source(str(out)).X) == 3
