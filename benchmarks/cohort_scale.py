@@ -85,7 +85,9 @@ def make_sources(root: Path, gb: float, participants: int, files: int) -> list[s
 
 
 def sub_store(store: Path, out: Path, gb: float) -> Path:
-    """A store of the first participants of ``store`` up to ``gb`` GB (shards linked, not copied)."""
+    """A store of the first participants of ``store`` up to ``gb`` GB (shards hard-linked, not copied)."""
+    from flowfm_edge.data.store_index import new_index
+
     index = json.loads((store / "index.json").read_text())
     keep, total = [], 0
     for rec in index["participants"]:
@@ -96,10 +98,9 @@ def sub_store(store: Path, out: Path, gb: float) -> Path:
     (out / "shards").mkdir(parents=True, exist_ok=True)
     for rec in keep:
         target = out / rec["file"]
-        if not target.exists():
-            target.symlink_to((store / rec["file"]).resolve())
-    (out / "index.json").write_text(json.dumps(index | {"participants": keep,
-                                                        "windows": sum(r["windows"] for r in keep)}))
+        if not target.exists():  # a store refuses symbolic links; a hard link is the same regular file
+            os.link(store / rec["file"], target)
+    (out / "index.json").write_text(json.dumps(new_index(index["sources"], keep)))
     return out
 
 

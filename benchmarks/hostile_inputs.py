@@ -50,9 +50,9 @@ CASES = BUNDLE_CASES + RUN_CASES
 OUTCOMES = ("clear error", "counted drop", "crash", "silently wrong")
 
 
-def run_cases(ws: Workspace) -> list[dict]:
+def run_cases(ws: Workspace, cases=CASES) -> list[dict]:
     rows = []
-    for name, fn in CASES:
+    for name, fn in cases:
         t0 = time.perf_counter()
         try:
             outcome, detail = fn(ws)
@@ -273,17 +273,18 @@ def eviction(ws: Workspace, sizes: list[int], repeats: int, before: str | None) 
     return out
 
 
-def table(rows: list[dict], fuzz: dict | None) -> str:
+def table(rows: list[dict], fuzz: dict | None, outcomes: tuple[str, ...] = OUTCOMES) -> str:
     lines = ["| case | outcome | what happened |", "| --- | --- | --- |"]
     lines += [f"| {r['case']} | {r['outcome']} | {r['detail'][:120]} |" for r in rows]
-    totals = {o: sum(r["outcome"] == o for r in rows) for o in OUTCOMES}
-    lines += ["", "| inputs | tried | " + " | ".join(OUTCOMES) + " | accepted (valid input) |",
-              "| --- | ---: |" + " ---: |" * (len(OUTCOMES) + 1)]
-    lines.append(f"| listed cases | {len(rows)} | " + " | ".join(str(totals[o]) for o in OUTCOMES) + " | 0 |")
+    totals = {o: sum(r["outcome"] == o for r in rows) for o in outcomes}
+    lines += ["", "| inputs | tried | " + " | ".join(outcomes) + " | accepted (valid input) |",
+              "| --- | ---: |" + " ---: |" * (len(outcomes) + 1)]
+    lines.append(f"| listed cases | {len(rows)} | " + " | ".join(str(totals[o]) for o in outcomes) + " | 0 |")
     if fuzz:
         for kind, c in fuzz["counts"].items():
             tried = sum(c.values())
-            lines.append(f"| fuzz: {kind} | {tried} | " + " | ".join(str(c[o]) for o in OUTCOMES) + f" | {c['accepted']} |")
+            lines.append(f"| fuzz: {kind} | {tried} | " + " | ".join(str(c.get(o, 0)) for o in outcomes)
+                         + f" | {c['accepted']} |")
     return "\n".join(lines)
 
 

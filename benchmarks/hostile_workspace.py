@@ -1,8 +1,9 @@
 """What the hostile-input cases share: the workspace (a nano run, bundles, keys) and how a result is judged.
 
 A typed error or one red CLI line with exit 1 is a *clear error*; a stream that goes on and
-counts the input is a *counted drop*; a result that runs tampered or garbage input without
-a word is *silently wrong*. Exceptions that escape a case are judged *crash* by the caller
+counts the input is a *counted drop*; careless but valid input (same names in two folders, a
+store given as a source) that gives the right result is *handled correctly*; a result that runs
+tampered or garbage input without a word, or loses data, is *silently wrong*. Exceptions that escape a case are judged *crash* by the caller
 (``hostile_inputs.py``).
 """
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class Outcome:
     ERROR, DROP, CRASH, WRONG = "clear error", "counted drop", "crash", "silently wrong"
+    RIGHT = "handled correctly"
 
 
 def _fixtures():

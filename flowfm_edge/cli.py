@@ -56,11 +56,13 @@ def train(
     view_scale: float = typer.Option(RECIPE["view_scale"], min=0.0, help="Encoder view: per-axis gain SD."),
     view_shift: int = typer.Option(RECIPE["view_shift"], min=0, help="Encoder view: circular time shift up to this many samples."),
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
-    seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS."),
+    seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS (0 to 2**32 - 1)."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
     compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model (inductor): pays only on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
     ckpt_every: int = typer.Option(500, min=1, help="Checkpoint every N steps (resumable)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
+    force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it (checkpoint, head, prior, model card, metrics) and start over. Without --resume or --force such an OUT is refused."),
+    verify: str = typer.Option("quick", help="A shard store given as --data is checked at open: quick (index, and each shard's size, header and sampled sha256) or full (also every byte's sha256 and every window finite)."),
     until: Optional[int] = typer.Option(None, min=1, help="Stop (with a checkpoint) after this step; --resume later."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available)."),
@@ -80,7 +82,7 @@ def train(
         data, rate, preset = apply_run_file(ctx, config, model_kw, train_kw, data, rate, preset)
     train_kw["warmup"] = min(train_kw["warmup"], train_kw["steps"])
     train_run(data, out, preset, model_kw, train_kw, resume=resume, until=until, rate=rate, device=device,
-              logger=logger)
+              logger=logger, force=force, verify=verify)
 
 
 # command-line option -> (table, key) of a run file
@@ -112,28 +114,29 @@ def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dic
 
 def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
               until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None,
-              logger: str = "none") -> None:
+              logger: str = "none", force: bool = False, verify: str = "quick") -> None:
+    """Check the options, the run directory and the logger, read the data, then train (see ``training.train``)."""
     from .models import OBJECTIVES, ModelConfig
     from .training import TrainConfig, train as train_loop
-    from .training.run_config import resolved_run_config, write_run_config
+    from .training.checkpoint import check_run_dir
+    from .training.run_config import resolved_run_config
+    from .training.trackers import check_logger
 
     objective = model_kw.get("objective", "flow")
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
-    ws = load_windows(data, split="pretrain", rate=rate)
-    ws.meta["spec"] = data
     model_cfg = ModelConfig.from_preset(preset, **model_kw)
-    model_cfg.validate()
     cfg = TrainConfig(**train_kw)
+    if int(os.environ.get("RANK", "0")) == 0:
+        check_run_dir(out, resume, force)
+    check_logger(logger)
+    ws = load_windows(data, split="pretrain", rate=rate, verify=verify)
+    ws.meta["spec"] = data
     console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {cfg.steps} steps "
                   f"of batch {cfg.batch_size}", highlight=False)
     resolved = resolved_run_config({"source": data, "rate": rate}, model_cfg, cfg)
-    rank0 = int(os.environ.get("RANK", "0")) == 0
-    if rank0 and not resume:  # a resumed run's file is rewritten once the loop has accepted the resume
-        write_run_config(Path(out) / "run.toml", resolved)
-    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until, logger=logger)
-    if rank0 and resume:
-        write_run_config(Path(out) / "run.toml", resolved)
+    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until, logger=logger, force=force,
+               run_file=resolved)
     console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
 
 
@@ -144,6 +147,7 @@ def quickstart(
     preset: str = typer.Option("tiny", help="Model size."),
     steps: int = typer.Option(QUICKSTART_STEPS, min=1, help="Training steps of batch 64: the quickstart's budget (see the README for what a longer run gives)."),
     seed: int = typer.Option(0, help="Seed."),
+    force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it and start over."),
 ):
     """The main job: train FlowFM on HAPT with the default recipe, probe it beside its baselines, plot what it learned."""
     from .evaluation import embed_windows
@@ -153,7 +157,7 @@ def quickstart(
     console.print(f"quickstart budget: {preset}, {steps} steps of batch 64 (a short run; "
                   f"`flowfm-edge train --steps N` trains longer)", highlight=False)
     train_run(data, out, preset, model_overrides(),
-              train_overrides(steps=steps, batch_size=64, warmup=min(100, steps // 10), seed=seed))
+              train_overrides(steps=steps, batch_size=64, warmup=min(100, steps // 10), seed=seed), force=force)
     run_probe(out, data)
     ws = load_windows(data)
     model, _ = load_model(out)

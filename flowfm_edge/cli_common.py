@@ -32,14 +32,23 @@ def cli_errors(fn):
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
-            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(_message(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
 
 
-def load_windows(data: str, split: str = "labelled", rate: float | None = None):
-    """The WindowSet of ``data`` (a source name, .npz file or SSL-Wearables directory)."""
+def _message(exc: BaseException) -> str:
+    """One line for ``exc``; a pydantic ValidationError (a typed configuration refusing a value) names its field."""
+    if type(exc).__name__ == "ValidationError" and hasattr(exc, "errors"):
+        from .validation import one_line
+
+        return f"{exc.title}: {one_line(exc)}"
+    return " ".join(str(exc).split("\n"))
+
+
+def load_windows(data: str, split: str = "labelled", rate: float | None = None, verify: str = "quick"):
+    """The WindowSet of ``data`` (a source name, .npz file, shard store or SSL-Wearables directory)."""
     from .data import load_source
 
-    return load_source(data, split=split, rate=rate)
+    return load_source(data, split=split, rate=rate, verify=verify)

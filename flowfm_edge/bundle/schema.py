@@ -21,6 +21,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..validation import field_name, short as _short
+
 SCHEMA_VERSION = 1
 SHA256 = r"^[0-9a-f]{64}$"
 MAX_TOLERANCE = 1.0  # a relative L2 tolerance of 1 already accepts any output of the right scale
@@ -170,14 +172,6 @@ class Manifest(_Section):
         return v
 
 
-def field_name(loc: tuple) -> str:
-    """('artefacts', 2, 'file', 'sha256') -> 'artefacts[2].file.sha256'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_manifest(data: object, where: str) -> Manifest:
     """The typed manifest of ``data`` (parsed JSON); a BundleError naming the first bad field otherwise."""
     from .manifest import BundleError
@@ -197,8 +191,3 @@ def parse_manifest(data: object, where: str) -> Manifest:
             problem = f"is malformed ({first['msg']}, got {_short(first.get('input'))})"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise BundleError(f"{where}: field '{name}' {problem}{more}; re-export the bundle") from None
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -2,7 +2,9 @@
 
 ``sign_bundle`` writes ``BUNDLE/bundle.sig``: a Sigstore bundle (DSSE envelope, in-toto
 statement) holding the sha256 of every file in the directory, signed offline with an
-elliptic-curve private key (PEM). ``verify_bundle`` re-hashes the directory and checks it
+elliptic-curve private key (PEM; P-256, P-384 or P-521, encrypted ones with their password). The key
+is opened and its type checked first, so an RSA or Ed25519 key or a wrong password is one error
+naming the key. ``verify_bundle`` re-hashes the directory and checks it
 against the signature with the public key: a modified manifest, weight, golden file, an
 added or a removed file all fail. Which key to trust comes from ``--trust PUBKEY``, else
 ``$FLOWFM_EDGE_TRUST_KEY``, else ``~/.config/flowfm-edge/trusted_key.pem``; once a key is
@@ -49,15 +51,44 @@ def _key_file(path: str | Path, what: str) -> Path:
     return path
 
 
+EC_SIZES = (256, 384, 521)  # the curves model-signing signs with: P-256, P-384, P-521
+
+
+def _ec_private_key(key: Path, password: str | None) -> bytes | None:
+    """The password as bytes, after checking that ``key`` opens with it and is an elliptic-curve key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    secret = None if password is None else password.encode()
+    try:
+        loaded = serialization.load_pem_private_key(key.read_bytes(), secret)
+    except TypeError:  # cryptography: a password for a plain key, or none for an encrypted one
+        need = "is encrypted: pass its --password" if password is None else "is not encrypted: leave out --password"
+        raise BundleError(f"{key}: the private key {need}") from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise BundleError(f"{key}: cannot open the private key ({_short(str(exc), 160)}); a wrong --password, or "
+                          "not a PEM private key") from None
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        kind = type(loaded).__name__.removeprefix("_").replace("PrivateKey", "")
+        raise BundleError(f"{key}: an {kind} key; bundles are signed with an elliptic-curve key (P-256, P-384 or "
+                          "P-521), e.g. `openssl ecparam -name prime256v1 -genkey -noout -out key.pem`")
+    if loaded.curve.key_size not in EC_SIZES:
+        raise BundleError(f"{key}: an elliptic-curve key on {loaded.curve.name}; model-signing signs with P-256, "
+                          "P-384 or P-521")
+    return secret
+
+
 def sign_bundle(bundle: str | Path, key: str | Path, password: str | None = None) -> Path:
     """Sign ``bundle`` with the EC private key ``key`` (PEM); returns the signature path. Refuses a tampered bundle."""
     bundle = Path(bundle)
     ms = _model_signing()
     check_files(bundle, read_manifest(bundle))
     key = _key_file(key, "private key")
+    secret = _ec_private_key(key, password)
     signature = bundle / SIGNATURE
-    try:
-        ms.signing.Config().use_elliptic_key_signer(private_key=key, password=password).set_hashing_config(
+    try:  # model-signing hands the password to cryptography, which takes bytes
+        ms.signing.Config().use_elliptic_key_signer(private_key=key, password=secret).set_hashing_config(
             _hashing(ms)).sign(bundle, signature)
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{key}: could not sign with this key ({exc}); it must be an elliptic-curve private key "

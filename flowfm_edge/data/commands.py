@@ -19,13 +19,18 @@ def data_convert(
     out: Path = typer.Option(..., help="Output .npz (X, y, pid, classes)."),
     hop: float = typer.Option(5.0, help="Hop between 10 s windows, in seconds."),
     label_policy: str = typer.Option("pure", help="pure (one label per window), majority, or any."),
+    force: bool = typer.Option(False, "--force", help="Replace an --out that exists (refused otherwise)."),
 ):
     """Cut a raw dataset into 10 s, 30 Hz windows in g and save them as .npz."""
     from . import save_npz
     from .readers import convert
 
+    if out.exists() and not (force and out.is_file()):
+        raise ValueError(f"{out}: --out exists; pass another --out, or --force to replace the file")
     ws = convert(format, raw_dir, hop_s=hop, label_policy=label_policy)
-    save_npz(out, ws)
+    tmp = out.with_name(out.name + ".tmp")
+    save_npz(tmp, ws)
+    tmp.replace(out)  # whole or not at all
     dropped = {k: v for k, v in ws.meta.items() if k.startswith("dropped") or k == "short_recordings"}
     console.print(f"wrote {len(ws)} windows, {len(set(ws.pid.tolist()))} subjects, "
                   f"{'no labels' if ws.y is None else f'{ws.n_classes} classes'} to {out}; dropped: {dropped}")

@@ -19,12 +19,13 @@ _VALID = ("synthetic, hapt, a path to a .npz window file, a shard store (flowfm-
 
 
 def load_source(spec: str, *, split: str = "labelled", rate: float | None = None, seed: int = 0,
-                drop_nan: bool = False) -> WindowSet:
+                drop_nan: bool = False, verify: str = "quick") -> WindowSet:
     """Windows ``X`` (N, 3, 300) in g from ``spec``.
 
     ``split="pretrain"`` asks for every window usable without labels: HAPT adds its
     unlabelled recording time; a labelled source returns the same windows, whose labels
-    pretraining ignores. ``rate`` is the native sample rate of an SSL-Wearables directory.
+    pretraining ignores. ``rate`` is the native sample rate of an SSL-Wearables directory;
+    ``verify`` how a shard store is checked when opened ("quick" or "full", see ``load_store``).
 
     >>> load_source("synthetic").X.shape[1:]
     (3, 300)
@@ -44,7 +45,7 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
     from .store import is_store, load_store
 
     if path.is_dir() and is_store(path):
-        return load_store(path)
+        return load_store(path, verify=verify)
     if path.is_dir():
         from .npz import load_ssl_dir
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from ..data.contract import WINDOW_LEN
 
@@ -22,34 +26,43 @@ R_NORMS = ("none", "layernorm", "l2")
 MTL_FEATURE_DIM = 1024  # the SSL-Wearables ResNet's feature width (models/resnet.py)
 
 
-@dataclass
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+# A config is checked when it is built and when a field is set: ranges below, combinations in validate().
+CHECKED = ConfigDict(validate_assignment=True, allow_inf_nan=False)
+
+
+@dataclass(config=CHECKED)
 class ModelConfig:
     """Everything needed to rebuild a FlowFM (or a twin) exactly; saved next to every checkpoint."""
 
     preset: str = "nano"
-    dim: int = 64
-    depth: int = 2
-    heads: int = 2
-    patch: int = 10
-    window: int = WINDOW_LEN
-    channels: int = 3
-    r_dim: int = 64
-    mlp_ratio: float = 4.0
-    p_dgs: float = 0.5  # probability of replacing r by zeros per sample during training
-    time_sampling: str = "uniform"  # uniform, logit-normal (mean time_mu, sd 1) or noise-heavy
+    dim: Positive = 64
+    depth: Positive = 2
+    heads: Positive = 2
+    patch: Positive = 10
+    window: Positive = WINDOW_LEN
+    channels: Positive = 3
+    r_dim: Positive = 64
+    mlp_ratio: Annotated[float, Field(gt=0.0)] = 4.0
+    p_dgs: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5  # probability of replacing r by zeros per sample in training
+    time_sampling: Literal[TIME_SAMPLINGS] = "uniform"  # uniform, logit-normal (mean time_mu, sd 1) or noise-heavy
     time_mu: float = 0.0  # logit-normal mean: < 0 puts more training times near the noise (t = 0)
-    r_norm: str = "none"  # none, layernorm or l2 (scaled to norm sqrt(r_dim)): a bottleneck on r
+    r_norm: Literal[R_NORMS] = "none"  # none, layernorm or l2 (scaled to norm sqrt(r_dim)): a bottleneck on r
     # The encoder's training view (models/views.py); all 0 = it sees the window the generator rebuilds.
-    view_mask: float = 0.0  # fraction of the encoder's patch tokens dropped
-    view_rotate_deg: float = 0.0
-    view_scale: float = 0.0
-    view_shift: int = 0
+    view_mask: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # fraction of the encoder's patch tokens dropped
+    view_rotate_deg: NonNegative = 0.0
+    view_scale: NonNegative = 0.0
+    view_shift: Annotated[int, Field(ge=0)] = 0
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
-    text_dim: int = 0  # > 0 adds TextProj for text-conditioned generation
-    schedule: str = "linear"  # noise schedule of the diffusion twin: linear or cosine
+    text_dim: Annotated[int, Field(ge=0)] = 0  # > 0 adds TextProj for text-conditioned generation
+    schedule: Literal["linear", "cosine"] = "linear"  # noise schedule of the diffusion twin
     # Per-channel normalisation, applied inside the model so every graph takes raw g.
     norm_mean: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    norm_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    norm_std: list[Annotated[float, Field(gt=0.0)]] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "ModelConfig":
@@ -64,24 +77,11 @@ class ModelConfig:
         return self.window // self.patch
 
     def validate(self) -> None:
+        """Refuse combinations of fields that cannot build a model (each field's range is checked on its own)."""
         if self.window % self.patch:
             raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
-        if not 0.0 <= self.p_dgs <= 1.0:
-            raise ValueError(f"p_dgs must be in [0, 1], got {self.p_dgs}")
-        if self.time_sampling not in TIME_SAMPLINGS:
-            raise ValueError(f"time_sampling must be one of {', '.join(TIME_SAMPLINGS)}, got {self.time_sampling!r}")
-        if self.r_norm not in R_NORMS:
-            raise ValueError(f"r_norm must be one of {', '.join(R_NORMS)}, got {self.r_norm!r}")
-        if not 0.0 <= self.view_mask < 1.0:
-            raise ValueError(f"view_mask must be in [0, 1), got {self.view_mask}")
-        if self.view_rotate_deg < 0 or self.view_scale < 0 or self.view_shift < 0:
-            raise ValueError("view_rotate_deg, view_scale and view_shift must be >= 0")
-        if self.r_dim < 1:
-            raise ValueError(f"r_dim must be >= 1, got {self.r_dim}")
-        if self.schedule not in ("linear", "cosine"):
-            raise ValueError(f"schedule must be linear or cosine, got {self.schedule!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

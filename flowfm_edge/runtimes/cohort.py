@@ -2,13 +2,15 @@
 
 ``embed_files(files, bundle, out)`` reads each recording, cuts it into 10 s windows, runs the
 bundle's encoder (and its classifier, where the bundle has one) in onnxruntime, and writes
-``OUT/<name>.parquet`` with one row per window:
+``OUT/<key>.parquet`` with one row per window, ``key`` being the recording's one-to-one file key
+(its name without extensions, as a readable slug plus a short hash: :mod:`flowfm_edge.data.identity`):
 
 ==============  =======================================================================
 participant     the recording's participant id (the file or folder name; a window file's
                 single ``pid`` when it has one)
 file            the recording's path
-window          the window's index in the recording
+window          the window's index in the recording, counted over every window the recording
+                could hold, so a window dropped for NaN leaves a gap in the numbering
 start           the window's start (UTC timestamp, ns) where the recording has clock times
 r               the representation, a fixed-size list of ``r_dim`` float32
 probabilities   the classifier's class probabilities (fixed-size list; classes in the
@@ -19,7 +21,12 @@ A recording is a device file (``.cwa``, ``.cwa.gz``, ``.gt3x``, ``.bin``, read t
 the ``[devices]`` extra), a Sensor Logger export (folder or ``.zip``; clock times kept for both)
 or an ``.npz`` window file (no clock times). A finished file is written to a temporary name and renamed,
 so a file already in ``OUT`` is done and skipped: re-running after an interruption does
-only what is left. ``part=(i, n)`` takes every n-th recording from the i-th (1-based, over
+only what is left. Before anything is written every output is checked: two recordings of one
+name (``siteA/P01.zip``, ``siteB/P01.zip``) are refused naming both, and a file already in ``OUT``
+counts as done only when it opens as Parquet and was written from the same recording with the
+same bundle, precision and hop; one from another recording or bundle is refused naming both, a
+damaged one is embedded again (``replaced``). Windows dropped for NaN are counted
+(``dropped_nan``). ``part=(i, n)`` takes every n-th recording from the i-th (1-based, over
 the sorted list), so n jobs of a SLURM array (``--part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``)
 or any scheduler split a cohort without talking to each other. The ``[cohort]`` extra
 brings pyarrow.
@@ -30,12 +37,15 @@ brings pyarrow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ..data.contract import DataError
+from ..data.identity import file_key, refuse_duplicates
 
 BATCH = 256
 
@@ -60,8 +70,18 @@ def parse_part(part: str) -> tuple[int, int]:
     return i, n
 
 
-def recording_windows(path: str | Path, hop_s: float = 10.0) -> tuple[str, np.ndarray, np.ndarray | None]:
-    """(participant, windows X (N, 3, 300) float32 in g, start ns since the epoch (N,) or None) of one recording."""
+class RecordingWindows(NamedTuple):
+    """One recording cut into windows: X (N, 3, 300) float32 in g, start ns (N,) or None, window numbers (N,)."""
+
+    participant: str
+    X: np.ndarray
+    start: np.ndarray | None
+    window: np.ndarray
+    dropped_nan: int
+
+
+def recording_windows(path: str | Path, hop_s: float = 10.0) -> RecordingWindows:
+    """The windows of one recording (see :class:`RecordingWindows`); windows holding NaN are dropped and counted."""
     from ..data.readers import devices, sensor_logger
     from ..data.windowing import window_stream
 
@@ -71,33 +91,37 @@ def recording_windows(path: str | Path, hop_s: float = 10.0) -> tuple[str, np.nd
             runs, rate = devices.device_runs(path)[0], 30.0
         else:
             runs, rate = sensor_logger.recording_runs(path)[0], sensor_logger.RATE_HZ
-        X, start = [], []
+        win, hop = int(round(10 * rate)), max(1, int(round(hop_s * rate)))
+        X, start, number, dropped, offset = [], [], [], 0, 0
         for t0, acc in runs:  # acc (T, 3) in g at ``rate``
             w = window_stream(acc, rate, None, hop_s, where=str(path))
             X.append(w.X)
             start.append(t0 + np.round(w.start / rate * 1e9).astype(np.int64))
-        if not X or not sum(len(x) for x in X):
-            return devices.participant(path), np.zeros((0, 3, 300), np.float32), np.zeros(0, np.int64)
-        name = devices.participant(path) if devices.is_device_file(path) else path.stem
-        return name, np.concatenate(X), np.concatenate(start)
-    if path.suffix == ".npz":
+            number.append(offset + w.start // hop)
+            dropped += w.dropped_nan
+            offset += (len(acc) - win) // hop + 1 if len(acc) >= win else 0
+        if not X:
+            return RecordingWindows(recording_name(path), np.zeros((0, 3, 300), np.float32), np.zeros(0, np.int64),
+                                    np.zeros(0, np.int64), dropped)
+        return RecordingWindows(recording_name(path), np.concatenate(X), np.concatenate(start),
+                                np.concatenate(number).astype(np.int64), dropped)
+    if path.suffix.lower() == ".npz":
         from ..data.npz import load_npz
 
         ws = load_npz(path)
         pids = np.unique(np.asarray(ws.pid).astype(str))
-        return (pids[0] if len(pids) == 1 else path.stem), ws.X, None
+        return RecordingWindows(pids[0] if len(pids) == 1 else path.stem, ws.X, None, np.arange(len(ws.X)), 0)
     raise DataError(f"{path}: not a recording flowfm-edge can read: expected a device file (.cwa, .cwa.gz, .gt3x, "
                     ".bin), a Sensor Logger export (folder or .zip) or an .npz window file")
 
 
-def _table(participant: str, file: str, r: np.ndarray, probs: np.ndarray | None, start: np.ndarray | None,
-           meta: dict):
+def _table(rec: RecordingWindows, file: str, r: np.ndarray, probs: np.ndarray | None, meta: dict):
     pa, _ = _pyarrow()
-    n = len(r)
+    n, start = len(r), rec.start
     columns = {
-        "participant": pa.array([participant] * n, pa.string()),
+        "participant": pa.array([rec.participant] * n, pa.string()),
         "file": pa.array([file] * n, pa.string()),
-        "window": pa.array(np.arange(n, dtype=np.int64)),
+        "window": pa.array(np.asarray(rec.window, dtype=np.int64)),
         "start": pa.array(start if start is not None else [None] * n, pa.timestamp("ns", tz="UTC")),
         "r": pa.FixedSizeListArray.from_arrays(pa.array(r.astype(np.float32).ravel()), r.shape[1]),
     }
@@ -108,11 +132,17 @@ def _table(participant: str, file: str, r: np.ndarray, probs: np.ndarray | None,
     return table.replace_schema_metadata({"flowfm_edge": json.dumps(meta)})
 
 
-def _name(path: str) -> str:
-    """The output name of a recording: its file name without the recording's extensions."""
-    from ..data.readers.devices import is_device_file, participant
+def recording_name(path: str | Path) -> str:
+    """A recording's name: its file or folder name without the recording's extensions."""
+    from ..data.identity import strip_suffix
+    from ..data.readers.devices import SUFFIXES
 
-    return participant(path) if is_device_file(path) else Path(path).stem
+    return strip_suffix(Path(path).name, SUFFIXES + (".zip", ".npz"))
+
+
+def output_name(path: str | Path) -> str:
+    """``<file key of the recording's name>.parquet``: one-to-one, safe on any filesystem."""
+    return file_key(recording_name(path)) + ".parquet"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -121,28 +151,60 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _done(target: Path, f: str, meta: dict, same: tuple[str, ...]) -> bool:
+    """Whether ``target`` is this recording's finished output; a DataError when it belongs to another."""
+    _, pq = _pyarrow()
+    if not target.is_file():
+        return False
+    try:
+        raw = (pq.read_schema(target).metadata or {}).get(b"flowfm_edge")
+        old = json.loads(raw) if raw else {}
+    except (OSError, ValueError, UnicodeDecodeError):  # pyarrow's ArrowInvalid is a ValueError: a damaged file
+        return False
+    if not isinstance(old, dict) or old.get("recording") != meta["recording"]:
+        raise DataError(f"{target}: holds the embeddings of {old.get('recording') if isinstance(old, dict) else '?'}, "
+                        f"not of {f}; same-named recordings are never merged: pass another --out")
+    if any(old.get(k) != meta[k] for k in same):
+        was = ", ".join(f"{k} {old.get(k)!r}" for k in same if old.get(k) != meta[k])
+        raise DataError(f"{target}: embedded with {was}; this run uses "
+                        f"{', '.join(f'{k} {meta[k]!r}' for k in same if old.get(k) != meta[k])}: pass another --out")
+    return True
+
+
 def embed_files(files: list[str | Path], bundle: str | Path, out: str | Path, part: tuple[int, int] = (1, 1),
                 precision: str = "int8", threads: int | None = None, hop_s: float = 10.0, runtime=None,
                 progress=None) -> dict:
-    """Write ``OUT/<recording>.parquet`` for this part's share of ``files``; returns counts (see the module docstring)."""
+    """Write ``OUT/<key>.parquet`` for this part's share of ``files``; returns counts (see the module docstring)."""
     from . import load
 
     _, pq = _pyarrow()
     i, n = part
-    files = sorted(str(f) for f in files)[i - 1::n]
+    every = sorted(str(f) for f in files)
+    refuse_duplicates({Path(f): recording_name(f) for f in every}, "embed-files")
+    files = every[i - 1::n]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: --out exists and is not a directory")
     rt = runtime or load(bundle, backend="onnxruntime", precision=precision, threads=threads)
     classifier = "classifier" in rt.manifest["graphs"]
-    meta = {"bundle": str(bundle), "precision": rt.precision, "r_dim": rt.r_dim, "hop_s": hop_s,
-            "classes": rt.classes if classifier else None}
-    counts = {"written": 0, "skipped": 0, "empty": 0, "windows": 0, "files": len(files), "part": f"{i}/{n}"}
-    for k, f in enumerate(files, 1):
-        target = out / (_name(f) + ".parquet")
-        if target.is_file():
+    model = hashlib.sha256(json.dumps(rt.manifest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    meta = {"bundle": str(bundle), "bundle_manifest_sha256": model, "precision": rt.precision, "r_dim": rt.r_dim,
+            "hop_s": hop_s, "classes": rt.classes if classifier else None}
+    same = ("bundle_manifest_sha256", "precision", "hop_s")
+    todo = {}
+    for f in files:  # every output checked before the first is written
+        target, own = out / output_name(f), {**meta, "recording": str(Path(f).resolve())}
+        todo[f] = (target, own, _done(target, f, own, same))
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"written": 0, "skipped": 0, "replaced": 0, "empty": 0, "windows": 0, "dropped_nan": 0,
+              "files": len(files), "part": f"{i}/{n}"}
+    for k, (f, (target, own, done)) in enumerate(todo.items(), 1):
+        if done:
             counts["skipped"] += 1
         else:
-            participant, X, start = recording_windows(f, hop_s)
+            counts["replaced"] += int(target.exists())  # a damaged output, embedded again
+            rec = recording_windows(f, hop_s)
+            X = rec.X
             r = np.concatenate([rt.embed(X[j:j + BATCH]) for j in range(0, len(X), BATCH)]) if len(X) else \
                 np.zeros((0, rt.r_dim), np.float32)
             probs = None
@@ -150,11 +212,12 @@ def embed_files(files: list[str | Path], bundle: str | Path, out: str | Path, pa
                 probs = np.concatenate([softmax(rt.classify(X[j:j + BATCH])) for j in range(0, len(X), BATCH)]) \
                     if len(X) else np.zeros((0, len(rt.classes)), np.float32)
             tmp = target.with_suffix(".parquet.tmp")
-            pq.write_table(_table(participant, f, r, probs, start, meta), tmp)
+            pq.write_table(_table(rec, f, r, probs, {**own, "dropped_nan": rec.dropped_nan}), tmp)
             tmp.replace(target)
             counts["written"] += 1
             counts["empty"] += int(len(X) == 0)
             counts["windows"] += len(X)
+            counts["dropped_nan"] += rec.dropped_nan
         if progress is not None:
             progress(k, len(files), f)
     return counts
@@ -186,11 +249,11 @@ class RecordingEmbedder:
     def __call__(self, batch: dict) -> dict[str, np.ndarray]:
         cols: dict[str, list] = {"participant": [], "file": [], "window": [], "start": [], "r": [], "probabilities": []}
         for path in batch["path"]:
-            participant, X, start = recording_windows(str(path), self.hop_s)
-            n = len(X)
-            cols["participant"] += [participant] * n
+            rec = recording_windows(str(path), self.hop_s)
+            X, start, n = rec.X, rec.start, len(rec.X)
+            cols["participant"] += [rec.participant] * n
             cols["file"] += [str(path)] * n
-            cols["window"].append(np.arange(n, dtype=np.int64))
+            cols["window"].append(np.asarray(rec.window, dtype=np.int64))
             cols["start"].append(start if start is not None else np.full(n, -1, np.int64))
             cols["r"].append(self.rt.embed(X) if n else np.zeros((0, self.rt.r_dim), np.float32))
             if self.classifier:

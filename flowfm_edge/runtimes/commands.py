@@ -170,7 +170,7 @@ def _stream_lines(gw, input: str, output: str, fmt: str, time_unit: str, strict:
 def embed_files_command(
     files: list[Path] = typer.Argument(..., help="Recordings: Sensor Logger exports (folders or .zip) or .npz window files."),
     bundle: Path = typer.Option(..., help="An exported bundle with an encoder graph (and a classifier for probabilities)."),
-    out: Path = typer.Option(..., help="Output folder: one <recording>.parquet each; files already there are skipped."),
+    out: Path = typer.Option(..., help="Output folder: one <recording key>.parquet each; finished files of the same recording and bundle are skipped, another recording's or bundle's are refused."),
     part: str = typer.Option("1/1", help="i/n: this job's share, every n-th recording from the i-th (1-based), "
                                          "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT."),
     precision: str = typer.Option("int8", help="Artefact precision: fp32, int8 or int8-dynamic."),
@@ -182,9 +182,9 @@ def embed_files_command(
     from .cohort import embed_files, parse_part
 
     counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop)
-    print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows), "
-          f"{counts['skipped']} already done, {counts['empty']} without a full window; out of "
-          f"{counts['files']} recordings in this part -> {out}")
+    print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows, {counts['dropped_nan']} "
+          f"dropped for NaN), {counts['skipped']} already done, {counts['replaced']} damaged outputs embedded again, "
+          f"{counts['empty']} without a full window; out of {counts['files']} recordings in this part -> {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,13 @@ Layout of ``RUN/checkpoint/``::
 A checkpoint is written whole into ``RUN/.checkpoint.tmp/`` (every file fsynced), then swapped
 in: ``checkpoint`` -> ``.checkpoint.old``, ``.checkpoint.tmp`` -> ``checkpoint``. An interrupted
 write leaves either the previous checkpoint in place or, between the two renames, only
-``.checkpoint.old``, which :func:`checkpoint_dir` puts back: never files of two steps.
+``.checkpoint.old``, which :func:`checkpoint_dir` puts back: never files of two steps. The head,
+prior and model card describe the weights they were made from, so a new checkpoint does not carry
+them: training refits the prior and rewrites the card at its end, ``probe`` fits a new head.
+
+Training into a directory that already holds a run needs ``resume`` (continue it) or ``force``
+(start over: :func:`clear_run` deletes what the old run wrote); :func:`check_run_dir` refuses
+anything else before a byte is written.
 """
 
 from __future__ import annotations
@@ -77,10 +83,6 @@ def save_checkpoint(run: Path, model: FlowFM, ema: dict, config: dict, train_sta
         parts["train_state.pt"] = lambda p: torch.save(train_state, p)
     for name, write in parts.items():
         write(tmp / name)
-    if ckpt.is_dir():  # the head and prior fitted on this run travel with it
-        for f in ckpt.iterdir():
-            if f.is_file() and f.name not in parts:
-                shutil.copy2(f, tmp / f.name)
     for f in tmp.iterdir():
         _fsync(f)
     _fsync(tmp)
@@ -90,6 +92,44 @@ def save_checkpoint(run: Path, model: FlowFM, ema: dict, config: dict, train_sta
     tmp.replace(ckpt)
     _fsync(run)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# what training and the commands that write into a run put there (a text run's embedding cache is its input)
+RUN_FILES = ("checkpoint", TMP_NAME, OLD_NAME, "metrics.csv", "run.toml", "probe.json", "probe.png", "embeddings.png",
+             "loss.png", "samples.npz", "samples.png", "tensorboard", "mlflow.db")
+RUN_MARKS = ("checkpoint", TMP_NAME, OLD_NAME, "metrics.csv")  # any of them: the directory holds a run
+
+
+def check_run_dir(run: str | Path, resume: bool = False, force: bool = False) -> None:
+    """Refuse to train into ``run`` when it holds a run and neither ``resume`` nor ``force`` says what to do with it."""
+    run = Path(run)
+    if resume and force:
+        raise RunError(f"{run}: --resume continues the run and --force deletes it; pass one of them")
+    if run.exists() and not run.is_dir():
+        raise RunError(f"{run}: --out exists and is not a directory; pass a directory for the run")
+    if resume or force or not any((run / name).exists() for name in RUN_MARKS):
+        return
+    try:
+        held = f"a checkpoint at step {read_config(run).get('step')}"
+    except RunError:
+        held = "a run's files"
+    raise RunError(f"{run}: already holds {held}; pass --resume to continue it, --force to start over (its checkpoint, "
+                   "head, prior, model card and metrics are deleted), or a new --out")
+
+
+def clear_run(run: str | Path) -> list[str]:
+    """Delete what a run wrote into ``run`` (see ``RUN_FILES``); the names deleted."""
+    gone = []
+    for name in RUN_FILES:
+        path = Path(run) / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        gone.append(name)
+    return gone
 
 
 def check_resume(run: Path, state: dict, data_hash: str, model_cfg: ModelConfig, steps: int,

@@ -13,46 +13,54 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig, build_model
-from .batches import BatchPlan, Batches, as_tensor, step_generator
-from .checkpoint import check_resume, load_train_state, save_checkpoint
+from ..models.config import CHECKED
+from .batches import STEP_STRIDE, BatchPlan, Batches, as_tensor, step_generator
+from .checkpoint import check_resume, check_run_dir, clear_run, load_train_state, save_checkpoint
 from .model_card import write_model_card
 from .optim import Optimiser, freeze
 from .precision import attention_backend, autocast_dtype, grad_scaler
 from .progress import progress_bar
-from .trackers import LOGGERS, MetricsLog
+from .trackers import MetricsLog, check_logger
 
 # loss_fn(model, x (b, 3, 300), idx (b,) the windows' indices in the data, generator) -> scalar loss
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
-@dataclass
+Positive = Annotated[int, Field(ge=1)]
+
+
+@dataclass(config=CHECKED)
 class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    decay: str = "matrices"  # matrices: weight decay on weight matrices only (not norms, biases, embeddings); all
-    warmup: int = 100
-    min_lr_ratio: float = 0.05
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    seed: int = 0
-    amp: str = "auto"  # auto | bf16 | fp16 | off (training/precision.py); fp16 trains with a GradScaler
-    attention: str = "auto"  # auto (math kernel on CPU, PyTorch's choice on CUDA) | math | default
+    """How a run trains; every field is range-checked when set, before anything is built or written."""
+
+    steps: Annotated[int, Field(ge=1, lt=STEP_STRIDE)] = 1000  # (seed, step) pairs name the step generators
+    batch_size: Positive = 64
+    lr: Annotated[float, Field(gt=0.0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.05
+    decay: Literal["matrices", "all"] = "matrices"  # matrices: on weight matrices only (not norms, biases, embeddings)
+    warmup: Annotated[int, Field(ge=0)] = 100
+    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
+    grad_clip: Annotated[float, Field(gt=0.0)] = 1.0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # training/precision.py; fp16 trains with a GradScaler
+    attention: Literal["auto", "math", "default"] = "auto"  # auto: math kernel on CPU, PyTorch's choice on CUDA
     compile: bool = False  # torch.compile (inductor): 1.06-1.17x in fp32 on a 2-core Xeon after ~54 s; slower under bf16
-    log_every: int = 10
-    ckpt_every: int = 500
+    log_every: Positive = 10
+    ckpt_every: Positive = 500
 
 
 def data_hash(X) -> str:
@@ -81,13 +89,18 @@ def normalisation(X) -> tuple[list[float], list[float]]:
 def train(data: WindowSet, out: str | Path, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = False,
           device: str | None = None, model_factory=build_model, progress: bool = True, until: int | None = None,
           logger: str | None = None, *, init: torch.nn.Module | None = None, loss_fn: LossFn | None = None,
-          trainable: Callable[[str], bool] | None = None, record: dict | None = None) -> FlowFM:
+          trainable: Callable[[str], bool] | None = None, record: dict | None = None, force: bool = False,
+          run_file: dict | None = None) -> FlowFM:
     """Train ``model_factory(model_cfg)`` (by default the model of ``model_cfg.objective``) on ``data``.
 
     Writes ``out/checkpoint`` and ``out/metrics.csv``. ``until`` stops (with a checkpoint)
     after that step of the ``cfg.steps`` schedule, to fit a job's time slice; ``resume``
-    continues from the last checkpoint. ``logger`` (tensorboard, mlflow) also sends the
-    metrics to an experiment tracker (:mod:`.trackers`). Returns the model with its EMA weights.
+    continues from the last checkpoint; ``force`` deletes a run already in ``out`` and starts over
+    (without either, a run in ``out`` is refused). ``logger`` (tensorboard, mlflow) also sends the
+    metrics to an experiment tracker (:mod:`.trackers`). ``run_file`` (a run file's tables) is
+    saved as ``out/run.toml``. Nothing is written before the options, ``out``, the logger and the
+    data (normalised here, every window read once) have been checked. Returns the model with its
+    EMA weights.
 
     Fine-tuning: ``init`` is a trained model to start from instead of a new one (its
     configuration, normalisation included, is kept: pass ``init.cfg`` as ``model_cfg``);
@@ -99,6 +112,8 @@ def train(data: WindowSet, out: str | Path, model_cfg: ModelConfig, cfg: TrainCo
     out = Path(out)
     world, rank, dev = _distributed(device)
     _check_options(cfg, model_cfg, logger, init, loss_fn, world)
+    if rank == 0:
+        check_run_dir(out, resume, force)
     attention_backend(cfg.attention, dev)  # refuses an unknown kind before anything is written
     state = load_train_state(out) if resume else None
     model_cfg = _model_config(out, data, model_cfg, cfg, state, until, fine_tune=init is not None)
@@ -120,6 +135,13 @@ def train(data: WindowSet, out: str | Path, model_cfg: ModelConfig, cfg: TrainCo
                            "model_config": model_cfg.to_dict()}
             save_checkpoint(out, model, opt.ema, {**config, "step": step}, train_state)
 
+    if rank == 0:  # the first writes
+        if force:
+            clear_run(out)
+        if run_file is not None:
+            from .run_config import write_run_config  # (imports this module)
+
+            write_run_config(out / "run.toml", run_file)
     log = MetricsLog(out, start, logger, config) if rank == 0 else None
     stop = cfg.steps if until is None else min(until, cfg.steps)
     batches = Batches(X, BatchPlan(len(X), cfg.batch_size, cfg.seed), rank, world, start, stop)
@@ -153,8 +175,8 @@ def _distributed(device: str | None) -> tuple[int, int, torch.device]:
 
 def _check_options(cfg: TrainConfig, model_cfg: ModelConfig, logger: str | None, init, loss_fn, world: int) -> None:
     """Refuse what cannot train before anything is built or written."""
-    if logger not in LOGGERS + (None,):
-        raise ValueError(f"--logger must be one of {', '.join(LOGGERS)}, got {logger!r}")
+    model_cfg.validate()
+    check_logger(logger)
     if init is not None and getattr(init, "cfg", model_cfg) != model_cfg:
         raise ValueError("init's configuration differs from model_cfg; pass init.cfg as model_cfg")
     if loss_fn is not None and (world > 1 or cfg.compile):

@@ -65,12 +65,15 @@ def training_seconds(run: Path) -> float | None:
     return total + last
 
 
-def _probe_section(run: Path) -> list[str]:
+def _probe_section(run: Path, step: int | None) -> list[str]:
     path = Path(run) / "probe.json"
     if not path.is_file():
         return ["Not probed yet: `flowfm-edge probe RUN --data DATA` fits the project's linear probe beside its "
                 "baselines and rewrites this card with the table."]
     probe = json.loads(path.read_text())
+    if probe.get("step") != step:  # a resumed run's weights moved on since
+        return [f"Probed at step {probe.get('step')}, but these weights are from step {step}: run "
+                "`flowfm-edge probe RUN --data DATA` again for their table and a head that fits them."]
     split = probe["protocol"]["split"]
     lines = [f"Linear probe of the frozen r on {probe['data']} (step {probe['step']}): standardised features, "
              f"converged logistic regression with C chosen on validation subjects, {split['kind']} "
@@ -130,7 +133,7 @@ def model_card(run: str | Path) -> str:
         f"- data hash {data.get('hash')} (sha256 of the float32 windows, first 16 hex digits)",
         f"- licence: {licence_text}", "",
         "## Budget", "", *budget, "",
-        "## Evaluation", "", *_probe_section(run), "",
+        "## Evaluation", "", *_probe_section(run, step), "",
         "## Intended use", "",
         "- Embeddings (r) of wrist-worn accelerometer windows for activity recognition with a small head, and "
         "synthetic windows for augmentation or testing pipelines (FlowFM and its twin).",

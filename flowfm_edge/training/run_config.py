@@ -2,7 +2,8 @@
 
 A file has up to three tables; every key is optional and names a field of the typed config it
 maps onto, so a file can set what the command line does not expose (``dim``, ``ema_decay``,
-``grad_clip``, ...)::
+``grad_clip``, ...). Values are checked by those configs when the file is read (types and ranges:
+a batch of 0, an EMA of 2 or an infinite learning rate name the file and the key)::
 
     [data]
     source = "hapt"          # what --data takes
@@ -82,7 +83,29 @@ def read_run_config(path: str | Path) -> dict[str, dict]:
             hint = " (computed from the data)" if set(bad) & set(COMPUTED) else ""
             raise ValueError(f"{path}: [{section}] has unknown key(s) {bad}{hint}; known: {', '.join(sorted(known))}")
         out[section] = {k: _check_value(path, section, k, v, known[k]) for k, v in table.items()}
+    _check_ranges(path, out)
     return out
+
+
+def _check_ranges(path: Path, tables: dict[str, dict]) -> None:
+    """Build the typed configs from the file's values, so a value out of range names the file and the key."""
+    from pydantic import ValidationError
+
+    from ..validation import one_line
+
+    model = dict(tables["model"])
+    preset = model.pop("preset", "nano")
+    for section, build in (("train", lambda: TrainConfig(**tables["train"])),
+                           ("model", lambda: ModelConfig.from_preset(preset, **model))):
+        try:
+            build()
+        except ValidationError as exc:
+            raise ValueError(f"{path}: [{section}] {one_line(exc)}") from None
+        except ValueError as exc:  # an unknown preset
+            raise ValueError(f"{path}: [{section}] {exc}") from None
+    rate = tables["data"].get("rate")
+    if rate is not None and not 0 < rate < float("inf"):
+        raise ValueError(f"{path}: [data] rate must be a positive number of samples per second, got {rate!r}")
 
 
 def resolved_run_config(data: dict, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict]:

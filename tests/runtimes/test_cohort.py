@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flowfm_edge.data import make_synthetic, save_npz
-from flowfm_edge.runtimes.cohort import embed_files, parse_part, recording_windows
+from flowfm_edge.runtimes.cohort import embed_files, output_name, parse_part, recording_windows
 
 pq = pytest.importorskip("pyarrow.parquet", reason="needs the [cohort] extra (pyarrow): pip install 'flowfm-edge[cohort]'")
 
@@ -44,10 +44,11 @@ def test_one_parquet_per_recording_with_r_start_and_probabilities(cohort, bundle
 
     files, ws = cohort
     counts = embed_files(files, bundle, tmp_path / "emb", precision="fp32")
-    assert counts == {"written": 3, "skipped": 0, "empty": 0, "windows": 3 + 2 + len(ws), "files": 3, "part": "1/1"}
+    assert counts == {"written": 3, "skipped": 0, "replaced": 0, "empty": 0, "windows": 3 + 2 + len(ws),
+                      "dropped_nan": 0, "files": 3, "part": "1/1"}
     rt = runtimes.load(bundle, precision="fp32")
-    t = pq.read_table(tmp_path / "emb" / "p01.parquet")
-    _, X, start = recording_windows(files[0])
+    t = pq.read_table(tmp_path / "emb" / output_name(files[0]))
+    X = recording_windows(files[0]).X
     assert t.column_names == ["participant", "file", "window", "start", "r", "probabilities"]
     assert t.column("participant").to_pylist() == ["p01"] * 3 and t.column("window").to_pylist() == [0, 1, 2]
     assert [v.value for v in t.column("start")] == [T0, T0 + 10 * 10**9, T0 + 20 * 10**9]  # 31 s: windows at 0, 10, 20 s
@@ -59,7 +60,7 @@ def test_one_parquet_per_recording_with_r_start_and_probabilities(cohort, bundle
     np.testing.assert_allclose(X[:, 0], 1.0, atol=2e-3)  # m/s^2 -> g
     meta = t.schema.metadata[b"flowfm_edge"].decode()
     assert '"classes": [' in meta and '"precision": "fp32"' in meta
-    npz = pq.read_table(tmp_path / "emb" / "p03.parquet")
+    npz = pq.read_table(tmp_path / "emb" / output_name(files[2]))
     assert npz.column("start").null_count == len(ws) and npz.column("participant")[0].as_py() == str(ws.pid[0])
 
 
@@ -69,8 +70,9 @@ def test_done_files_are_skipped_and_parts_split_the_cohort(cohort, bundle, tmp_p
     first = embed_files(files, bundle, out, part=(1, 2))
     second = embed_files(files, bundle, out, part=(2, 2))
     assert first["files"] + second["files"] == 3 and first["written"] == 2 and second["written"] == 1
-    assert sorted(p.name for p in out.glob("*.parquet")) == ["p01.parquet", "p02.parquet", "p03.parquet"]
-    (out / "p02.parquet").unlink()
+    assert sorted(p.name for p in out.glob("*.parquet")) == sorted(output_name(f) for f in files)
+    assert output_name(files[0]).startswith("p01-")
+    (out / output_name(files[1])).unlink()
     again = embed_files(files, bundle, out)
     assert again["written"] == 1 and again["skipped"] == 2
     assert not list(out.glob("*.tmp"))
@@ -112,7 +114,7 @@ def test_ray_data_recipe_on_a_local_instance(cohort, bundle, tmp_path):
     assert len(rows) == 3 + 2 + len(ws)
     embed_files(files, bundle, tmp_path / "emb", precision="fp32")
     first = [row for row in rows if row["participant"] == "p01"]
-    expected = np.array(pq.read_table(tmp_path / "emb" / "p01.parquet").column("r").to_pylist(), np.float32)
+    expected = np.array(pq.read_table(tmp_path / "emb" / output_name(files[0])).column("r").to_pylist(), np.float32)
     np.testing.assert_allclose(np.stack([row["r"] for row in sorted(first, key=lambda r: r["window"])]), expected,
                                rtol=1e-5, atol=1e-6)
     assert sorted(row["start"] for row in first) == [T0, T0 + 10 * 10**9, T0 + 20 * 10**9]

@@ -69,7 +69,7 @@ def test_device_runs_keep_clock_times(raw):
 
 def test_missing_java_and_bad_files_are_explained(raw, tmp_path, monkeypatch):
     (tmp_path / "broken.cwa").write_bytes(b"not a cwa file" * 100)
-    with pytest.raises(ValueError, match="broken.cwa: actipy could not read it"):
+    with pytest.raises(ValueError, match=r"broken.cwa: not a readable device file \(Unexpected partial CWA block\)"):
         devices.device_runs(tmp_path / "broken.cwa")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="needs a Java runtime .* `apt-get install default-jre-headless`"):
@@ -91,11 +91,11 @@ def test_a_store_of_device_files_records_nonwear(raw, tmp_path):
 
 def test_embed_files_reads_device_files_with_their_clock(raw, tmp_path, small_bundle):
     pq = pytest.importorskip("pyarrow.parquet", reason="needs the [cohort] extra (pyarrow)")
-    from flowfm_edge.runtimes.cohort import embed_files
+    from flowfm_edge.runtimes.cohort import embed_files, output_name
 
     bundle = small_bundle("nano-stream-bundle", ["fp32", "int8"], ["encoder", "classifier"])
     counts = embed_files([raw / "P002.cwa.gz"], bundle, tmp_path / "emb")
-    table = pq.read_table(tmp_path / "emb" / "P002.parquet")
+    table = pq.read_table(tmp_path / "emb" / output_name(raw / "P002.cwa.gz"))
     assert counts["written"] == 1 and table.column("participant")[0].as_py() == "P002"
     t0 = int(np.datetime64(START, "ns").astype(np.int64))
     assert [v.value for v in table.column("start")][:3] == [t0, t0 + 10**10, t0 + 2 * 10**10]

@@ -54,7 +54,7 @@ def test_android_and_ios_exports_become_windows_in_g_with_gravity_up(raw, check_
     assert (ws.pid == "2024-05-01_09-00-00").sum() == 4 and (ws.pid == "iphone-walk").sum() == 3
     check_units(ws, 1.0, 2.0 / G)  # iOS negated to Android's convention: +1 g on x for both phones
     assert ws.meta["made_from"] == {"2024-05-01_09-00-00": "TotalAcceleration, android frame",
-                                    "iphone-walk.zip": "Accelerometer + Gravity, ios frame"}
+                                    "iphone-walk": "Accelerometer + Gravity, ios frame"}  # keyed by participant
 
 
 def test_frame_can_be_forced_for_standardised_exports(raw):
