@@ -10,7 +10,9 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
   sample older than what was already resampled is dropped (``dropped_late``).
 - **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
   kept (``dropped_duplicate``); a re-sent copy of one of the last 256 resampled samples is
-  a duplicate too, not a late sample.
+  a duplicate too, not a late sample. A push identical to one of the last ``RESENT`` pushes
+  (an MQTT QoS 1 redelivery after a reconnect, however old) is dropped whole as duplicates
+  (``resent_chunks``), never mistaken for a clock reset.
 - **Clock resets**: a sample more than ``reorder_s + gap_s`` behind what was already
   resampled is held; when ``RESET_CONFIRM`` such samples arrive in a row, the device's clock
   was reset (a reboot, a battery swap): the current timeline is finished (as at expiry)
@@ -36,6 +38,8 @@ pushed chunk.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .resample import OUT_RATE_HZ, UNITS, Resampler, detect_units, lowpass_taps
@@ -44,6 +48,14 @@ from .stream_windows import WINDOW_LEN, Window, Windower, hop_samples
 
 RECENT = 256  # resampled timestamps kept, so a re-sent copy of one of them counts as a duplicate, not late
 RESET_CONFIRM = 16  # samples in a row far behind the timeline that make it a clock reset, not stragglers
+RESENT = 64  # pushes remembered by digest, so a re-sent chunk is a duplicate, not a clock reset
+
+
+def _digest(t: np.ndarray, v: np.ndarray) -> int:
+    """64-bit digest of one push's samples (collisions: ~1 in 3e17 per comparison)."""
+    h = hashlib.blake2b(t.tobytes(), digest_size=8)
+    h.update(v.tobytes())
+    return int.from_bytes(h.digest(), "little")
 
 
 def _distance_to_nearest(sorted_t: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -80,6 +92,8 @@ class DeviceStream:
         self._probe_t: list[np.ndarray] = []
         self._probe_v: list[np.ndarray] = []
         self._held_t, self._held_v = np.empty(0), np.empty((0, 3))  # far behind the timeline: a reset or stragglers
+        self._pushed = np.zeros(RESENT, np.uint64)  # digests of the last RESENT pushes (a ring)
+        self._pushes = 0
 
     # ---- input: clean and order ---------------------------------------------------------
     def push(self, t, v, arrived: float = 0.0) -> list[Window]:
@@ -91,12 +105,25 @@ class DeviceStream:
                              "expected t (n,) seconds and v (n, 3) x/y/z samples")
         s = self.stats
         s.received += len(t)
+        if len(t) and self._resent(t, v):
+            s.dropped_duplicate += len(t)
+            s.resent_chunks += 1
+            return []
         ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
         if not (ok_t.all() and ok_v.all()):
             s.dropped_bad_time += int((~ok_t).sum())
             s.dropped_nan += int((ok_t & ~ok_v).sum())
             t, v = t[ok_t & ok_v], v[ok_t & ok_v]
         return self._clocked(t, v, arrived)
+
+    def _resent(self, t: np.ndarray, v: np.ndarray) -> bool:
+        """Whether (t, v) repeats one of the last RESENT pushes; remembers it otherwise."""
+        key = np.uint64(_digest(t, v))
+        if (self._pushed[:self._pushes] == key).any():
+            return True
+        self._pushed[self._pushes % RESENT] = key
+        self._pushes += 1
+        return False
 
     def _clocked(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
         """Split ``t`` into runs near the timeline and runs far behind it (a clock reset, or stragglers)."""
