@@ -52,9 +52,10 @@ def _format(fmt: Optional[str], path: str) -> str:
     return "jsonl" if path.endswith((".jsonl", ".ndjson", ".json")) else "csv"
 
 
-def stream_file(gw, reader, write, flush=lambda: None) -> dict:
+def stream_file(gw, reader, write, flush=lambda: None, progress=None) -> dict:
     """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event, ``flush()`` after each
-    block that produced some (live consumers see them at once). Returns run figures."""
+    block that produced some (live consumers see them at once); ``progress`` (a ProgressLine) hears the counts.
+    Returns run figures."""
     from .stream_stats import LatencyHistogram
 
     latency = LatencyHistogram()
@@ -72,7 +73,14 @@ def stream_file(gw, reader, write, flush=lambda: None) -> dict:
     for block in reader:
         emit(gw.push_rows(block.devices, block.t, block.xyz))
         emit(gw.poll())
+        if progress is not None:
+            progress.update(lines=reader.stats.lines, windows=windows, devices=len(gw.devices),
+                            malformed=reader.stats.malformed)
     emit(gw.close())
+    if progress is not None:
+        progress.update(lines=reader.stats.lines, windows=windows, devices=len(gw.devices),
+                        malformed=reader.stats.malformed)
+        progress.close()
     wall = time.perf_counter() - started
     return {"wall_s": wall, "windows": windows, "windows_per_s": windows / wall if wall else 0.0,
             "samples_per_s": reader.stats.rows / wall if wall else 0.0,
@@ -146,8 +154,11 @@ def stream(
 
 def _stream_lines(gw, input: str, output: str, fmt: str, time_unit: str, strict: bool, max_line_bytes: int):
     """Events of ``input``'s samples as JSON lines into ``output``; (run figures, reader stats)."""
+    from ..progress import ProgressLine, stdout_is_terminal
     from .stream_io import SampleReader, byte_lines
 
+    # stdout carries the events: the progress lines go to stderr, and only when no terminal shows the stream live
+    progress = None if stdout_is_terminal() else ProgressLine("stream", file=sys.stderr)
     with ExitStack() as stack:
         lines, source = _open_input(stack, input)
         out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
@@ -159,7 +170,7 @@ def _stream_lines(gw, input: str, output: str, fmt: str, time_unit: str, strict:
             out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
 
         try:
-            run = stream_file(gw, reader, write, out.flush)
+            run = stream_file(gw, reader, write, out.flush, progress)
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly
             sys.stdout = open(os.devnull, "w")
             raise typer.Exit(0) from None
@@ -179,9 +190,18 @@ def embed_files_command(
 ):
     """Embed a cohort with a bundle's encoder (onnxruntime, no torch): one Parquet file per recording, with
     participant, window start, r and class probabilities."""
+    from ..progress import ProgressLine, stdout_is_terminal
     from .cohort import embed_files, parse_part
 
-    counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop)
+    line = None
+
+    def progress(done: int, total: int, path) -> None:  # a plain line now and then when no terminal is attached
+        nonlocal line
+        line = line or ProgressLine("embed-files", total)
+        line.update(done=done, file=Path(path).name)
+
+    counts = embed_files(files, bundle, out, parse_part(part), precision=precision, threads=threads, hop_s=hop,
+                         progress=None if stdout_is_terminal() else progress)
     print(f"part {counts['part']}: {counts['written']} written ({counts['windows']} windows), "
           f"{counts['skipped']} already done, {counts['empty']} without a full window; out of "
           f"{counts['files']} recordings in this part -> {out}")
