@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def load_state(path: str | Path, config: StreamConfig) -> SavedState:
         return saved
     except StateError as exc:
         raise StateError(f"{path}: {exc}") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
         raise StateError(f"{path}: not a gateway state file ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
