@@ -3,6 +3,7 @@ import path free of torch, scipy, scikit-learn and matplotlib."""
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -226,3 +227,42 @@ def test_the_gateway_imports_no_training_stack():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stdout, res.stdout[-500:]
+
+
+def test_stream_prints_progress_lines_on_stderr_without_a_terminal(harness, gateway_bundle, tmp_path):
+    csv = tmp_path / "s.csv"
+    csv.write_text(harness.csv_of({"a": harness.activity_signal(30, seed=0), "b": harness.activity_signal(30, seed=1)}))
+    env = {**os.environ, "PYTHONPATH": str(harness.REPO), "FLOWFM_EDGE_PROGRESS_S": "0"}
+    res = subprocess.run([sys.executable, "-m", "flowfm_edge.runtimes", "stream", str(gateway_bundle), "-i", str(csv)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.splitlines()) == 2 * 5  # the events stay alone on stdout
+    last = res.stderr.splitlines()[-1]
+    assert last.startswith("stream 0:00:") and "lines 1,800 windows 10 devices 0 malformed 0" in last
+
+
+# ---- deployment files ---------------------------------------------------------------------------
+def test_the_example_config_loads_and_names_every_setting(harness):
+    from flowfm_edge.runtimes.gateway_config import GatewayConfig
+
+    path = harness.REPO / "deploy" / "gateway.toml"
+    cfg = load_config(path)
+    assert cfg.state.path.name == "gateway.state" and cfg.mqtt.topics == ["wearables/+/acc"]
+    text = path.read_text()
+    for table, field in GatewayConfig.model_fields.items():
+        assert f"[{table}]" in text
+        for key in field.annotation.model_fields:
+            assert f"{key} = " in text, f"deploy/gateway.toml does not show [{table}] {key}"
+
+
+def test_the_systemd_unit_verifies(harness, tmp_path):
+    import shutil
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (the unit is checked where systemd is)")
+    unit = (harness.REPO / "deploy" / "flowfm-edge-gateway.service").read_text()
+    assert "ExecStart=/opt/flowfm-edge/bin/python -m flowfm_edge.runtimes gateway --config" in unit
+    copy = tmp_path / "flowfm-edge-gateway.service"  # the same unit, run by this interpreter (it exists here)
+    copy.write_text(unit.replace("/opt/flowfm-edge/bin/python", sys.executable))
+    res = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr
