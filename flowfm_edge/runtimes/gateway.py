@@ -55,14 +55,16 @@ def prepare_bundle(path: str | Path, cfg: GatewayConfig):
 
     path = Path(path)
     m = cfg.model
-    report = validate_bundle(path, backend=m.backend, threads=m.threads, trust=m.trust)
+    runtime = load_runtime(path, m.backend, m.precision, m.threads, trust=m.trust)  # checks every sha256, the signature
+    graphs = ["classifier"] + (["encoder"] if m.embed else [])
+    report = validate_bundle(path, backend=m.backend, threads=m.threads, trust=m.trust,
+                             only={(g, runtime.precision) for g in graphs})  # the golden checks of what will run
     if not report["passed"]:
         reasons = list(report["files"]) + [
             f"golden check {c.get('artefact', 'prior')} {c.get('precision', '')}: {c.get('metric', 'error')} "
             f"{c.get('value', float('nan')):.3g} over {c.get('tolerance', float('nan')):.3g}"
             for c in report["checks"] if not c.get("passed")]
         raise BundleError(f"{path}: refused: {'; '.join(reasons[:3]) or 'no golden check ran'}")
-    runtime = load_runtime(path, m.backend, m.precision, m.threads, trust=m.trust)
     check_runtime(runtime, cfg.stream_config())
     digest = sha256(path / "manifest.json")
     model = runtime.manifest.get("model", {})
