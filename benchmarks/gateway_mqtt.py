@@ -211,6 +211,8 @@ def faults(args, n: int, folder: Path) -> dict:
     m = st.gw.metrics()
     st.gw.term()
     events = [(b, r) for t, b, r in st.collector.messages if t.endswith("/activity")]
+    with open(folder / "events.jsonl", "w") as f:  # for a closer look at any window lost
+        f.writelines(json.dumps({**b, "received": r, "t0": fleet.start}) + "\n" for b, r in events)
     lat = latencies(fleet, events)
     ids = [(b["device"], int(round(b["start"] - fleet.start))) for b, _ in events]
     expected = {(name, s0) for name in fleet.names for s0 in range(0, seconds - WINDOW_S + 1, HOP_S)}

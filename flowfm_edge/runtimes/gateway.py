@@ -135,15 +135,16 @@ class Gateway:
                 self.log(f"{exc}; moved to {aside}: its windows in progress are lost")
                 self.previous["state_unreadable"] = str(aside)
         if marker is not None and (saved is None or saved.info.get("saved", 0) < marker.get("heartbeat", 0)):
-            lost = sum(int(marker.get(k, 0)) for k in ("windows_in_progress", "windows_queued", "events_unacked"))
+            devices, queued, unacked = (int(marker.get(k, 0)) for k in ("devices_active", "windows_queued",
+                                                                           "events_unacked"))
+            lost = devices * windows_per_device(cfg) + queued + unacked
             self.lost += lost
             self.metrics.lost.set(self.lost)
             self.previous.update(clean=False, lost_windows_at_most=lost, heartbeat=marker.get("heartbeat"))
             self.log(f"the previous run (pid {marker.get('pid', '?')}) stopped without draining (killed or crashed): "
-                     f"at most {lost} windows lost, those in progress at its last heartbeat "
-                     f"({marker.get('devices_active', '?')} devices x at most {windows_per_device(cfg)} windows in "
-                     f"progress, {marker.get('windows_queued', '?')} queued, {marker.get('events_unacked', '?')} "
-                     "events unacknowledged)")
+                     f"at most {lost} windows lost: the windows in progress ({devices} devices x at most "
+                     f"{windows_per_device(cfg)}), {queued} queued for inference and {unacked} events unacknowledged "
+                     f"at its last heartbeat, {time.time() - marker.get('heartbeat', time.time()):.0f} s ago")
         if saved is None:
             return
         with self.engine.lock:

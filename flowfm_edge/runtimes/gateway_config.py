@@ -131,7 +131,8 @@ class StreamTable(_Table):
     gap_s: float = Field(default=1.0, ge=0)
     gap_policy: Literal["split", "pad"] = "split"
     max_pad_s: float = Field(default=5.0, ge=0)
-    reorder_s: float = Field(default=0.0, ge=0)  # MQTT keeps each device's messages in order: no wait needed
+    reorder_s: float = Field(default=0.0, ge=0)  # MQTT keeps each device's messages in order: no wait needed...
+    hole_wait_s: float = Field(default=5.0, ge=0)  # ...except resends after a reconnect: a hole waits this long to fill
     units: str = "auto"
     idle_s: float = Field(default=300.0, ge=0)
 

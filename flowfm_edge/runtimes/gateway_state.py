@@ -39,7 +39,7 @@ from .stream_windows import WINDOW_LEN, Windower
 VERSION = 1
 CLASSES = {c.__name__: c for c in (DeviceStream, Resampler, Windower, DeviceStats)}
 # the settings a saved device stream depends on; another value makes its buffers meaningless
-SHAPING = ("hop_s", "gap_s", "gap_policy", "max_pad_s", "reorder_s", "dup_tol_s", "units", "probe")
+SHAPING = ("hop_s", "gap_s", "gap_policy", "max_pad_s", "reorder_s", "hole_wait_s", "dup_tol_s", "units", "probe")
 
 
 class StateError(ValueError):

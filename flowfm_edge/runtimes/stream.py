@@ -46,6 +46,7 @@ class StreamConfig:
     gap_policy: str = "split"  # split | pad (see stream_device)
     max_pad_s: float = 5.0  # pad: longer gaps still split
     reorder_s: float = 0.5  # out-of-order tolerance, device seconds
+    hole_wait_s: float = 0.0  # after a gap, wait for this much newer input before taking it as a gap (stream_device)
     dup_tol_s: float = 1e-4  # timestamps closer than this are duplicates
     units: str = "auto"  # auto | g | m/s^2 | mg
     probe: int = 32  # samples that set the units and the rate
@@ -67,7 +68,7 @@ class StreamConfig:
         for name in ("batch_size", "probe", "max_devices", "max_inflight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("gap_s", "max_pad_s", "reorder_s", "idle_s", "max_delay_s", "dup_tol_s"):
+        for name in ("gap_s", "max_pad_s", "reorder_s", "hole_wait_s", "idle_s", "max_delay_s", "dup_tol_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

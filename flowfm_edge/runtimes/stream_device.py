@@ -7,7 +7,11 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
 - **Non-finite timestamps**: dropped (``dropped_bad_time``).
 - **Out of order**: samples wait ``reorder_s`` seconds (device time, behind the newest
   sample seen) before they are resampled, and are sorted meanwhile (``reordered``). A
-  sample older than what was already resampled is dropped (``dropped_late``).
+  sample older than what was already resampled is dropped (``dropped_late``). With
+  ``hole_wait_s`` > 0, samples after a hole (a jump of more than ``gap_s``) also wait until
+  ``hole_wait_s`` of newer samples followed them, so a chunk that comes late fills the hole
+  instead of splitting the stream (MQTT clients resend what was in flight after a reconnect,
+  possibly behind newer messages); without holes nothing waits.
 - **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
   kept (``dropped_duplicate``); a re-sent copy of one of the last 256 resampled samples is
   a duplicate too, not a late sample. A push identical to one of the last ``RESENT`` pushes
@@ -31,7 +35,7 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
   device time; the rate estimate follows it and the anti-alias filter is rebuilt when it
   moves by more than 25%.
 
-Memory per device is bounded: the reorder buffer holds ``reorder_s`` of input, the
+Memory per device is bounded: the reorder buffer holds ``reorder_s`` (plus, after a hole, ``hole_wait_s``) of input, the
 filter ``2 * delay`` samples, the window buffer at most one window plus one hop plus one
 pushed chunk.
 """
@@ -174,7 +178,18 @@ class DeviceStream:
         if len(t):
             self._merge(t, v)
         cut = int(np.searchsorted(self.pending_t, self.newest - self.cfg.reorder_s, side="right"))
+        if cut and self.cfg.hole_wait_s > 0:
+            cut = self._before_young_hole(cut)
         return self._commit(cut, arrived)
+
+    def _before_young_hole(self, cut: int) -> int:
+        """Where to stop committing: before the first hole (samples more than ``gap_s`` apart) that fewer than
+        ``hole_wait_s`` of newer samples have followed yet, so a late chunk can still fill it."""
+        t = self.pending_t[:cut]
+        steps = np.diff(t, prepend=self.committed if np.isfinite(self.committed) else t[0])
+        holes = np.flatnonzero(steps > self.cfg.gap_s)
+        young = holes[self.newest - t[holes] < self.cfg.hole_wait_s]
+        return int(young[0]) if len(young) else cut
 
     def _merge(self, t: np.ndarray, v: np.ndarray) -> None:
         tol = self.cfg.dup_tol_s

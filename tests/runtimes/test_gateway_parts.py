@@ -266,3 +266,37 @@ def test_the_systemd_unit_verifies(harness, tmp_path):
     copy.write_text(unit.replace("/opt/flowfm-edge/bin/python", sys.executable))
     res = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and not res.stderr.strip(), res.stderr
+
+
+# ---- the stream's hole wait (MQTT resends behind newer messages) -------------------------------------
+@pytest.mark.parametrize("hole_wait_s, split", [(0.0, True), (5.0, False)])
+def test_a_late_chunk_fills_its_hole_when_the_stream_waits_for_it(harness, hole_wait_s, split):
+    cfg = StreamConfig(reorder_s=0.0, hole_wait_s=hole_wait_s)
+    xyz = harness.activity_signal(40, seed=2)
+    t = T0 + np.arange(len(xyz)) / 30
+    order = list(range(40))
+    order[18], order[19] = 19, 18  # second 18 comes after second 19, as after a reconnect
+    ds = DeviceStream("d", cfg)
+    windows = [w for s in order for w in ds.push(t[s * 30:(s + 1) * 30], xyz[s * 30:(s + 1) * 30])] + ds.finish()
+    whole = _feed(DeviceStream("d", StreamConfig(reorder_s=0.0)), t, xyz, chunk=30)
+    if split:
+        assert [w.start for w in windows] != [w.start for w in whole]
+        assert ds.stats.segments > 1 or ds.stats.clock_resets > 0
+    else:
+        assert [(w.index, w.start) for w in windows] == [(w.index, w.start) for w in whole]
+        np.testing.assert_array_equal(np.stack([w.x for w in windows]), np.stack([w.x for w in whole]))
+        assert ds.stats.segments == 1 and ds.stats.dropped == 0 and ds.stats.reordered == 30
+
+
+def test_without_holes_nothing_waits(harness):
+    cfg = StreamConfig(reorder_s=0.0, hole_wait_s=5.0)
+    xyz = harness.activity_signal(20, seed=3)
+    t = T0 + np.arange(len(xyz)) / 30
+    ds = DeviceStream("d", cfg)
+    got = [len(ds.push(t[s * 30:(s + 1) * 30], xyz[s * 30:(s + 1) * 30])) for s in range(20)]
+    assert got[9] == 1 and got[14] == 1 and got[19] == 1  # each window as soon as its last second arrives
+    ds.push(t[-1] + 3 + np.arange(30) / 30, xyz[:30])  # a real 3 s gap: held until 5 s of newer samples
+    assert len(ds.pending_t) == 30 and ds.stats.segments == 1
+    for k in range(1, 6):
+        ds.push(t[-1] + 3 + k + np.arange(30) / 30, xyz[:30])
+    assert ds.stats.segments == 2 and ds.stats.gaps == 1 and len(ds.pending_t) == 0
