@@ -37,7 +37,7 @@ from ..progress import ProgressLine, every_s
 from .gateway_config import GatewayConfig, load_config
 from .gateway_engine import Engine
 from .gateway_metrics import Metrics, serve
-from .gateway_mqtt import MqttLink
+from .gateway_mqtt import MqttLink, paho
 from .gateway_payload import PayloadError, device_from_topic, parse_payload
 from .gateway_state import (StateError, clear_marker, in_progress, load_state, read_marker, save_state,
                             windows_per_device, write_marker)
@@ -79,6 +79,7 @@ class Gateway:
     def __init__(self, cfg: GatewayConfig, config_path: str | Path | None = None, overrides: dict | None = None,
                  log=log_line):
         self.cfg, self.config_path, self.overrides, self.log = cfg, config_path, overrides or {}, log
+        paho()  # both extras first: a missing one fails at once, naming the install
         self.metrics = Metrics()
         self._lock_state()
         runtime, self.bundle = prepare_bundle(cfg.model.bundle, cfg)

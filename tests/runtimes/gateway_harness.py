@@ -49,13 +49,13 @@ def free_port() -> int:
 class Broker:
     """Mosquitto on a free loopback port, persistence on in ``folder``; restartable with its queued messages."""
 
-    def __init__(self, folder: Path, port: int | None = None):
+    def __init__(self, folder: Path, port: int | None = None, extra: tuple[str, ...] = ("allow_anonymous true",)):
         self.binary = mosquitto_binary()
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
+        lines = [f"listener {self.port} 127.0.0.1", *extra, "persistence true",
                  f"persistence_location {self.folder}/", "max_queued_messages 1000000", "max_inflight_messages 100",
                  f"log_dest file {self.folder}/mosquitto.log"]
         if os.geteuid() == 0:  # as root mosquitto would switch to the user "mosquitto", who cannot write here
@@ -69,7 +69,7 @@ class Broker:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()  # (a TLS port too)
                 return self
             except OSError:
                 if self.proc.poll() is not None:
@@ -93,8 +93,9 @@ class Broker:
         return p.read_text(errors="replace") if p.is_file() else ""
 
 
-def client(port: int, client_id: str, persistent: bool = True, protocol: str = "5"):
-    """A connected paho client with its network thread running."""
+def client(port: int, client_id: str, persistent: bool = True, protocol: str = "5", tls: dict | None = None,
+           auth: tuple[str, str] | None = None):
+    """A connected paho client with its network thread running (``tls``: paho's tls_set arguments)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
@@ -105,6 +106,10 @@ def client(port: int, client_id: str, persistent: bool = True, protocol: str = "
                     clean_session=None if v5 else not persistent)
     c.reconnect_delay_set(1, 2)
     c.max_inflight_messages_set(100)
+    if tls:
+        c.tls_set(**tls)
+    if auth:
+        c.username_pw_set(*auth)
     kwargs = {}
     if v5:
         props = Properties(PacketTypes.CONNECT)
@@ -122,11 +127,12 @@ def client(port: int, client_id: str, persistent: bool = True, protocol: str = "
 class Collector:
     """Subscribes to events (and statuses) on a persistent session; keeps every message in arrival order."""
 
-    def __init__(self, port: int, topics=("wearables/+/activity", "flowfm-edge/+/status"), client_id="collector"):
+    def __init__(self, port: int, topics=("wearables/+/activity", "flowfm-edge/+/status"), client_id="collector",
+                 **connect):
         self.messages: list[tuple[str, dict | str, float]] = []
         self.redelivered: list[tuple[str, dict | str]] = []  # the broker's resends (DUP flag): QoS 1 is at least once
         self.lock = threading.Lock()
-        self.c = client(port, client_id)
+        self.c = client(port, client_id, **connect)
         self.c.on_message = self._message
         subscribed = threading.Event()
         self.c.on_subscribe = lambda *a: subscribed.set()
@@ -213,6 +219,16 @@ class GatewayProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"gateway not healthy in {timeout} s: {self.log()[-2000:]}")
 
+    def health(self) -> tuple[int, dict]:
+        """(HTTP status, body) of /healthz: 200 while connected and inferring, else 503."""
+        import urllib.error
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def metrics(self) -> dict[str, float]:
         """{"name{label=value,...}": value} of every sample on /metrics."""
         from prometheus_client.parser import text_string_to_metric_families
@@ -283,10 +299,10 @@ def senml_payload(device: str, t: np.ndarray, xyz: np.ndarray) -> bytes:
 class Publisher:
     """Simulated wearables on one persistent paho session; :meth:`flush` waits until the broker acknowledged all."""
 
-    def __init__(self, port: int, client_id: str = "devices", protocol: str = "5"):
+    def __init__(self, port: int, client_id: str = "devices", protocol: str = "5", **connect):
         self.sent = self.acked = 0
         self.lock = threading.Lock()
-        self.c = client(port, client_id, protocol=protocol)
+        self.c = client(port, client_id, protocol=protocol, **connect)
         self.c.on_publish = self._acked
         self.times: dict[tuple[str, int], float] = {}  # (device, second) -> time.time() of its publish
 

@@ -143,3 +143,31 @@ def test_kill_9_loses_at_most_the_windows_in_progress_and_says_so(harness, broke
         assert after and min(e["start"] for e in after) == pytest.approx(harness.T0 + 23, abs=1e-3)
     collector.close()
     pub.close()
+
+
+def test_events_the_broker_never_took_are_saved_and_sent_after_the_restart(harness, broker, gateway_bundle, tmp_path):
+    devices = {"wrist-0": harness.activity_signal(30, seed=50)}
+    config = tmp_path / "gateway.toml"
+    config.write_text("[stream]\nmax_delay_s = 30.0\nbatch_size = 64\n[state]\ndrain_timeout_s = 1.0\n")
+    collector = harness.Collector(broker.port)
+    gw = harness.GatewayProcess(gateway_bundle, broker.port, tmp_path / "gw", "--config", str(config)).start()
+    pub = harness.Publisher(broker.port)
+    try:
+        pub.seconds(devices, 0, 30)  # 5 windows wait for a batch of 64 or 30 s
+        deadline = time.monotonic() + 30
+        while gw.metrics()["flowfm_gateway_samples_received_total"] < 900 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        broker.stop()
+        assert gw.term() == 0  # the drain infers the 5 windows; the broker is not there to take their events
+        assert "and 5 unacknowledged events saved" in gw.log()
+        broker.start()
+        gw.start()
+        events = collector.wait_events(5)
+        assert gw.term() == 0
+    finally:
+        gw.stop()
+    assert sorted(e["window"] for e in events) == [0, 1, 2, 3, 4]
+    assert "and 5 unsent events from" in gw.log()
+    assert re.search(r"^gateway \d:\d\d:\d\d messages 30 windows 5 devices 1", gw.log(), re.M)  # the progress line
+    collector.close()
+    pub.close()

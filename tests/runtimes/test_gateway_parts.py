@@ -300,3 +300,13 @@ def test_without_holes_nothing_waits(harness):
     for k in range(1, 6):
         ds.push(t[-1] + 3 + k + np.arange(30) / 30, xyz[:30])
     assert ds.stats.segments == 2 and ds.stats.gaps == 1 and len(ds.pending_t) == 0
+
+
+@pytest.mark.parametrize("missing", ["paho", "prometheus_client"])
+def test_a_missing_gateway_extra_is_named_in_one_line(gateway_bundle, tmp_path, missing):
+    code = (f"import sys; sys.modules[{missing!r}] = None\n"
+            "from flowfm_edge.runtimes.commands import main\nmain(sys.argv[1:])\n")
+    res = subprocess.run([sys.executable, "-c", code, "gateway", str(gateway_bundle), "--metrics-port", "0"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "install it with: pip install 'flowfm-edge[gateway]'" in " ".join(res.stderr.split())
