@@ -218,7 +218,10 @@ class Gateway:
 
     def request_update(self, path: str | Path | None = None, source: str = "SIGHUP") -> None:
         """Verify and swap in the bundle at ``path`` (default: the configured one, re-read) in the background."""
-        self.updates.submit(self._update, path, source)
+        try:
+            self.updates.submit(self._update, path, source)
+        except RuntimeError:  # the executor is shut down: a stop has begun
+            self.log(f"update from {source} ignored: the gateway is stopping")
 
     def _update(self, path, source: str) -> None:
         try:

@@ -199,8 +199,9 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> Gatew
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        secret = "password" in field
         given = f" (got {err['input']!r})" if err["type"] not in ("extra_forbidden", "missing") and not isinstance(
-            err["input"], dict) else ""
+            err["input"], dict) and not secret else ""
         more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
         raise ValueError(f"{source}: field {field}: {err['msg']}{given}{more}") from None
     if cfg.model.bundle is None:

@@ -5,9 +5,9 @@ extra), named ``flowfm_gateway_*``:
 
 - ``messages_received_total``, ``samples_received_total``, ``windows_inferred_total``, ``events_published_total``;
 - ``drops_total{what, reason}``: ``what`` is ``message`` (oversize, malformed, wrong_type,
-  unknown_unit, bad_device_id, device_limit, control), ``sample`` (nan, bad_time, late,
-  duplicate: the stream's own counts), ``window`` (queue_full, invalid, restart) or ``event``
-  (publish_queue_full);
+  unknown_unit, bad_device_id, device_limit, control, error), ``sample`` (nan, bad_time, late,
+  duplicate: the stream's own counts), ``window`` (queue_full, invalid, error, restart: saved
+  with other stream settings) or ``event`` (publish_queue_full);
 - ``devices_active``, ``windows_queued``, ``events_unacknowledged``, ``broker_connected``;
 - ``inference_seconds`` (one batch) and ``latency_seconds`` (from the arrival of the message
   that completed a window to the publish of its event) histograms;
