@@ -245,7 +245,7 @@ def faults(args, n: int, folder: Path) -> dict:
     ids = [(b["device"], fleet.local_start(b)) for b, _ in events]
     expected = fleet.expected_ids(seconds)
     bundles = sorted({b["bundle"]["id"] for b, _ in events})
-    before = lat[fleet.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1] < log[0][1]]
+    before = lat[fleet.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1] < log[0][1] - 2]
     out = {"devices": n, "seconds": seconds, "expected_windows": len(expected), "received": len(ids),
            "distinct": len(set(ids)), "lost": len(expected - set(ids)), "duplicates": len(ids) - len(set(ids)),
            "unexpected": len(set(ids) - expected), "bundles_seen": bundles, "steady_before_faults": summary(before),
