@@ -67,12 +67,18 @@ def test_broker_restart_mid_stream_loses_nothing(harness, broker, gateway_bundle
         pub.seconds(devices, 40, SECONDS)
         events = collector.wait_events(len(expected))
         gw.wait_healthy()
+        time.sleep(1.0)  # any late copy
+        events = collector.events()
+        inferred = gw.metrics()["flowfm_gateway_windows_inferred_total"]
         assert gw.term() == 0
     finally:
         gw.stop()
-    assert harness.window_ids(events) == sorted(expected)  # every window, each exactly once
-    assert [e["label"] for e in sorted(events, key=lambda e: (e["device"], e["start"]))] == \
-        [expected[k]["label"] for k in sorted(expected)]
+    assert inferred == len(expected)  # the gateway made every window exactly once
+    first = {}
+    for e in events:  # QoS 1 is at least once: a copy in flight while the broker stopped may come twice
+        assert first.setdefault((e["device"], round(e["start"], 3)), e) == e
+    assert sorted(first) == sorted(expected) and len(events) - len(first) <= 20  # every window; copies are few
+    assert [first[k]["label"] for k in sorted(first)] == [expected[k]["label"] for k in sorted(expected)]
     assert gw.log().count("session resumed") == 2
     collector.close()
     pub.close()
