@@ -35,6 +35,7 @@ def test_default_recipe_run_refuses_guidance(synth, tmp_path):
     out = tmp_path / "p0"
     res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 3, "--batch-size", 16, "--out", out)
     assert res.exit_code == 0, res.output
+    assert "train 3/3 (100%)" in res.output  # no terminal: a plain progress line instead of the bar
     assert json.loads((out / "checkpoint" / "config.json").read_text())["model"]["p_dgs"] == 0.0
     res = runner.invoke(app, ["generate", str(out), "--n", 2, "--steps", 2, "--guidance", "2", "--out", str(tmp_path / "g.npz")])
     assert res.exit_code == 1 and "p_dgs = 0" in res.output and "Traceback" not in res.output

@@ -6,7 +6,7 @@
 
 Backends (:mod:`.ort`, :mod:`.torch_backend`, :mod:`.litert`, :mod:`.tensorrt_backend`) behind
 one :class:`Runtime`; :mod:`.validate` re-runs a bundle's golden checks; the gateway stream
-(:mod:`.stream`) and cohort embedding (:mod:`.cohort`). The code that runs on a device lives
+(:mod:`.stream`), the MQTT gateway around it (:mod:`.gateway`) and cohort embedding (:mod:`.cohort`). The code that runs on a device lives
 here too: the isolated LiteRT interpreter (:mod:`.litert_interpreter`), TensorRT device facts
 (:mod:`.trt_device`) and engine building (:mod:`.engine_build`, ``flowfm-edge build-engine``).
 Bundles are read through :mod:`flowfm_edge.bundle`.

@@ -46,6 +46,7 @@ class StreamConfig:
     gap_policy: str = "split"  # split | pad (see stream_device)
     max_pad_s: float = 5.0  # pad: longer gaps still split
     reorder_s: float = 0.5  # out-of-order tolerance, device seconds
+    hole_wait_s: float = 0.0  # after a gap, wait for this much newer input before taking it as a gap (stream_device)
     dup_tol_s: float = 1e-4  # timestamps closer than this are duplicates
     units: str = "auto"  # auto | g | m/s^2 | mg
     probe: int = 32  # samples that set the units and the rate
@@ -67,7 +68,7 @@ class StreamConfig:
         for name in ("batch_size", "probe", "max_devices", "max_inflight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("gap_s", "max_pad_s", "reorder_s", "idle_s", "max_delay_s", "dup_tol_s"):
+        for name in ("gap_s", "max_pad_s", "reorder_s", "hole_wait_s", "idle_s", "max_delay_s", "dup_tol_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -76,6 +77,33 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """(B, C) logits -> (B, C) float32 probabilities."""
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def load_runtime(bundle: str | Path, backend: str = "onnxruntime", precision: str = "auto", threads: int | None = None,
+                 spinning: bool = False, trust: str | Path | None = None, classify: bool = True) -> Runtime:
+    """The runtime a stream infers with: ``precision="auto"`` takes int8 when the bundle has it, else fp32;
+    ``spinning`` see :meth:`GatewayStream.from_bundle`."""
+    from .base import load
+
+    rt = load(bundle, backend=backend, threads=threads, trust=trust)
+    if hasattr(rt.backend, "spinning"):
+        rt.backend.spinning = spinning
+    if precision == "auto":
+        graph = "classifier" if classify else "encoder"
+        have = rt.backend.precisions(graph) if graph in rt.manifest["graphs"] else []
+        precision = "int8" if "int8" in have else "fp32"
+    rt.precision = precision
+    return rt
+
+
+def check_runtime(runtime: Runtime, cfg: StreamConfig) -> None:
+    """Refuse a runtime whose bundle lacks a graph that ``cfg`` needs (classifier, encoder)."""
+    graphs = runtime.manifest["graphs"]
+    for graph, wanted in (("classifier", cfg.classify), ("encoder", cfg.embed)):
+        if wanted and graph not in graphs:
+            hint = ("fit a head with `flowfm-edge probe RUN` and re-export, or stream embeddings only (--embed --no-classify)"
+                    if graph == "classifier" else "re-export with the encoder graph")
+            raise ValueError(f"{runtime.backend.bundle}: the bundle has no {graph} graph; {hint}")
 
 
 class GatewayStream:
@@ -88,22 +116,14 @@ class GatewayStream:
     def __init__(self, runtime: Runtime, config: StreamConfig | None = None, clock=time.monotonic, **overrides):
         self.cfg = replace(config or StreamConfig(), **overrides)
         self.cfg.check()
-        self.runtime, self.clock = runtime, clock
-        graphs = runtime.manifest["graphs"]
-        for graph, wanted in (("classifier", self.cfg.classify), ("encoder", self.cfg.embed)):
-            if wanted and graph not in graphs:
-                hint = ("fit a head with `flowfm-edge probe RUN` and re-export, or stream embeddings only (--embed --no-classify)"
-                        if graph == "classifier" else "re-export with the encoder graph")
-                raise ValueError(f"{runtime.backend.bundle}: the bundle has no {graph} graph; {hint}")
-        self.classes = runtime.classes
+        self.clock = clock
         self.devices: dict[str, DeviceStream] = {}
         self.last_seen: OrderedDict[str, float] = OrderedDict()  # least recently seen first: O(1) expiry
         self.expired: dict[str, DeviceStats] = {}  # stats of expired devices, picked up again if they return
         self.forgotten = DeviceStats()  # summed stats of expired devices beyond max_devices
         self.queue: list[Window] = []
         self.batches = 0
-        self._infer([Window("warm-up", 0, 0.0, 10.0, np.zeros((3, 300), np.float32))])  # load sessions now, not on the first window
-        self.batches = 0
+        self.use_runtime(runtime)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="flowfm-infer") if self.cfg.pipeline else None
         self._inflight: deque[Future] = deque()
 
@@ -114,6 +134,13 @@ class GatewayStream:
             self._pool.shutdown()
             self._pool = None
         return events
+
+    def use_runtime(self, runtime: Runtime) -> None:
+        """Infer with ``runtime`` from the next batch on (a hot update); refuses one without the graphs the config needs."""
+        check_runtime(runtime, self.cfg)
+        batches, self.runtime, self.classes = self.batches, runtime, runtime.classes
+        self.infer([Window("warm-up", 0, 0.0, 10.0, np.zeros((3, 300), np.float32))])  # load sessions now, not on the first window
+        self.batches = batches
 
     def __enter__(self) -> "GatewayStream":
         return self
@@ -131,16 +158,7 @@ class GatewayStream:
         gateway the CPU is shared with I/O and resampling, and on a loaded 2-core machine this
         made 2-thread inference of the tiny classifier 5x faster (1.3 vs 6.9 ms per window).
         """
-        from .base import load
-
-        rt = load(bundle, backend=backend, threads=threads, trust=trust)
-        if hasattr(rt.backend, "spinning"):
-            rt.backend.spinning = spinning
-        if precision == "auto":
-            graph = "classifier" if config.get("classify", True) else "encoder"
-            have = rt.backend.precisions(graph) if graph in rt.manifest["graphs"] else []
-            precision = "int8" if "int8" in have else "fp32"
-        rt.precision = precision
+        rt = load_runtime(bundle, backend, precision, threads, spinning, trust, config.get("classify", True))
         return cls(rt, clock=clock, **config)
 
     # ---- input ---------------------------------------------------------------------------
@@ -149,9 +167,13 @@ class GatewayStream:
 
         Events may belong to other devices: windows are batched across devices.
         """
-        arrived = time.perf_counter()
-        self.queue += self._device(str(device)).push(t, xyz, arrived)
+        self.queue += self.cut(device, t, xyz, time.perf_counter())
         return self._run_ready()
+
+    def cut(self, device: str, t, xyz, arrived: float) -> list[Window]:
+        """Samples of one device -> the windows they complete, not inferred (for callers that queue and infer
+        windows themselves, like the MQTT gateway); ``arrived`` is the perf_counter() time the samples came in."""
+        return self._device(str(device)).push(t, xyz, arrived)
 
     def push_rows(self, devices, t, xyz) -> list[WindowEvent]:
         """Interleaved samples of many devices: ``devices`` (n,), ``t`` (n,), ``xyz`` (n, 3), e.g. lines of a CSV."""
@@ -180,13 +202,18 @@ class GatewayStream:
     # ---- housekeeping --------------------------------------------------------------------
     def poll(self) -> list[WindowEvent]:
         """Expire idle devices and run batches whose oldest window waited ``max_delay_s``; call it regularly."""
-        now = self.clock()
+        self.queue += self.expire_idle()
+        return self._run_ready()
+
+    def expire_idle(self) -> list[Window]:
+        """Finish the devices silent for more than ``idle_s``: the windows that completes, not inferred."""
+        now, windows = self.clock(), []
         while self.last_seen:
             device, seen = next(iter(self.last_seen.items()))
             if now - seen <= self.cfg.idle_s:
                 break  # the rest were seen later
-            self.queue += self._expire(device)
-        return self._run_ready()
+            windows += self._expire(device)
+        return windows
 
     def flush(self) -> list[WindowEvent]:
         """Finish every device and run every queued window (end of input, shutdown)."""
@@ -241,11 +268,11 @@ class GatewayStream:
             batch, self.queue = self.queue[:k], self.queue[k:]
             n -= k
             if self._pool is None:
-                events += self._infer(batch)
+                events += self.infer(batch)
                 continue
             while len(self._inflight) >= self.cfg.max_inflight:  # back-pressure: the thread is behind
                 events += self._inflight.popleft().result()
-            self._inflight.append(self._pool.submit(self._infer, batch))
+            self._inflight.append(self._pool.submit(self.infer, batch))
         while self._inflight and (wait or self._inflight[0].done()):
             events += self._inflight.popleft().result()
         now = time.perf_counter()
@@ -253,7 +280,8 @@ class GatewayStream:
             ev.latency_s = now - ev.arrived
         return events
 
-    def _infer(self, batch: list[Window]) -> list[WindowEvent]:
+    def infer(self, batch: list[Window]) -> list[WindowEvent]:
+        """Classify (and embed) ``batch`` in one call -> events of its valid windows (garbage windows are counted)."""
         x = np.stack([w.x for w in batch])  # (B, 3, 300)
         valid = np.ones(len(batch), bool)
         probs = emb = None

@@ -7,10 +7,16 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
 - **Non-finite timestamps**: dropped (``dropped_bad_time``).
 - **Out of order**: samples wait ``reorder_s`` seconds (device time, behind the newest
   sample seen) before they are resampled, and are sorted meanwhile (``reordered``). A
-  sample older than what was already resampled is dropped (``dropped_late``).
+  sample older than what was already resampled is dropped (``dropped_late``). With
+  ``hole_wait_s`` > 0, samples after a hole (a jump of more than ``gap_s``) also wait until
+  ``hole_wait_s`` of newer samples followed them, so a chunk that comes late fills the hole
+  instead of splitting the stream (MQTT clients resend what was in flight after a reconnect,
+  possibly behind newer messages); without holes nothing waits.
 - **Duplicates**: timestamps within ``dup_tol_s`` of a kept sample; the first arrival is
   kept (``dropped_duplicate``); a re-sent copy of one of the last 256 resampled samples is
-  a duplicate too, not a late sample.
+  a duplicate too, not a late sample. A push identical to one of the last ``RESENT`` pushes
+  (an MQTT QoS 1 redelivery after a reconnect, however old) is dropped whole as duplicates
+  (``resent_chunks``), never mistaken for a clock reset.
 - **Clock resets**: a sample more than ``reorder_s + gap_s`` behind what was already
   resampled is held; when ``RESET_CONFIRM`` such samples arrive in a row, the device's clock
   was reset (a reboot, a battery swap): the current timeline is finished (as at expiry)
@@ -29,12 +35,14 @@ Fault policy (every repaired or dropped sample is counted in :class:`DeviceStats
   device time; the rate estimate follows it and the anti-alias filter is rebuilt when it
   moves by more than 25%.
 
-Memory per device is bounded: the reorder buffer holds ``reorder_s`` of input, the
+Memory per device is bounded: the reorder buffer holds ``reorder_s`` (plus, after a hole, ``hole_wait_s``) of input, the
 filter ``2 * delay`` samples, the window buffer at most one window plus one hop plus one
 pushed chunk.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -44,6 +52,14 @@ from .stream_windows import WINDOW_LEN, Window, Windower, hop_samples
 
 RECENT = 256  # resampled timestamps kept, so a re-sent copy of one of them counts as a duplicate, not late
 RESET_CONFIRM = 16  # samples in a row far behind the timeline that make it a clock reset, not stragglers
+RESENT = 64  # pushes remembered by digest, so a re-sent chunk is a duplicate, not a clock reset
+
+
+def _digest(t: np.ndarray, v: np.ndarray) -> int:
+    """64-bit digest of one push's samples (collisions: ~1 in 3e17 per comparison)."""
+    h = hashlib.blake2b(t.tobytes(), digest_size=8)
+    h.update(v.tobytes())
+    return int.from_bytes(h.digest(), "little")
 
 
 def _distance_to_nearest(sorted_t: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -80,6 +96,8 @@ class DeviceStream:
         self._probe_t: list[np.ndarray] = []
         self._probe_v: list[np.ndarray] = []
         self._held_t, self._held_v = np.empty(0), np.empty((0, 3))  # far behind the timeline: a reset or stragglers
+        self._pushed = np.zeros(RESENT, np.uint64)  # digests of the last RESENT pushes (a ring)
+        self._pushes = 0
 
     # ---- input: clean and order ---------------------------------------------------------
     def push(self, t, v, arrived: float = 0.0) -> list[Window]:
@@ -91,12 +109,25 @@ class DeviceStream:
                              "expected t (n,) seconds and v (n, 3) x/y/z samples")
         s = self.stats
         s.received += len(t)
+        if len(t) and self._resent(t, v):
+            s.dropped_duplicate += len(t)
+            s.resent_chunks += 1
+            return []
         ok_t, ok_v = np.isfinite(t), np.isfinite(v).all(axis=1)
         if not (ok_t.all() and ok_v.all()):
             s.dropped_bad_time += int((~ok_t).sum())
             s.dropped_nan += int((ok_t & ~ok_v).sum())
             t, v = t[ok_t & ok_v], v[ok_t & ok_v]
         return self._clocked(t, v, arrived)
+
+    def _resent(self, t: np.ndarray, v: np.ndarray) -> bool:
+        """Whether (t, v) repeats one of the last RESENT pushes; remembers it otherwise."""
+        key = np.uint64(_digest(t, v))
+        if (self._pushed[:self._pushes] == key).any():
+            return True
+        self._pushed[self._pushes % RESENT] = key
+        self._pushes += 1
+        return False
 
     def _clocked(self, t: np.ndarray, v: np.ndarray, arrived: float) -> list[Window]:
         """Split ``t`` into runs near the timeline and runs far behind it (a clock reset, or stragglers)."""
@@ -147,7 +178,18 @@ class DeviceStream:
         if len(t):
             self._merge(t, v)
         cut = int(np.searchsorted(self.pending_t, self.newest - self.cfg.reorder_s, side="right"))
+        if cut and self.cfg.hole_wait_s > 0:
+            cut = self._before_young_hole(cut)
         return self._commit(cut, arrived)
+
+    def _before_young_hole(self, cut: int) -> int:
+        """Where to stop committing: before the first hole (samples more than ``gap_s`` apart) that fewer than
+        ``hole_wait_s`` of newer samples have followed yet, so a late chunk can still fill it."""
+        t = self.pending_t[:cut]
+        steps = np.diff(t, prepend=self.committed if np.isfinite(self.committed) else t[0])
+        holes = np.flatnonzero(steps > self.cfg.gap_s)
+        young = holes[self.newest - t[holes] < self.cfg.hole_wait_s]
+        return int(young[0]) if len(young) else cut
 
     def _merge(self, t: np.ndarray, v: np.ndarray) -> None:
         tol = self.cfg.dup_tol_s

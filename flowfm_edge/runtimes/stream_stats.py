@@ -31,6 +31,7 @@ class DeviceStats:
     rate_hz: float = 0.0
     filter_rebuilds: int = 0
     clock_resets: int = 0  # jumps back that started a new timeline
+    resent_chunks: int = 0  # pushes identical to a recent one (MQTT redeliveries), dropped as duplicates
     invalid_windows: int = 0  # windows whose values gave no finite model output (e.g. 1e30 g): no event
 
     @property

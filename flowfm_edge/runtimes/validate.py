@@ -17,11 +17,13 @@ from .registry import backend_class
 
 
 def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: int | None = None,
-                    trust: str | Path | None = None) -> dict:
+                    trust: str | Path | None = None, only: set[tuple[str, str]] | None = None) -> dict:
     """{"passed": bool, "files": [problems], "signature": str | None, "checks": [one row per artefact checked]}.
 
     With a trust key (``trust``, or configured: ``bundle/signing.py``) the signature is checked
-    first; an unsigned or mis-signed bundle fails with its reason in ``files``.
+    first; an unsigned or mis-signed bundle fails with its reason in ``files``. ``only``, a set
+    of (artefact, precision), limits the golden checks to what a caller will run (the gateway:
+    the classifier at its precision), so it never loads the others; every file is still hashed.
     """
     from ..bundle.manifest import BundleError
     from ..bundle.signing import trusted_key, verify_bundle
@@ -48,6 +50,8 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
     else:
         rows = [(name, "fp32", {"against": "reference", "metric": "rel_l2", "tolerance": FP32_REL_TOLERANCE})
                 for name in manifest["golden"] if runner.precisions(name)]
+    if only is not None:
+        rows = [r for r in rows if (r[0], r[1]) in only]
     for name, precision, check in rows:
         golden = load_golden(bundle, manifest, name)
         feeds = {k: golden[k] for k in manifest["golden"][name]["inputs"]}

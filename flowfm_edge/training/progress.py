@@ -1,25 +1,8 @@
-"""A rich progress bar that shows loss and throughput, and stays silent when disabled."""
+"""The training loop's progress bar: :func:`flowfm_edge.progress.progress_bar` (a rich bar on a terminal, plain
+lines in a log). It lives outside this package so the torch-free runtime commands share it."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from ..progress import progress_bar
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-
-@contextmanager
-def progress_bar(total: int, start: int = 0, label: str = "work", enabled: bool = True):
-    """Yield ``advance(**fields)``; each call moves the bar one step and shows ``fields``."""
-    if not enabled:
-        yield lambda **_: None
-        return
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(label, total=total, completed=start, info="")
-
-        def advance(**fields) -> None:
-            info = " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
-            bar.update(task, advance=1, info=info)
-
-        yield advance
+__all__ = ["progress_bar"]

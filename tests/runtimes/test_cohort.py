@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -94,9 +95,11 @@ def test_the_command_runs_without_torch(cohort, bundle, tmp_path):
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     res = subprocess.run([sys.executable, "-c", code, "embed-files", *map(str, files), "--bundle", str(bundle),
-                          "--out", str(tmp_path / "emb"), "--part", "1/1"], capture_output=True, text=True)
+                          "--out", str(tmp_path / "emb"), "--part", "1/1"], capture_output=True, text=True,
+                         env={**os.environ, "FLOWFM_EDGE_PROGRESS_S": "0"})
     assert res.returncode == 0, res.stderr + res.stdout
     assert "3 written" in res.stdout and len(list((tmp_path / "emb").glob("*.parquet"))) == 3
+    assert "embed-files 3/3 (100%)" in res.stdout  # no terminal: plain progress lines
 
 
 def test_ray_data_recipe_on_a_local_instance(cohort, bundle, tmp_path):

@@ -1,0 +1,32 @@
+"""Fixtures of the MQTT gateway tests: a real Mosquitto per test, the harness, the nano stream bundle."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("gateway_harness", Path(__file__).parent / "gateway_harness.py")
+harness_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness_module)
+
+
+@pytest.fixture
+def harness():
+    return harness_module
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """Mosquitto on a free loopback port with persistence in tmp_path/broker; skips without the mosquitto package."""
+    harness_module.need_mosquitto()
+    pytest.importorskip("paho.mqtt", reason="needs the [gateway] extra: pip install 'flowfm-edge[gateway]'")
+    pytest.importorskip("prometheus_client", reason="needs the [gateway] extra: pip install 'flowfm-edge[gateway]'")
+    b = harness_module.Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_bundle(small_bundle):
+    """Encoder + classifier of the nano run, FP32 and static INT8 (the stream tests' bundle)."""
+    return small_bundle("nano-stream-bundle", ["fp32", "int8"], ["encoder", "classifier"])
