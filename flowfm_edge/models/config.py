@@ -18,6 +18,9 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 
 TIME_SAMPLINGS = ("uniform", "logit-normal", "noise-heavy")
 R_NORMS = ("none", "layernorm", "l2")
+# What the encoder's patch embedding reads (models/encoder.py): the normalised axes; plus |a| - 1 g;
+# or the axes less their window mean (gravity and any offset removed).
+ENCODER_INPUTS = ("xyz", "xyz+mag", "xyz-mean")
 
 MTL_FEATURE_DIM = 1024  # the SSL-Wearables ResNet's feature width (models/resnet.py)
 
@@ -44,6 +47,10 @@ class ModelConfig:
     view_rotate_deg: float = 0.0
     view_scale: float = 0.0
     view_shift: int = 0
+    # Rotation of the training window itself, before both views (what the encoder sees and what the
+    # generator rebuilds): a random angle in [0, augment_rotate_deg] about a random axis (models/views.py).
+    augment_rotate_deg: float = 0.0
+    encoder_input: str = "xyz"  # one of ENCODER_INPUTS
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
     text_dim: int = 0  # > 0 adds TextProj for text-conditioned generation
     schedule: str = "linear"  # noise schedule of the diffusion twin: linear or cosine
@@ -63,6 +70,11 @@ class ModelConfig:
     def tokens(self) -> int:
         return self.window // self.patch
 
+    @property
+    def encoder_channels(self) -> int:
+        """Channels the encoder's patch embedding reads: the axes, plus |a| under ``xyz+mag``."""
+        return self.channels + (self.encoder_input == "xyz+mag")
+
     def validate(self) -> None:
         if self.window % self.patch:
             raise ValueError(f"window {self.window} is not a multiple of patch {self.patch}")
@@ -76,8 +88,10 @@ class ModelConfig:
             raise ValueError(f"r_norm must be one of {', '.join(R_NORMS)}, got {self.r_norm!r}")
         if not 0.0 <= self.view_mask < 1.0:
             raise ValueError(f"view_mask must be in [0, 1), got {self.view_mask}")
-        if self.view_rotate_deg < 0 or self.view_scale < 0 or self.view_shift < 0:
-            raise ValueError("view_rotate_deg, view_scale and view_shift must be >= 0")
+        if self.view_rotate_deg < 0 or self.view_scale < 0 or self.view_shift < 0 or self.augment_rotate_deg < 0:
+            raise ValueError("view_rotate_deg, view_scale, view_shift and augment_rotate_deg must be >= 0")
+        if self.encoder_input not in ENCODER_INPUTS:
+            raise ValueError(f"encoder_input must be one of {', '.join(ENCODER_INPUTS)}, got {self.encoder_input!r}")
         if self.r_dim < 1:
             raise ValueError(f"r_dim must be >= 1, got {self.r_dim}")
         if self.schedule not in ("linear", "cosine"):
