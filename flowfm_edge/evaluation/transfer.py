@@ -110,6 +110,22 @@ def few_shot_indices(y: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Gen
     return np.sort(np.concatenate(picks))
 
 
+def check_shots(target: Target, shots: tuple[int, ...]) -> None:
+    """Refuse, before any probe runs, a k that some fold's training part cannot give for some class."""
+    if not shots:
+        return
+    y, k = np.asarray(target.ws.y), max(shots)
+    for fold in target.folds:
+        pool = np.concatenate([fold.train, fold.val])
+        counts = np.bincount(y[pool], minlength=int(y.max()) + 1)
+        short = [c for c in np.unique(y) if counts[c] < k]
+        if short:
+            c = int(short[0])
+            name = target.ws.classes[c] if target.ws.classes and c < len(target.ws.classes) else str(c)
+            raise ValueError(f"{target.ws.source}: class {c} ({name}) has {counts[c]} window(s) in the training part "
+                             f"of fold {fold.index}; {k}-shot needs {k} (lower --shots)")
+
+
 def few_shot(features: dict[str, np.ndarray], target: Target, k: int, draws: int, seed: int = 0) -> dict:
     """{name: {"headline": mean_sd over draws, "draws": [headline per draw]}} for ``k`` windows per class."""
     y = np.asarray(target.ws.y)
@@ -141,6 +157,7 @@ def transfer_report(features: dict[str, np.ndarray], target: Target, shots: tupl
                     draws: int = DRAWS, seed: int = 0, on_result=None) -> dict:
     """The full probe and the few-shot rows of every named feature set (N, D) on ``target``'s folds."""
     y = np.asarray(target.ws.y)
+    check_shots(target, shots)
     full, few = {}, {}
     for name, F in features.items():
         r = probe_folds(F, y, target.ws.pid, target.folds, n_classes=target.ws.n_classes)

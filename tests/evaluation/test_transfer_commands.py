@@ -1,0 +1,87 @@
+"""``probe --transfer`` and ``probe --rotations`` from the command line: output files, schema, and errors."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flowfm_edge.cli import app
+from flowfm_edge.data import WindowSet, save_npz
+
+runner = CliRunner()
+FEATURES = ["FlowFM r", "untrained encoder", "hand-crafted", "raw windows"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, activity_windows):
+    path = tmp_path_factory.mktemp("data") / "act.npz"
+    save_npz(path, activity_windows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data):
+    out = tmp_path_factory.mktemp("runs") / "flow"
+    res = invoke("train", "--data", data, "--steps", 3, "--batch-size", 8, "--warmup", 1, "--out", out)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_transfer_writes_every_row(run, data):
+    res = invoke("probe", run, "--data", data, "--transfer", "--shots", "1,2", "--draws", 2)
+    assert res.exit_code == 0, res.output
+    out = json.loads((run / "transfer_act.json").read_text())
+    assert list(out["full"]) == FEATURES and list(out["few_shot"]) == FEATURES
+    assert out["target"]["folds"]["split"]["kind"] == "loso" and out["target"]["n_windows"] == 90
+    for name in FEATURES:
+        assert 0.0 <= out["full"][name]["headline"] <= 1.0
+        assert set(out["few_shot"][name]) == {"1", "2"} and len(out["few_shot"][name]["2"]["draws"]) == 2
+    assert out["few_shot_protocol"]["shots"] == [1, 2] and out["step"] == 3
+    assert (run / "transfer_act.png").stat().st_size > 1000
+    assert not (run / "probe.json").exists()  # the transfer report saves no export head
+    assert "2-shot" in res.output and "untrained encoder" in res.output
+
+
+def test_rotations_write_drops(run, data):
+    res = invoke("probe", run, "--data", data, "--rotations", "--angles", "random,90")
+    assert res.exit_code == 0, res.output
+    out = json.loads((run / "rotations_act.json").read_text())
+    assert list(out["results"]) == FEATURES and list(out["conditions"]) == ["random", "90"]
+    for r in out["results"].values():
+        assert r["conditions"]["90"]["drop"] == pytest.approx(r["as recorded"] - r["conditions"]["90"]["headline"])
+    assert (run / "rotations_act.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--transfer", "--shots", "0"], "--shots must be comma-separated positive integers"),
+    (["--transfer", "--shots", "one"], "--shots must be comma-separated positive integers"),
+    (["--transfer", "--draws", "0"], "--draws must be at least 1"),
+    (["--transfer", "--shots", "1,25"], "has 24 window(s) in the training part of fold 0; 25-shot needs 25"),
+    (["--rotations", "--angles", "200"], "outside (0, 180]"),
+    (["--rotations", "--angles", "tilted"], "neither 'random' nor an angle"),
+    (["--transfer", "--split", "archive"], "needs a source that ships its own train/test split"),
+])
+def test_bad_options_are_one_red_line(run, data, args, message):
+    res = invoke("probe", run, "--data", data, *args)
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
+def test_a_target_without_labels_is_one_red_line(run, tmp_path, activity_windows):
+    path = tmp_path / "phone.npz"
+    save_npz(path, WindowSet(activity_windows.X, None, activity_windows.pid, source="phone"))
+    for flag in ("--transfer", "--rotations"):
+        res = invoke("probe", run, "--data", path, flag)
+        assert res.exit_code == 1 and "no labels" in res.output and "Traceback" not in res.output
+    assert not list(run.glob("*phone*"))
+
+
+def test_combined_sources_are_for_pretraining_only(run):
+    res = invoke("probe", run, "--data", "synthetic+synthetic", "--transfer")
+    assert res.exit_code == 1 and "distinct sources" in res.output
+    res = invoke("probe", run, "--data", "hapt+synthetic", "--transfer")
+    assert res.exit_code == 1 and "pretraining only" in res.output
