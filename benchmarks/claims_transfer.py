@@ -74,21 +74,58 @@ def ensure(args, name: str, seed: int) -> tuple[Path, float | None]:
     return out, seconds
 
 
-def score(args, run: Path, seed: int, home, target) -> dict:
-    """In-domain, transfer and rotation figures of one run and its untrained twin."""
-    from flowfm_edge.evaluation.transfer import encoder_sets, rotation_report, transfer_report
+def cache_name(args) -> str:
+    """What a run's scores depend on besides the run: the target, the shots, the draws and the rotations."""
+    return (f"transfer_scores_{data_name(args.data)}_{data_name(args.target)}_k{'-'.join(map(str, args.shots))}"
+            f"_d{args.draws}_rot{'-'.join(args.rotations)}_s{args.rotation_seed}.json")
 
+
+def score(args, run: Path, seed: int, home, target) -> dict:
+    """Transfer and rotation figures of one run and its untrained twin, kept in the run (scored once).
+
+    The in-domain figure is the rotation report's "as recorded" score: the project's probe
+    (the same fit on the same folds as ``probe_folds``) on the home windows.
+    """
+    from flowfm_edge.evaluation.baselines import feature_sets
+    from flowfm_edge.evaluation.transfer import model_featurizers, rotation_report, transfer_report
+
+    cache = run / cache_name(args)
+    if cache.is_file():
+        return json.loads(cache.read_text())
     model, _ = load_model(run)
-    row = {"run": str(run), "seed": seed}
-    t = transfer_report(encoder_sets(model, target.ws, seed), target, shots=args.shots, draws=args.draws)
-    h = transfer_report(encoder_sets(model, home.ws, seed), home, shots=(), draws=0)
-    rot = rotation_report(model, home, seed, conditions=("random",), rotation_seed=args.rotation_seed)
-    for key, rep in (("transfer", t), ("home", h)):
-        row[key] = {name: res["headline"] for name, res in rep["full"].items()}
-        row[key + "_few_shot"] = {name: {str(k): v["headline"]["mean"] for k, v in res.items()}
-                                  for name, res in rep["few_shot"].items()}
-    row["rotation_drop"] = {name: res["conditions"]["random"]["drop"] for name, res in rot["results"].items()}
+    t = transfer_report(feature_sets(model, target.ws, seed, baselines=("untrained encoder",)), target,
+                        shots=args.shots, draws=args.draws)
+    rot = rotation_report(model_featurizers(model, seed), home, args.rotations, args.rotation_seed)
+    row = {"run": str(run), "seed": seed, "step": read_config(run)["step"],
+           "home": {n: r["as recorded"] for n, r in rot["results"].items()},
+           "transfer": {n: r["headline"] for n, r in t["full"].items()},
+           "transfer_few_shot": {n: {k: v["headline"]["mean"] for k, v in r.items()} for n, r in t["few_shot"].items()},
+           "rotation": {n: {c: v["headline"] for c, v in r["conditions"].items()} for n, r in rot["results"].items()},
+           "rotation_drop": {n: {c: v["drop"] for c, v in r["conditions"].items()} for n, r in rot["results"].items()}}
+    cache.write_text(json.dumps(row, indent=1))
     return row
+
+
+def baselines(args, home, target) -> dict:
+    """The hand-crafted features and raw windows under the same three protocols (they need no run; scored once)."""
+    from flowfm_edge.evaluation.baselines import fixed_features
+    from flowfm_edge.evaluation.transfer import fixed_featurizers, rotation_report, transfer_report
+
+    cache = RUNS / cache_name(args).replace("transfer_scores", "transfer_baselines")
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    t = transfer_report(fixed_features(target.ws), target, shots=args.shots, draws=args.draws)
+    rot = rotation_report(fixed_featurizers(), home, args.rotations, args.rotation_seed)
+    out = {"home": {n: r["as recorded"] for n, r in rot["results"].items()},
+           "transfer": {n: r["headline"] for n, r in t["full"].items()},
+           "transfer_few_shot": {n: {k: v["headline"] for k, v in r.items()} for n, r in t["few_shot"].items()},
+           "rotation": {n: {c: v["headline"] for c, v in r["conditions"].items()} for n, r in rot["results"].items()},
+           "rotation_drop": {n: {c: v["drop"] for c, v in r["conditions"].items()} for n, r in rot["results"].items()},
+           "target": t["target"], "home_folds": rot["target"], "rotations": rot["conditions"],
+           "rotation_seeds": rot["rotation_seed"], "few_shot_protocol": t["few_shot_protocol"]}
+    RUNS.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(out, indent=1))
+    return out
 
 
 def main() -> None:
@@ -102,8 +139,10 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--shots", default="1,5,10", type=lambda s: tuple(int(x) for x in s.split(",") if x))
     ap.add_argument("--draws", type=int, default=10, help="few-shot draws per k")
+    ap.add_argument("--rotations", default="random,30,60,90", type=lambda s: tuple(x for x in s.split(",") if x))
     ap.add_argument("--rotation-seed", type=int, default=0)
     ap.add_argument("--train-only", action="store_true", help="train the runs one at a time and stop")
+    ap.add_argument("--score-only", action="store_true", help="score the runs already trained (train none)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
     names = args.variants.split(",")
@@ -114,35 +153,37 @@ def main() -> None:
     runs = {}
     for seed in seeds:  # seed by seed across the variants: a partial result stays balanced
         for name in names:
-            runs[name, seed] = ensure(args, name, seed)
+            if args.score_only:
+                try:
+                    if read_config(run_dir(args, name, seed))["step"] == args.steps:
+                        runs[name, seed] = (run_dir(args, name, seed), None)
+                except ValueError:
+                    pass
+            else:
+                runs[name, seed] = ensure(args, name, seed)
     if args.train_only:
         return
     report(args, names, seeds, runs)
 
 
 def report(args, names: list[str], seeds: list[int], runs: dict) -> None:
-    from flowfm_edge.evaluation.transfer import Target, fixed_rotation_sets, transfer_report
-    from flowfm_edge.evaluation.baselines import fixed_features
+    from flowfm_edge.evaluation.transfer import Target
 
     home, target = Target.of(load_source(args.data)), Target.of(load_source(args.target))
     stem = f"claims_transfer_{data_name(args.data)}_{args.preset}_{args.steps}steps{args.tag}"
-    baselines = {
-        "transfer": transfer_report(fixed_features(target.ws), target, shots=args.shots, draws=args.draws),
-        "home": transfer_report(fixed_features(home.ws), home, shots=(), draws=0),
-        "rotation": fixed_rotation_sets(home, conditions=("random",), rotation_seed=args.rotation_seed),
-    }
+    base = baselines(args, home, target)
     result = {"claim": "a FlowFM encoder that keeps its gain away from its pretraining data",
               "protocol": {"data": args.data, "target": args.target, "preset": args.preset, "steps": args.steps,
                            "batch": 64, "seeds": seeds, "shots": list(args.shots), "draws": args.draws,
-                           "rotation": f"uniform random 3-D rotation per test window, seed {args.rotation_seed}",
-                           "variants": {n: VARIANTS[n] for n in names}, "home_folds": home.describe(),
-                           "target_folds": target.describe()},
-              "baselines": baselines, "rows": []}
+                           "rotations": base["rotations"], "rotation_seeds": base["rotation_seeds"],
+                           "variants": {n: VARIANTS[n] for n in names}, "home_folds": base["home_folds"],
+                           "target_folds": base["target"], "few_shot": base["few_shot_protocol"]},
+              "baselines": base, "rows": []}
     for (name, seed), (run, seconds) in runs.items():
         row = score(args, run, seed, home, target) | {"variant": name, "train_seconds": seconds}
         result["rows"].append(row)
         print(f"{name:<15} seed {seed}: home {row['home']['FlowFM r']:.3f} transfer {row['transfer']['FlowFM r']:.3f} "
-              f"rotation drop {row['rotation_drop']['FlowFM r']:+.3f}", flush=True)
+              f"rotation drop {row['rotation_drop']['FlowFM r']['random']:+.3f}", flush=True)
         write_report(stem, result, names)
 
 
@@ -156,42 +197,66 @@ def pm(values: list[float]) -> str:
 
 
 def summarise(result: dict, names: list[str]) -> list[dict]:
-    """Per variant: mean and SD over seeds of every figure and of the paired gains over the untrained twin."""
+    """Per variant: every figure over its seeds (lists), FlowFM's and the untrained twin's, and the paired gains."""
     out = []
     for name in names:
         rows = [r for r in result["rows"] if r["variant"] == name]
         if not rows:
             continue
         col = lambda f: [f(r) for r in rows]  # noqa: E731
-        out.append({"variant": name, "seeds": len(rows),
-                    "home": col(lambda r: r["home"]["FlowFM r"]),
-                    "home_gain": col(lambda r: r["home"]["FlowFM r"] - r["home"]["untrained encoder"]),
-                    "transfer": col(lambda r: r["transfer"]["FlowFM r"]),
-                    "transfer_untrained": col(lambda r: r["transfer"]["untrained encoder"]),
-                    "transfer_gain": col(lambda r: r["transfer"]["FlowFM r"] - r["transfer"]["untrained encoder"]),
-                    "few_shot": {k: col(lambda r, k=k: r["transfer_few_shot"]["FlowFM r"][k])
-                                 for k in rows[0]["transfer_few_shot"]["FlowFM r"]},
-                    "rotation_drop": col(lambda r: r["rotation_drop"]["FlowFM r"]),
-                    "rotation_drop_untrained": col(lambda r: r["rotation_drop"]["untrained encoder"])})
+        fl, un = "FlowFM r", "untrained encoder"
+        shots = list(rows[0]["transfer_few_shot"][fl])
+        conditions = list(rows[0]["rotation_drop"][fl])
+        out.append({"variant": name, "seeds": [r["seed"] for r in rows],
+                    "home": col(lambda r: r["home"][fl]), "home_untrained": col(lambda r: r["home"][un]),
+                    "home_gain": col(lambda r: r["home"][fl] - r["home"][un]),
+                    "transfer": col(lambda r: r["transfer"][fl]), "transfer_untrained": col(lambda r: r["transfer"][un]),
+                    "transfer_gain": col(lambda r: r["transfer"][fl] - r["transfer"][un]),
+                    "few_shot": {k: col(lambda r, k=k: r["transfer_few_shot"][fl][k]) for k in shots},
+                    "few_shot_untrained": {k: col(lambda r, k=k: r["transfer_few_shot"][un][k]) for k in shots},
+                    "rotation_drop": {c: col(lambda r, c=c: r["rotation_drop"][fl][c]) for c in conditions},
+                    "rotation_drop_untrained": {c: col(lambda r, c=c: r["rotation_drop"][un][c]) for c in conditions}})
     return out
 
 
 def write_report(stem: str, result: dict, names: list[str]) -> None:
     summary = summarise(result, names)
     result["summary"] = summary
+    if not summary:
+        return
     b = result["baselines"]
-    shots = list(summary[0]["few_shot"]) if summary else []
-    table = [[s["variant"], s["seeds"], pm(s["home"]), pm(s["home_gain"]), pm(s["transfer"]),
-              pm(s["transfer_untrained"]), pm(s["transfer_gain"]), *[pm(s["few_shot"][k]) for k in shots],
-              pm(s["rotation_drop"]), pm(s["rotation_drop_untrained"])] for s in summary]
+    shots, conditions = list(summary[0]["few_shot"]), list(summary[0]["rotation_drop"])
+    target = result["protocol"]["target"]
+    main = [[s["variant"], len(s["seeds"]), pm(s["home"]), pm(s["home_gain"]), pm(s["transfer"]),
+             pm(s["transfer_untrained"]), pm(s["transfer_gain"]), *[pm(s["few_shot"][k]) for k in shots],
+             pm(s["rotation_drop"]["random"]), pm(s["rotation_drop_untrained"]["random"])] for s in summary]
     for name in ("hand-crafted", "raw windows"):
-        table.append([name, "-", f"{b['home']['full'][name]['headline']:.3f}", "-",
-                      f"{b['transfer']['full'][name]['headline']:.3f}", "-", "-",
-                      *[f"{b['transfer']['few_shot'][name][k]['headline']['mean']:.3f}" for k in shots],
-                      f"{b['rotation']['results'][name]['conditions']['random']['drop']:.3f}", "-"])
-    md = markdown_table(["variant", "seeds", "HAPT F1 (per subject)", "gain over untrained",
-                         f"{result['protocol']['target']} F1", "untrained", "gain over untrained",
-                         *[f"{k}-shot" for k in shots], "HAPT drop under rotation", "untrained's drop"], table)
+        main.append([name, "-", f"{b['home'][name]:.3f}", "-", f"{b['transfer'][name]:.3f}", "-", "-",
+                     *[f"{b['transfer_few_shot'][name][k]['mean']:.3f} +- {b['transfer_few_shot'][name][k]['sd']:.3f}"
+                       for k in shots], f"{b['rotation_drop'][name]['random']:.3f}", "-"])
+    md = markdown_table(["variant", "seeds", "HAPT F1 (per subject)", "gain over untrained", f"{target} F1 (pooled)",
+                         "untrained", "gain over untrained", *[f"{k}-shot" for k in shots],
+                         "HAPT drop, random rotation", "untrained's drop"], main)
+    few = []
+    for s in summary:
+        few.append([s["variant"], "FlowFM r", pm(s["transfer"]), *[pm(s["few_shot"][k]) for k in shots]])
+        few.append([s["variant"], "untrained", pm(s["transfer_untrained"]), *[pm(s["few_shot_untrained"][k]) for k in shots]])
+    for name in ("hand-crafted", "raw windows"):
+        few.append(["-", name, f"{b['transfer'][name]:.3f}",
+                    *[f"{b['transfer_few_shot'][name][k]['mean']:.3f} +- {b['transfer_few_shot'][name][k]['sd']:.3f}"
+                      for k in shots]])
+    md += f"\n\nFew-shot on {target} (mean +- SD over seeds of the mean over draws; baselines: over draws):\n\n"
+    md += markdown_table(["variant", "features", "full probe", *[f"{k}-shot" for k in shots]], few)
+    rot = []
+    for s in summary:
+        rot.append([s["variant"], "FlowFM r", pm(s["home"]), *[pm(s["rotation_drop"][c]) for c in conditions]])
+        rot.append([s["variant"], "untrained", pm(s["home_untrained"]),
+                    *[pm(s["rotation_drop_untrained"][c]) for c in conditions]])
+    for name in ("hand-crafted", "raw windows"):
+        rot.append(["-", name, f"{b['home'][name]:.3f}", *[f"{b['rotation_drop'][name][c]:.3f}" for c in conditions]])
+    md += "\n\nDrop of HAPT per-subject macro-F1 when the test windows are rotated (fitted as recorded):\n\n"
+    md += markdown_table(["variant", "features", "as recorded", *[c if c == "random" else f"{c} deg" for c in conditions]],
+                         rot)
     write_outputs(stem, json.loads(json.dumps(result)), md)
     plot(stem, summary, b)
 
@@ -201,21 +266,19 @@ def plot(stem: str, summary: list[dict], baselines: dict) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     x = np.arange(len(summary))
     labels = [s["variant"] for s in summary]
-    panels = (("home", None, "HAPT macro-F1 (per subject)", baselines["home"]["full"]),
-              ("transfer", "transfer_untrained", "BasicMotions macro-F1 (archive test)", baselines["transfer"]["full"]),
-              ("rotation_drop", "rotation_drop_untrained", "HAPT drop under random rotation", None))
-    for ax, (key, twin, title, base) in zip(axes, panels):
-        m = [stat(s[key]) for s in summary]
+    drop = lambda s, key: s[key]["random"]  # noqa: E731
+    panels = ((lambda s: s["home"], lambda s: s["home_untrained"], "HAPT macro-F1 (per subject)", baselines["home"]),
+              (lambda s: s["transfer"], lambda s: s["transfer_untrained"], "BasicMotions macro-F1 (archive test)",
+               baselines["transfer"]),
+              (lambda s: drop(s, "rotation_drop"), lambda s: drop(s, "rotation_drop_untrained"),
+               "HAPT drop under random rotation", {n: v["random"] for n, v in baselines["rotation_drop"].items()}))
+    for ax, (value, twin, title, base) in zip(axes, panels):
+        m = [stat(value(s)) for s in summary]
         ax.bar(x - 0.2, [v[0] for v in m], 0.4, yerr=[v[1] for v in m], capsize=3, label="FlowFM r")
-        if twin:
-            t = [stat(s[twin]) for s in summary]
-            ax.bar(x + 0.2, [v[0] for v in t], 0.4, yerr=[v[1] for v in t], capsize=3, color="C7", label="untrained")
-        if base is not None:
-            for name, colour in (("hand-crafted", "C3"), ("raw windows", "C2")):
-                ax.axhline(base[name]["headline"], ls="--", lw=1, color=colour, label=name)
-        elif key == "rotation_drop":
-            ax.axhline(baselines["rotation"]["results"]["hand-crafted"]["conditions"]["random"]["drop"], ls="--", lw=1,
-                       color="C3", label="hand-crafted")
+        t = [stat(twin(s)) for s in summary]
+        ax.bar(x + 0.2, [v[0] for v in t], 0.4, yerr=[v[1] for v in t], capsize=3, color="C7", label="untrained")
+        for name, colour in (("hand-crafted", "C3"), ("raw windows", "C2")):
+            ax.axhline(base[name], ls="--", lw=1, color=colour, label=name)
         ax.set_xticks(x, labels, fontsize=7, rotation=25)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6)
