@@ -4,10 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from flowfm_edge.cli import app
 from flowfm_edge.data import WindowSet, save_npz
+from flowfm_edge.evaluation.transfer_commands import parse_angles, parse_ints
 
 runner = CliRunner()
 FEATURES = ["FlowFM r", "untrained encoder", "hand-crafted", "raw windows"]
@@ -85,3 +88,16 @@ def test_combined_sources_are_for_pretraining_only(run):
     assert res.exit_code == 1 and "distinct sources" in res.output
     res = invoke("probe", run, "--data", "hapt+synthetic", "--transfer")
     assert res.exit_code == 1 and "pretraining only" in res.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_option_parsers_answer_any_text_with_values_or_a_clear_error(text):
+    for parse in (lambda t: parse_ints(t, "--shots"), parse_angles):
+        try:
+            values = parse(text)
+        except ValueError as exc:
+            assert str(exc).startswith("--")  # names the option
+        else:
+            assert values and all(v == "random" or 0 < float(v) <= 180 for v in values) if parse is parse_angles \
+                else all(isinstance(v, int) and v >= 1 for v in values)
