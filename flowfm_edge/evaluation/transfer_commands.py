@@ -3,10 +3,13 @@
 Both write next to the run: ``transfer_<data>.json/.png`` (the full probe and few-shot rows
 of FlowFM, the untrained twin, hand-crafted features and raw windows) and
 ``rotations_<data>.json/.png`` (the probe fitted as recorded, tested under rotations).
+``<data>`` is a built-in source's name, or a file's stem and 6 hex digits of its path
+(``act-1a2b3c``): a report is replaced only by a report on the same data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -45,8 +48,15 @@ def parse_angles(text: str) -> tuple[str, ...]:
 
 
 def _stem(data: str) -> str:
-    """A file-name-safe name of the data source: 'basicmotions', or a file's stem."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(data).stem or "data")
+    """A file-name-safe name of the data source: a built-in name as it is ('basicmotions'); a path's stem
+    plus 6 hex digits of its resolved path, so two files of one name in two folders never share a report."""
+    from ..data import SOURCES
+
+    if data in SOURCES:
+        return data
+    path = Path(data).expanduser().resolve()
+    tag = hashlib.sha256(str(path).encode()).hexdigest()[:6]
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", path.stem or "data") + f"-{tag}"
 
 
 def _load(run: Path, data: str, split: str, rate):

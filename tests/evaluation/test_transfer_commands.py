@@ -40,14 +40,15 @@ def run(tmp_path_factory, data):
 def test_transfer_writes_every_row(run, data):
     res = invoke("probe", run, "--data", data, "--transfer", "--shots", "1,2", "--draws", 2)
     assert res.exit_code == 0, res.output
-    out = json.loads((run / "transfer_act.json").read_text())
+    (path,) = run.glob("transfer_act-*.json")
+    out = json.loads(path.read_text())
     assert list(out["full"]) == FEATURES and list(out["few_shot"]) == FEATURES
     assert out["target"]["folds"]["split"]["kind"] == "loso" and out["target"]["n_windows"] == 90
     for name in FEATURES:
         assert 0.0 <= out["full"][name]["headline"] <= 1.0
         assert set(out["few_shot"][name]) == {"1", "2"} and len(out["few_shot"][name]["2"]["draws"]) == 2
     assert out["few_shot_protocol"]["shots"] == [1, 2] and out["step"] == 3
-    assert (run / "transfer_act.png").stat().st_size > 1000
+    assert path.with_suffix(".png").stat().st_size > 1000 and path.name in res.output.replace("\n", "")
     assert not (run / "probe.json").exists()  # the transfer report saves no export head
     assert "2-shot" in res.output and "untrained encoder" in res.output
 
@@ -55,11 +56,12 @@ def test_transfer_writes_every_row(run, data):
 def test_rotations_write_drops(run, data):
     res = invoke("probe", run, "--data", data, "--rotations", "--angles", "random,90")
     assert res.exit_code == 0, res.output
-    out = json.loads((run / "rotations_act.json").read_text())
+    (path,) = run.glob("rotations_act-*.json")
+    out = json.loads(path.read_text())
     assert list(out["results"]) == FEATURES and list(out["conditions"]) == ["random", "90"]
     for r in out["results"].values():
         assert r["conditions"]["90"]["drop"] == pytest.approx(r["as recorded"] - r["conditions"]["90"]["headline"])
-    assert (run / "rotations_act.png").stat().st_size > 1000
+    assert path.with_suffix(".png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("args, message", [
@@ -124,3 +126,14 @@ def test_basicmotions_is_probed_on_its_archive_split(run):
     probe = json.loads((run / "probe.json").read_text())
     assert probe["protocol"]["split"]["kind"] == "archive" and probe["head"]["n_test"] == 40
     assert probe["head"]["split"] == "the archive's train/test split"
+
+
+def test_two_files_of_one_name_keep_two_reports(run, tmp_path, activity_windows):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        save_npz(tmp_path / folder / "same.npz", activity_windows.subset(activity_windows.y < 2))
+        res = invoke("probe", run, "--data", tmp_path / folder / "same.npz", "--rotations", "--angles", "90")
+        assert res.exit_code == 0, res.output
+    reports = sorted(run.glob("rotations_same-*.json"))
+    assert len(reports) == 2 and {json.loads(p.read_text())["data"] for p in reports} == {
+        str(tmp_path / "a" / "same.npz"), str(tmp_path / "b" / "same.npz")}
