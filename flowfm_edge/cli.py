@@ -55,6 +55,8 @@ def train(
     view_rotate: float = typer.Option(RECIPE["view_rotate_deg"], min=0.0, help="Encoder view: random rotation up to this many degrees."),
     view_scale: float = typer.Option(RECIPE["view_scale"], min=0.0, help="Encoder view: per-axis gain SD."),
     view_shift: int = typer.Option(RECIPE["view_shift"], min=0, help="Encoder view: circular time shift up to this many samples."),
+    augment_rotate: float = typer.Option(RECIPE["augment_rotate_deg"], min=0.0, help="Both views: random rotation of the training window up to this many degrees (what the encoder sees and the generator rebuilds)."),
+    encoder_input: str = typer.Option(RECIPE["encoder_input"], help="What the encoder reads: xyz (the axes), xyz+mag (plus |a| - 1 g) or xyz-mean (axes less their window mean: gravity removed)."),
     objective: str = typer.Option("flow", help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: int = typer.Option(0, help="Seed for weights, batches, noise and DGS (0 to 2**32 - 1)."),
     amp: str = typer.Option("auto", help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
@@ -73,7 +75,8 @@ def train(
     The defaults are the recipe of benchmarks/ablate_representation.py (benchmarks/README.md).
     """
     model_kw = dict(p_dgs=p_dgs, time_sampling=time_sampling, time_mu=time_mu, r_norm=r_norm, view_mask=view_mask,
-                    view_rotate_deg=view_rotate, view_scale=view_scale, view_shift=view_shift, objective=objective)
+                    view_rotate_deg=view_rotate, view_scale=view_scale, view_shift=view_shift, augment_rotate_deg=augment_rotate,
+                    encoder_input=encoder_input, objective=objective)
     if r_dim:
         model_kw["r_dim"] = r_dim
     train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
@@ -87,9 +90,9 @@ def train(
 
 # command-line option -> (table, key) of a run file
 RUN_FILE_KEYS = {"data": ("data", "source"), "rate": ("data", "rate"), "preset": ("model", "preset"),
-                 "view_rotate": ("model", "view_rotate_deg"),
+                 "view_rotate": ("model", "view_rotate_deg"), "augment_rotate": ("model", "augment_rotate_deg"),
                  **{k: ("model", k) for k in ("p_dgs", "time_sampling", "time_mu", "r_dim", "r_norm", "view_mask",
-                                              "view_scale", "view_shift", "objective")},
+                                              "view_scale", "view_shift", "encoder_input", "objective")},
                  **{k: ("train", k) for k in ("steps", "batch_size", "lr", "warmup", "weight_decay", "decay", "seed",
                                               "amp", "ckpt_every")},
                  "compile_model": ("train", "compile")}

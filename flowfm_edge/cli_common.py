@@ -19,7 +19,9 @@ from rich.markup import escape
 console = Console()
 err_console = Console(stderr=True)
 
-DATA_HELP = "Data: 'synthetic', 'hapt' (needs the \\[data] extra), a .npz file, or an SSL-Wearables directory (with --rate)."
+DATA_HELP = ("Data: 'synthetic', 'hapt' (needs the \\[data] extra), 'basicmotions' (a wrist smartwatch; the \\[transfer] "
+             "extra), a .npz file, or an SSL-Wearables directory (with --rate); sources joined by '+' "
+             "(hapt+synthetic) for pretraining.")
 
 
 def cli_errors(fn):

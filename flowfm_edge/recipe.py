@@ -9,11 +9,12 @@ their saved configs load unchanged.
 from __future__ import annotations
 
 MODEL_FIELDS = ("p_dgs", "time_sampling", "r_dim", "r_norm", "view_mask", "view_rotate_deg", "view_scale",
-                "view_shift")
+                "view_shift", "augment_rotate_deg", "encoder_input")
 TRAIN_FIELDS = ("lr", "weight_decay", "decay")
 
 RECIPE = {"lr": 1e-3, "weight_decay": 0.05, "decay": "matrices", "p_dgs": 0.0, "time_sampling": "uniform",
-          "r_dim": 0, "r_norm": "none", "view_mask": 0.0, "view_rotate_deg": 0.0, "view_scale": 0.0, "view_shift": 0}
+          "r_dim": 0, "r_norm": "none", "view_mask": 0.0, "view_rotate_deg": 0.0, "view_scale": 0.0, "view_shift": 0,
+          "augment_rotate_deg": 0.0, "encoder_input": "xyz"}
 QUICKSTART_STEPS = 400
 
 

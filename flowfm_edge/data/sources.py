@@ -1,7 +1,9 @@
 """Resolving a data source name to windows, and splitting windows by subject (SPEC 2).
 
-A source is a built-in name from :data:`SOURCES` (``synthetic``, ``hapt``), a path to an
-``.npz`` window file, or an SSL-Wearables directory (which needs its native ``rate``).
+A source is a built-in name from :data:`SOURCES` (``synthetic``, ``hapt``, ``basicmotions``),
+a path to an ``.npz`` window file, or an SSL-Wearables directory (which needs its native
+``rate``). For pretraining, several sources joined by ``+`` (``hapt+synthetic``) are read
+one after the other into one set, each subject id prefixed by its source so none collide.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import numpy as np
 
 from .contract import DataError, WindowSet
 
-SOURCES = ("synthetic", "hapt")
+SOURCES = ("synthetic", "hapt", "basicmotions")
 SPLITS = ("labelled", "pretrain")
-_VALID = ("synthetic, hapt, a path to a .npz window file, a shard store (flowfm-edge data shard), "
+_VALID = ("synthetic, hapt, basicmotions, SOURCE+SOURCE (pretraining), a path to a .npz window file, a shard store (flowfm-edge data shard), "
           "or an SSL-Wearables directory (X.npy, Y.npy, pid.npy) with --rate")
 
 
@@ -41,7 +43,13 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
         from .hapt import load_hapt
 
         return load_hapt(split)
+    if spec == "basicmotions":
+        from .basicmotions import load_basicmotions
+
+        return load_basicmotions()
     path = Path(spec).expanduser()
+    if "+" in spec and not path.exists():
+        return combine_sources(spec, split=split, rate=rate, seed=seed, drop_nan=drop_nan)
     from .store import is_store, load_store
 
     if path.is_dir() and is_store(path):
@@ -61,6 +69,26 @@ def load_source(spec: str, *, split: str = "labelled", rate: float | None = None
         return load_npz(path, drop_nan=drop_nan)
     raise DataError(f"unknown data source {spec!r}: no such built-in source, file or directory; "
                     f"valid sources: {_VALID}")
+
+
+def combine_sources(spec: str, *, split: str = "pretrain", rate: float | None = None, seed: int = 0,
+                    drop_nan: bool = False) -> WindowSet:
+    """The windows of every ``+``-joined source of ``spec``, one set without labels (pretraining only).
+
+    Subject ids become ``SOURCE:ID``, so two sources that both number their subjects from 1
+    stay apart. Labels are dropped: the sources' classes differ, and pretraining ignores them.
+    """
+    parts = [p.strip() for p in spec.split("+")]
+    if any(not p for p in parts) or len(set(parts)) != len(parts):
+        raise DataError(f"data source {spec!r}: join distinct sources with '+', e.g. hapt+synthetic")
+    if split != "pretrain":
+        raise DataError(f"data source {spec!r}: a combination of sources is for pretraining only (its labels "
+                        "differ); probe one source at a time")
+    sets = [load_source(p, split=split, rate=rate, seed=seed, drop_nan=drop_nan) for p in parts]
+    X = np.concatenate([np.asarray(ws.X, dtype=np.float32) for ws in sets])
+    pid = np.concatenate([np.array([f"{name}:{p}" for p in ws.pid]) for name, ws in zip(parts, sets)])
+    return WindowSet(X=X, y=None, pid=pid, source=spec,
+                     meta={"sources": {name: len(ws) for name, ws in zip(parts, sets)}})
 
 
 def subject_split(pid: np.ndarray, test_frac: float = 0.2, seed: int = 42,

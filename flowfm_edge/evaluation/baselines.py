@@ -18,6 +18,7 @@ from ..models import ModelConfig, build_model
 from .embed import embed_windows
 from .har_features import har_features
 from .probe import probe_table
+from .splits import folds_for
 
 BASELINES = ("untrained encoder", "hand-crafted", "raw windows")
 
@@ -58,7 +59,8 @@ def representation_table(model, ws: WindowSet, seed: int = 0, split: str = "auto
     if ws.y is None:
         raise ValueError(f"{ws.source}: no labels (field 'y'); a probe needs labelled windows")
     sets = feature_sets(model, ws, seed, name, baselines) if sets is None else sets
-    table = probe_table(sets, np.asarray(ws.y), ws.pid, split, n_classes=ws.n_classes, on_result=on_result)
+    table = probe_table(sets, np.asarray(ws.y), ws.pid, split, n_classes=ws.n_classes, on_result=on_result,
+                        folds=folds_for(ws, split))
     table["data"] = {"source": ws.source, "n_windows": len(ws), "n_subjects": int(len(np.unique(ws.pid))),
                      "classes": ws.classes}
     table["untrained_seed"] = seed

@@ -97,3 +97,47 @@ def plot_probe(rows: list[dict], path: str | Path, title: str = "") -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_transfer(result: dict, path: str | Path, title: str = "") -> Path:
+    """Headline macro-F1 against labelled windows per class: few-shot points (mean +- SD over draws), full probe at right."""
+    plt = _plt()
+    shots = result["few_shot_protocol"]["shots"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    xs = list(range(len(shots) + 1))
+    for i, (name, full) in enumerate(result["full"].items()):
+        few = result["few_shot"].get(name, {})
+        m = [few[str(k)]["headline"]["mean"] for k in shots] + [full["headline"]]
+        s = [few[str(k)]["headline"]["sd"] for k in shots] + [0.0]
+        ax.errorbar(xs, m, yerr=s, marker="o", capsize=3, color=f"C{i}", label=name)
+    ax.set_xticks(xs, [f"{k}-shot" for k in shots] + ["full probe"])
+    ax.set(ylabel=result["target"]["headline"], ylim=(0, 1.05), title=title)
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_rotations(result: dict, path: str | Path, title: str = "") -> Path:
+    """Headline macro-F1 per feature set as recorded and under each rotation condition (grouped bars)."""
+    plt = _plt()
+    names = list(result["results"])
+    conditions = ["as recorded", *result["conditions"]]
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.4))
+    width = 0.8 / len(conditions)
+    for j, c in enumerate(conditions):
+        v = [result["results"][n]["as recorded"] if c == "as recorded" else result["results"][n]["conditions"][c]["headline"]
+             for n in names]
+        label = c if c in ("as recorded", "random") else f"{c} deg"
+        ax.bar(np.arange(len(names)) + (j - (len(conditions) - 1) / 2) * width, v, width, label=label)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax.set(ylabel=result["target"]["headline"], ylim=(0, 1.05), title=title)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, ncol=len(conditions), loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

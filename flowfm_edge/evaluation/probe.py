@@ -43,7 +43,8 @@ from threadpoolctl import threadpool_limits
 from ..data import subject_split
 from ..models import LinearHead
 from .metrics import classification_metrics
-from .splits import TEST_SEED, VAL_FRAC, VAL_SEED, Fold, subject_folds, validation_split
+from .splits import (ARCHIVE, ARCHIVE_VAL_FRAC, TEST_SEED, VAL_FRAC, VAL_SEED, Fold, subject_folds,
+                     validation_split)
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 TOL, MAX_ITER = 1e-6, 20_000
@@ -129,17 +130,24 @@ def _probe_fold(features: np.ndarray, y: np.ndarray, pid: np.ndarray, fold: Fold
 
 def probe_protocol(folds: list[Fold]) -> dict:
     """How :func:`probe_folds` was run, for every result file."""
+    archive = folds[0].kind == ARCHIVE
     return {"estimator": "StandardScaler + LogisticRegression(multinomial, lbfgs, class_weight=balanced)",
             "tol": TOL, "max_iter": MAX_ITER, "C_grid": list(C_GRID),
-            "C_choice": "best macro-F1 on the fold's validation subjects (fit on its training subjects)",
-            "split": {"kind": folds[0].kind, "n_folds": len(folds), "val_frac": VAL_FRAC,
-                      "test_seed": TEST_SEED, "val_seed": VAL_SEED, "by": "subject"}}
+            "C_choice": "best macro-F1 on the fold's validation " + ("windows" if archive else "subjects")
+                        + " (fit on its training " + ("windows" if archive else "subjects") + ")",
+            "split": {"kind": folds[0].kind, "n_folds": len(folds), "val_frac": ARCHIVE_VAL_FRAC if archive else VAL_FRAC,
+                      "test_seed": None if archive else TEST_SEED, "val_seed": VAL_SEED,
+                      "by": "the archive's own train/test split; validation windows stratified by class" if archive
+                      else "subject"}}
 
 
 def probe_table(feature_sets: dict[str, np.ndarray], y: np.ndarray, pid: np.ndarray, split: str = "auto",
-                n_classes: int | None = None, on_result=None) -> dict:
-    """:func:`probe_folds` for every named feature set on the same folds: {"protocol", "results": {name: ...}}."""
-    folds = subject_folds(pid, split)
+                n_classes: int | None = None, on_result=None, folds: list[Fold] | None = None) -> dict:
+    """:func:`probe_folds` for every named feature set on the same folds: {"protocol", "results": {name: ...}}.
+
+    ``folds`` defaults to the subject folds of ``pid`` under ``split``.
+    """
+    folds = folds if folds is not None else subject_folds(pid, split)
     results = {}
     for name, F in feature_sets.items():
         results[name] = probe_folds(F, y, pid, folds, n_classes=n_classes)

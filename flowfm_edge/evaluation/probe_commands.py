@@ -59,15 +59,36 @@ def probe(
                                   help="Comma-separated baselines probed on the same folds: untrained (same encoder, "
                                        "random weights, the run's seed), hand-crafted (HAR features), raw (flattened "
                                        "windows); 'none' for none."),
-    split: str = typer.Option("auto", help="Subject-wise folds: auto (LOSO for <= 10 subjects, else 5 x 80/20), loso, 5x80-20."),
+    split: str = typer.Option("auto", help="Folds: auto (the source's own train/test split where it ships one, else LOSO for <= 10 subjects, else 5 x 80/20 by subject), loso, 5x80-20, archive."),
     seed: int = typer.Option(42, help="Seed of the subject-wise 80/20 split of the head saved for export."),
     rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+    transfer: bool = typer.Option(False, "--transfer", help="Transfer report instead: the full probe and few-shot rows "
+                                  "(--shots, --draws) of FlowFM, its untrained twin, hand-crafted features and raw "
+                                  "windows on the data's own folds. Writes RUN/transfer_<data>.json/.png; no head."),
+    shots: str = typer.Option("1,5,10", help="With --transfer: labelled windows per class of the few-shot rows ('none': none)."),
+    draws: int = typer.Option(10, help="With --transfer: few-shot draws per k (mean +- SD over them)."),
+    rotations: bool = typer.Option(False, "--rotations", help="Orientation report instead: the probe fitted on the "
+                                   "windows as recorded, tested on the same test windows rotated (--angles). Writes "
+                                   "RUN/rotations_<data>.json/.png; no head."),
+    angles: str = typer.Option("random,30,60,90", help="With --rotations: 'random' (uniform over all 3-D rotations) "
+                               "and/or degrees about random axes."),
+    rotation_seed: int = typer.Option(0, help="With --rotations: seed of the rotations (condition i uses seed + i)."),
 ):
     """Probe frozen embeddings with a converged logistic regression over subject-wise folds, beside baselines.
 
     Writes RUN/probe.json and RUN/probe.png, and saves a classifier head (fitted on the
-    training subjects of one 80/20 split) with the run for export.
+    training subjects of one 80/20 split) with the run for export. A source that ships its own
+    train/test split (basicmotions) is probed on it. --transfer and --rotations report how the
+    encoder does away from its pretraining data instead (both may be given).
     """
+    if transfer or rotations:
+        from .transfer_commands import run_rotations, run_transfer
+
+        if transfer:
+            run_transfer(run, data, shots, draws, split, rate)
+        if rotations:
+            run_rotations(run, data, angles, rotation_seed, split, rate)
+        return
     run_probe(run, data, seed, baselines, split, rate)
 
 
@@ -83,7 +104,7 @@ def _print_table(table: dict, rows: list[dict], source: str) -> None:
     from rich.table import Table
 
     split_info = table["protocol"]["split"]
-    out = Table(title=f"linear probe, {split_info['kind']} ({split_info['n_folds']} folds by subject), {source}")
+    out = Table(title=f"linear probe, {split_info['kind']} ({split_info['n_folds']} folds by {split_info['by']}), {source}")
     for col in ("features", "dim", "macro-F1 per subject", "pooled", "kappa per subject", "pooled "):
         out.add_column(col, justify="left" if col == "features" else "right")
     for r in rows:
@@ -102,6 +123,8 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
     from .baselines import feature_sets, representation_table, summary_rows
     from .figures import plot_probe
     from .probe import linear_probe, probe_head
+    from .splits import folds_for
+    import numpy as np
 
     names = _baselines(baselines)
     model, config = load_model(run)
@@ -116,7 +139,11 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
                                      f"  {name}: macro-F1 {r['per_subject']['macro_f1']['mean']:.3f} per subject, "
                                      f"{r['pooled']['macro_f1']:.3f} pooled ({r['seconds']:.0f} s)", highlight=False))
     rows = summary_rows(table)
-    train_idx, test_idx = subject_split(ws.pid, seed=seed, where=ws.source)
+    if table["protocol"]["split"]["kind"] == "archive":  # the head too trains on the archive's training part
+        fold = folds_for(ws, split)[0]
+        train_idx, test_idx = np.sort(np.concatenate([fold.train, fold.val])), fold.test
+    else:
+        train_idx, test_idx = subject_split(ws.pid, seed=seed, where=ws.source)
     head = linear_probe(sets["FlowFM r"], ws.y, ws.pid, train_idx=train_idx, test_idx=test_idx)
     classes = ws.classes or [str(k) for k in range(ws.n_classes)]
     save_head(run, probe_head(head.pipeline, len(classes)), classes,
@@ -124,7 +151,8 @@ def run_probe(run: Path, data: str, seed: int = 42, baselines: str = "untrained,
     _print_table(table, rows, ws.source)
     result = {"data": ws.source, "run": str(run), "step": config.get("step"), "protocol": table["protocol"],
               "untrained_seed": train_seed, "summary": rows, "results": table["results"],
-              "head": {"split": f"subject-wise 80/20, seed {seed}", **head.to_dict()}}
+              "head": {"split": "the archive's train/test split" if table["protocol"]["split"]["kind"] == "archive"
+                       else f"subject-wise 80/20, seed {seed}", **head.to_dict()}}
     (Path(run) / "probe.json").write_text(json.dumps(result, indent=2))
     plot_probe(rows, Path(run) / "probe.png", title=f"{Path(run).name} (step {config.get('step')}), {ws.source}")
     write_model_card(run)

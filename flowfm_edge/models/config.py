@@ -22,6 +22,9 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 
 TIME_SAMPLINGS = ("uniform", "logit-normal", "noise-heavy")
 R_NORMS = ("none", "layernorm", "l2")
+# What the encoder's patch embedding reads (models/encoder.py): the normalised axes; plus |a| - 1 g;
+# or the axes less their window mean (gravity and any offset removed).
+ENCODER_INPUTS = ("xyz", "xyz+mag", "xyz-mean")
 
 MTL_FEATURE_DIM = 1024  # the SSL-Wearables ResNet's feature width (models/resnet.py)
 
@@ -54,6 +57,10 @@ class ModelConfig:
     view_rotate_deg: NonNegative = 0.0
     view_scale: NonNegative = 0.0
     view_shift: Annotated[int, Field(ge=0)] = 0
+    # Rotation of the training window itself, before both views (what the encoder sees and what the
+    # generator rebuilds): a random angle in [0, augment_rotate_deg] about a random axis (models/views.py).
+    augment_rotate_deg: NonNegative = 0.0
+    encoder_input: Literal[ENCODER_INPUTS] = "xyz"  # |a| - 1 g added (xyz+mag) or each axis's window mean removed
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
     text_dim: Annotated[int, Field(ge=0)] = 0  # > 0 adds TextProj for text-conditioned generation
     schedule: Literal["linear", "cosine"] = "linear"  # noise schedule of the diffusion twin
@@ -75,6 +82,11 @@ class ModelConfig:
     @property
     def tokens(self) -> int:
         return self.window // self.patch
+
+    @property
+    def encoder_channels(self) -> int:
+        """Channels the encoder's patch embedding reads: the axes, plus |a| under ``xyz+mag``."""
+        return self.channels + (self.encoder_input == "xyz+mag")
 
     def validate(self) -> None:
         """Refuse combinations of fields that cannot build a model (each field's range is checked on its own)."""

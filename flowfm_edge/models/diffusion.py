@@ -27,7 +27,7 @@ from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import check_guidance, guided
 from .prior import PriorMixin
-from .views import encoder_view
+from .views import encoder_view, training_window
 
 T_STEPS = 1000
 SAMPLERS = ("ddim", "ddpm")
@@ -166,6 +166,7 @@ class DiffusionTwin(PriorMixin, nn.Module):
         z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps with timestep ~ U{0..T-1};
         L = ||eps_theta(z_t, timestep / T, r) - eps||^2, r = f_phi(x0) dropped to 0 with p_dgs.
         """
+        x0 = training_window(x0, self.cfg, generator)  # as FlowFM's
         z0 = self.normalize(x0)
         B = z0.shape[0]
         view = encoder_view(x0, self.cfg, generator)  # the same training view as FlowFM's

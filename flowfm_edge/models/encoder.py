@@ -32,12 +32,18 @@ class Encoder(nn.Module):
     """Normalised window (B, 3, 300) -> representation r (B, r_dim).
 
     Takes *normalised* input; :class:`~flowfm_edge.models.flowfm.FlowFM` normalises raw g.
+    ``cfg.encoder_input`` picks what the patch embedding reads (:meth:`inputs`), inside the
+    encoder so every caller and exported graph computes it the same way.
     ``mask`` > 0 (training views only) drops that fraction of patch tokens, as in MAE.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.patch = PatchEmbed(cfg.channels, cfg.dim, cfg.patch)
+        self.input = cfg.encoder_input
+        if self.input == "xyz+mag":  # |a| needs raw g back; from the config, so no new weights in checkpoints
+            self.register_buffer("mean", torch.tensor(cfg.norm_mean, dtype=torch.float32).view(1, -1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(cfg.norm_std, dtype=torch.float32).view(1, -1, 1), persistent=False)
+        self.patch = PatchEmbed(cfg.encoder_channels, cfg.dim, cfg.patch)
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.pos = nn.Parameter(torch.zeros(1, cfg.tokens + 1, cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
@@ -47,8 +53,18 @@ class Encoder(nn.Module):
         nn.init.trunc_normal_(self.pos, std=0.02)
         nn.init.trunc_normal_(self.cls, std=0.02)
 
+    def inputs(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised windows z (B, 3, L) -> what the patch embedding reads: (B, 3, L), or (B, 4, L) with |a|."""
+        if self.input == "xyz-mean":  # gravity removed: each axis less its window mean
+            return z - z.mean(dim=-1, keepdim=True)
+        if self.input == "xyz+mag":
+            x = z * self.std + self.mean  # raw g
+            mag = x.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-12).sqrt() - 1.0  # (B, 1, L): |a| - 1 g, 0 at rest
+            return torch.cat([z, mag], dim=1)
+        return z
+
     def forward(self, z: torch.Tensor, mask: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        h = self.patch(z) + self.pos[:, 1:]  # (B, T, D)
+        h = self.patch(self.inputs(z)) + self.pos[:, 1:]  # (B, T, D)
         if mask > 0:
             h = keep_tokens(h, mask, generator)  # (B, T', D)
         cls = (self.cls + self.pos[:, :1]).expand(h.shape[0], -1, -1)

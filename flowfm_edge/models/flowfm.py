@@ -15,7 +15,7 @@ from .dit import VelocityNet
 from .encoder import Encoder
 from .layers import check_guidance, guided
 from .prior import PriorMixin
-from .views import encoder_view
+from .views import encoder_view, training_window
 
 NOISE_SHIFT = 3.0  # noise-heavy times: t = u / (s - (s - 1) u), s = 3 halves the median t to 0.25
 
@@ -63,6 +63,7 @@ class FlowFM(PriorMixin, nn.Module):
 
         Gradients reach the encoder through ``r`` and the generator through ``v``.
         """
+        x1 = training_window(x1, self.cfg, generator)  # both views rotate together when asked
         z1 = self.normalize(x1)
         B = z1.shape[0]
         r = self.encode_view(x1, generator)  # (B, r_dim), of the encoder's view

@@ -10,6 +10,12 @@ sees an altered view of the window during training (never at inference):
 - ``shift``: a circular time shift of up to ``shift`` samples either way;
 - ``mask``: that fraction of the encoder's patch tokens dropped (:class:`~.encoder.Encoder`).
 
+``augment_rotate_deg`` instead rotates the training window itself, before both views: the
+encoder sees and the generator rebuilds the same rotated window, as SSL-Wearables pretrains
+with rotation. Either rotation draws its angle uniformly in [0, deg] about a uniformly random
+axis; at 180 degrees that reaches every rotation, though not with the uniform (Haar) measure,
+which weighs large angles more.
+
 All randomness comes from the caller's generator, so training stays exactly resumable.
 
 >>> import torch
@@ -55,6 +61,11 @@ def shift_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | Non
     s = torch.randint(-max_shift, max_shift + 1, (B,), generator=generator, device=x.device)
     idx = (torch.arange(L, device=x.device)[None] - s[:, None]) % L  # (B, L)
     return x.gather(2, idx[:, None].expand_as(x))
+
+
+def training_window(x: torch.Tensor, cfg, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The window both views start from: raw windows x (B, 3, L) in g, rotated when ``cfg.augment_rotate_deg`` > 0."""
+    return rotate(x, cfg.augment_rotate_deg, generator) if cfg.augment_rotate_deg > 0 else x
 
 
 def encoder_view(x: torch.Tensor, cfg, generator: torch.Generator | None = None) -> torch.Tensor:

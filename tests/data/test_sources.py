@@ -7,7 +7,7 @@ from flowfm_edge.data import SOURCES, DataError, load_source, make_synthetic, sa
 
 
 def test_builtin_names():
-    assert SOURCES == ("synthetic", "hapt")
+    assert SOURCES == ("synthetic", "hapt", "basicmotions")
 
 
 def test_synthetic_source_is_seeded():
@@ -33,7 +33,7 @@ def test_ssl_directory_needs_a_rate(tmp_path):
 
 
 def test_unknown_source_lists_the_valid_ones(tmp_path):
-    with pytest.raises(DataError, match=r"unknown data source 'capture25'.*synthetic, hapt, a path to a \.npz"):
+    with pytest.raises(DataError, match=r"unknown data source 'capture25'.*synthetic, hapt, basicmotions, SOURCE\+SOURCE \(pretraining\), a path to a \.npz"):
         load_source("capture25")
     with pytest.raises(DataError, match=r"missing\.npz: file not found"):
         load_source(str(tmp_path / "missing.npz"))
@@ -51,3 +51,30 @@ def test_subject_split_never_splits_a_subject():
     np.testing.assert_array_equal(again[1], test)
     with pytest.raises(DataError, match="needs at least 2"):
         subject_split(ws.subset(ws.pid == 0).pid)
+
+
+def test_sources_joined_by_plus_pretrain_together_with_distinct_subjects(tmp_path):
+    a = make_synthetic(n_subjects=3, windows_per_activity=1, seed=1)
+    path = save_npz(tmp_path / "other.npz", a)  # subjects 0-2, as the synthetic source's
+    ws = load_source(f"synthetic+{path}", split="pretrain")
+    n = len(load_source("synthetic"))
+    assert len(ws) == n + len(a) and ws.y is None and ws.meta["sources"] == {"synthetic": n, str(path): len(a)}
+    np.testing.assert_array_equal(ws.X[n:], a.X)
+    assert ws.pid[0] == "synthetic:0" and ws.pid[-1] == f"{path}:2"
+    assert not set(ws.pid[:n]) & set(ws.pid[n:])
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("synthetic+synthetic", "join distinct sources"),
+    ("synthetic+", "join distinct sources"),
+    ("+", "join distinct sources"),
+    ("synthetic+nowhere", "unknown data source 'nowhere'"),
+])
+def test_bad_combinations_are_clear_errors(spec, message):
+    with pytest.raises(DataError, match=message):
+        load_source(spec, split="pretrain")
+
+
+def test_a_combination_is_for_pretraining_only():
+    with pytest.raises(DataError, match="for pretraining only"):
+        load_source("synthetic+hapt")

@@ -1,0 +1,77 @@
+"""What the encoder reads (xyz, xyz+mag, xyz-mean) and the rotation of both views: saved, reloaded, exported alike."""
+
+import pytest
+import torch
+
+from flowfm_edge.models import ModelConfig, build_model
+from flowfm_edge.models.views import training_window
+from flowfm_edge.training import TrainConfig, load_model, train
+
+NORM = {"norm_mean": [0.1, -0.2, 0.9], "norm_std": [0.3, 0.4, 0.2]}
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def model(**kw):
+    torch.manual_seed(0)
+    return build_model(ModelConfig.from_preset("nano", **NORM, **kw)).eval()
+
+
+def test_magnitude_channel_is_the_raw_norm_less_one_g():
+    m = model(encoder_input="xyz+mag")
+    x = torch.randn(4, 3, 300) * 0.5 + torch.tensor([0.0, 0.0, 1.0])[:, None]
+    z = m.normalize(x)
+    inputs = m.encoder.inputs(z)  # (4, 4, 300)
+    assert inputs.shape == (4, 4, 300) and torch.equal(inputs[:, :3], z)
+    torch.testing.assert_close(inputs[:, 3], x.norm(dim=1) - 1.0, atol=1e-5, rtol=1e-5)
+    assert m.encoder.patch.proj.in_channels == 4
+
+
+def test_mean_removed_input_forgets_gravity_and_offsets():
+    m = model(encoder_input="xyz-mean")
+    x = torch.randn(2, 3, 300)
+    r, r_shifted = m.embed(x), m.embed(x + torch.tensor([0.0, 0.0, 1.0])[:, None])  # 1 g more on z
+    torch.testing.assert_close(r, r_shifted, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(model().embed(x), model().embed(x + torch.tensor([0.0, 0.0, 1.0])[:, None]), atol=1e-3)
+
+
+def test_unknown_input_and_negative_rotation_are_refused():
+    with pytest.raises(ValueError, match="encoder_input must be one of xyz, xyz\\+mag, xyz-mean"):
+        ModelConfig.from_preset("nano", encoder_input="mag").validate()
+    with pytest.raises(ValueError, match="augment_rotate_deg"):
+        ModelConfig.from_preset("nano", augment_rotate_deg=-1.0).validate()
+
+
+def test_rotating_both_views_rotates_the_window_the_loss_sees():
+    cfg = ModelConfig.from_preset("nano", augment_rotate_deg=90.0)
+    x = torch.randn(8, 3, 300)
+    v = training_window(x, cfg, gen())
+    torch.testing.assert_close(v.norm(dim=1), x.norm(dim=1), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(v, x)
+    assert training_window(x, ModelConfig.from_preset("nano"), gen()) is x
+    loss = lambda m: m(x, gen(1)).item()  # noqa: E731
+    assert loss(model(augment_rotate_deg=90.0)) != loss(model())
+
+
+def test_an_old_config_without_the_new_fields_loads_with_the_old_behaviour():
+    d = ModelConfig.from_preset("nano").to_dict()
+    for key in ("encoder_input", "augment_rotate_deg"):
+        d.pop(key)
+    cfg = ModelConfig.from_dict(d)
+    assert cfg.encoder_input == "xyz" and cfg.augment_rotate_deg == 0.0 and cfg.encoder_channels == 3
+
+
+def test_a_magnitude_run_reloads_and_exports_the_same_embedding(tmp_path, tiny_windows):
+    from flowfm_edge.export.graphs import EncoderGraph
+
+    run = tmp_path / "mag"
+    trained = train(tiny_windows, run, ModelConfig.from_preset("nano", encoder_input="xyz+mag", augment_rotate_deg=180.0),
+                    TrainConfig(steps=3, batch_size=8, warmup=1, amp="off"), progress=False)
+    loaded, config = load_model(run)
+    assert config["model"]["encoder_input"] == "xyz+mag" and config["model"]["augment_rotate_deg"] == 180.0
+    x = torch.from_numpy(tiny_windows.X[:4])
+    torch.testing.assert_close(loaded.encoder.mean, loaded.mean)  # |a| restored from the saved normalisation
+    torch.testing.assert_close(EncoderGraph(loaded)(x), loaded.embed(x))
+    torch.testing.assert_close(loaded.embed(x), trained.embed(x))  # train returns the EMA weights load_model reads
