@@ -38,7 +38,7 @@ def test_mean_removed_input_forgets_gravity_and_offsets():
 
 
 def test_unknown_input_and_negative_rotation_are_refused():
-    with pytest.raises(ValueError, match="encoder_input must be one of xyz, xyz\\+mag, xyz-mean"):
+    with pytest.raises(ValueError, match=r"encoder_input\n.*'xyz', 'xyz\+mag' or 'xyz-mean'"):
         ModelConfig.from_preset("nano", encoder_input="mag").validate()
     with pytest.raises(ValueError, match="augment_rotate_deg"):
         ModelConfig.from_preset("nano", augment_rotate_deg=-1.0).validate()
