@@ -1,7 +1,8 @@
 """The ``flowfm-edge`` command line (typer). Every command turns errors into one red line and exit 1.
 
 ``train``, ``quickstart`` and ``doctor`` live here; the other commands live beside what they
-drive and are added below in the order ``--help`` lists them.
+drive and are added below in the order ``--help`` lists them. Loading it needs the runtime install
+only (numpy, onnxruntime: no torch); :data:`TRAINING_COMMANDS` need the training install.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Optional
 import typer
 
 from .bench import commands as bench_commands
-from .cli_common import DATA_HELP, cli_errors, console, load_windows
+from .cli_common import DATA_HELP, cli_errors, console, load_windows, requires_training
 from .data.commands import register as register_data
 from .evaluation import commands as evaluation_commands
 from .export import commands as export_commands
@@ -186,6 +187,23 @@ COMMAND_MODULES = (training_commands, export_commands, device_commands, evaluati
                    text_commands, bench_commands)
 
 
+# The commands that need the training install (torch, scipy, scikit-learn, matplotlib: the [train] extra). The
+# runtime install lists every command and runs the others; these fail there at once, in one line naming the
+# install to add. A command that reaches a training module another way says so too (cli_common.cli_errors).
+TRAINING_COMMANDS = frozenset({
+    "train", "generate", "embed", "probe", "quickstart", "fit-prior", "export", "evaluate", "train-feature-net",
+    "quality", "train-text", "text-eval", "data convert", "data shard", "bench compare",
+})
+
+
+def commands(app: typer.Typer, prefix: str = ""):
+    """(name as typed, typer's CommandInfo) of every command registered on ``app``, groups included."""
+    for info in app.registered_commands:
+        yield prefix + (info.name or info.callback.__name__.lower().replace("_", "-")), info  # typer's default name
+    for group in app.registered_groups:
+        yield from commands(group.typer_instance, f"{prefix}{group.name} ")
+
+
 app.command()(train)
 app.command()(generate)
 app.command()(embed)
@@ -195,6 +213,9 @@ register_data(app)
 app.command()(doctor)
 for module in COMMAND_MODULES:
     module.register(app)
+for _name, _info in commands(app):
+    if _name in TRAINING_COMMANDS:
+        _info.callback = requires_training(_name, _info.callback)
 
 
 def main() -> None:

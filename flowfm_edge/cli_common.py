@@ -1,7 +1,9 @@
-"""What every command module shares: the consoles, ``cli_errors`` and the ``--data`` option's help.
+"""What every command module shares: the consoles, ``cli_errors``, the training-install check and the
+``--data`` option's help.
 
-Imports typer and rich only, so the torch-free gateway commands (``python -m flowfm_edge.runtimes``)
-use it too.
+Imports typer and rich only: the runtime install (numpy and onnxruntime, no torch) loads every command
+module, runs the device-side commands and answers a training command with one line naming the install
+to add (:func:`requires_training`).
 
 >>> @cli_errors
 ... def command():
@@ -11,6 +13,7 @@ use it too.
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import typer
 from rich.console import Console
@@ -24,6 +27,17 @@ DATA_HELP = ("Data: 'synthetic', 'hapt' (needs the \\[data] extra), 'basicmotion
              "(hapt+synthetic) for pretraining.")
 
 
+# What the training install adds to the runtime install (pyproject.toml's [train] extra), by import name.
+TRAINING_MODULES = ("torch", "scipy", "sklearn", "matplotlib", "safetensors", "threadpoolctl", "joblib")
+TRAINING_INSTALL = "pip install 'flowfm-edge[train]' (and torch first: pip install torch==2.13.0)"
+
+
+def fail(message: str) -> None:
+    """Print ``message`` as one red line on stderr and exit with code 1."""
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 def cli_errors(fn):
     """Turn the errors a user can act on into one red line and exit code 1."""
 
@@ -33,9 +47,31 @@ def cli_errors(fn):
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except ModuleNotFoundError as exc:  # a training module reached from a command the runtime install runs
+            module = (exc.name or "").split(".")[0]
+            fail(f"{exc}: {module} comes with the training install: {TRAINING_INSTALL}" if module in TRAINING_MODULES
+                 else _message(exc))
         except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as exc:
-            err_console.print(f"[red]error:[/red] {escape(_message(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            fail(_message(exc))
+
+    return wrapper
+
+
+def missing_training_modules() -> list[str]:
+    """The modules of the training install that are not installed here (none in a training install)."""
+    return [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
+
+
+def requires_training(command: str, fn):
+    """``fn`` (a command callback) checking first that the training install is here, and saying which
+    install to add when it is not, before the command does anything."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        missing = missing_training_modules()
+        if missing:
+            fail(f"'{command}' needs the training install ({missing[0]} is not installed): {TRAINING_INSTALL}")
+        return fn(*args, **kwargs)
 
     return wrapper
 

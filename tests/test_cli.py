@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,43 @@ def test_train_compile_option_compiles_and_is_recorded(synth, tmp_path, monkeypa
     assert len(compiled) == 1 and "compile = true" in (out / "run.toml").read_text()
     res = invoke("train", "--data", synth, "--preset", "nano", "--steps", 2, "--batch-size", 16, "--out", tmp_path / "e")
     assert res.exit_code == 0 and len(compiled) == 1 and "compile = false" in (tmp_path / "e" / "run.toml").read_text()
+
+
+def test_training_commands_exist_and_training_modules_match_the_train_extra():
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from flowfm_edge.cli import TRAINING_COMMANDS, commands
+    from flowfm_edge.cli_common import TRAINING_MODULES
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    assert TRAINING_COMMANDS <= {name for name, _ in commands(app)}
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    dists = {canonicalize_name(Requirement(r).name) for r in pyproject["project"]["optional-dependencies"]["train"]}
+    owners = importlib.metadata.packages_distributions()  # import name -> distributions
+    modules = {d: {m for m, ds in owners.items() if d in map(canonicalize_name, ds)} for d in dists}
+    assert all(modules[d] & set(TRAINING_MODULES) for d in dists), modules  # every [train] package is checked
+    assert set(TRAINING_MODULES) <= set().union(*modules.values())  # and nothing else
+
+
+def test_a_training_module_reached_at_run_time_is_one_line_naming_the_install(capsys):
+    import typer as typer_
+
+    from flowfm_edge.cli_common import cli_errors
+
+    @cli_errors
+    def needs_scipy():
+        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    with pytest.raises(typer_.Exit) as exc:
+        needs_scipy()
+    assert exc.value.exit_code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: No module named 'scipy': scipy comes with the training install: pip install 'flowfm-edge[train]' "
+        "(and torch first: pip install torch==2.13.0)"]

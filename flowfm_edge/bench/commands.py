@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Optional
@@ -12,7 +13,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from ..cli_common import cli_errors, console
+from ..cli_common import TRAINING_INSTALL, cli_errors, console
 from .meters import METERS
 
 
@@ -172,6 +173,10 @@ def _bench_plots(result: dict, out: Path) -> None:
     gens = [r for r in result["results"] if r["kind"] == "sampler"]
     if not gens:
         console.print("no generator in the benchmark: no plots")
+        return
+    if importlib.util.find_spec("matplotlib") is None:  # the runtime install: the figures above are complete
+        console.print(f"no plots: matplotlib is not installed; it comes with the training install: {TRAINING_INSTALL}",
+                      highlight=False, markup=False, soft_wrap=True)
         return
     out.mkdir(parents=True, exist_ok=True)
     objective = read_manifest(result["bundle"])["model"].get("objective", "flow")

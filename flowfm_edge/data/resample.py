@@ -10,7 +10,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .contract import DataError, WINDOW_LEN
 
@@ -44,6 +43,16 @@ def resample_windows(X: np.ndarray, length: int = WINDOW_LEN, method: str = "pol
     # reflection flattens the slope and bends a 2 Hz sine by ~6% at the first sample.
     pad = min(n_in - 1, 10 * down)
     padded = np.pad(X, [(0, 0)] * (X.ndim - 1) + [(pad, pad)], mode="reflect", reflect_type="odd")
-    out = resample_poly(padded, up, down, axis=-1)
+    out = _resample_poly()(padded, up, down, axis=-1)
     start = pad * up // down
     return out[..., start : start + length].astype(np.float32)
+
+
+def _resample_poly():
+    """scipy's polyphase resampler; the runtime install has no scipy, so say which install brings it."""
+    try:
+        from scipy.signal import resample_poly
+    except ModuleNotFoundError:
+        raise ImportError("resampling recordings to 30 Hz needs scipy: pip install 'flowfm-edge[cohort]' "
+                          "(or the training install, 'flowfm-edge[train]')") from None
+    return resample_poly

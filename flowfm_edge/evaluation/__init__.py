@@ -1,19 +1,25 @@
-"""Evaluation: embeddings, probes, downstream protocols, metrics and generation quality."""
+"""Evaluation: embeddings, probes, downstream protocols, metrics and generation quality.
 
-from .downstream import evaluate_downstream
-from .embed import embed_windows
-from .feature_net import FeatureNet, load_feature_net, save_feature_net, train_feature_net
-from .finetune import PROTOCOLS, FitConfig, fit
-from .metrics import classification_metrics
-from .baselines import representation_table
-from .har_features import har_features
-from .probe import ProbeResult, linear_probe, probe_folds, probe_head, probe_table
-from .frechet import frechet_distance
-from .quality import marginal_stats, psd_distance, quality_metrics, quality_sweep
-from .splits import subject_folds
+Importing this package is cheap and needs no torch (the command modules beside it are loaded by
+every install's CLI); each name below loads its module, and torch or scikit-learn with it, on first use.
+"""
 
-__all__ = ["embed_windows", "linear_probe", "probe_folds", "probe_table", "representation_table", "har_features",
-           "probe_head", "ProbeResult", "evaluate_downstream",
-           "FitConfig", "fit", "PROTOCOLS", "classification_metrics", "subject_folds", "FeatureNet",
-           "train_feature_net", "save_feature_net", "load_feature_net", "frechet_distance", "psd_distance",
-           "marginal_stats", "quality_metrics", "quality_sweep"]
+# public name -> the module that defines it
+_EXPORTS = {
+    "evaluate_downstream": "downstream", "embed_windows": "embed",
+    "FeatureNet": "feature_net", "load_feature_net": "feature_net", "save_feature_net": "feature_net",
+    "train_feature_net": "feature_net", "PROTOCOLS": "finetune", "FitConfig": "finetune", "fit": "finetune",
+    "classification_metrics": "metrics", "representation_table": "baselines", "har_features": "har_features",
+    "ProbeResult": "probe", "linear_probe": "probe", "probe_folds": "probe", "probe_head": "probe",
+    "probe_table": "probe", "frechet_distance": "frechet", "marginal_stats": "quality", "psd_distance": "quality",
+    "quality_metrics": "quality", "quality_sweep": "quality", "subject_folds": "splits",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,9 +43,9 @@ def register_backend(info: BackendInfo) -> None:
     BACKENDS[info.name] = info
 
 
-register_backend(BackendInfo("onnxruntime", "flowfm_edge.runtimes.ort", "OrtBackend", ("onnxruntime",), "onnx", ("onnx",)))
+register_backend(BackendInfo("onnxruntime", "flowfm_edge.runtimes.ort", "OrtBackend", ("onnxruntime",), None, ("onnx",)))
 register_backend(BackendInfo("torch", "flowfm_edge.runtimes.torch_backend", "TorchBackend", ("torch", "safetensors"),
-                             None, ("torch",)))
+                             "train", ("torch",)))
 register_backend(BackendInfo("tensorrt", "flowfm_edge.runtimes.tensorrt_backend", "TensorRTBackend", ("tensorrt",),
                              "tensorrt", ("tensorrt-plan",),
                              hint="on a Jetson, TensorRT comes with JetPack (`sudo apt install nvidia-jetpack`); on x86 "

@@ -6,7 +6,16 @@ parameter filter) fine-tunes text runs: one EMA, one metrics log, resumable bit-
 attention kernel; :mod:`.optim` the parameter groups; :mod:`.checkpoint` reads and writes runs.
 """
 
-from .checkpoint import RunError, load_classifier, load_model, read_config, save_head
-from .loop import TrainConfig, train
+# public name -> the module that defines it; loaded (with torch) on first use, so importing the package
+# (and the ``train`` command beside it) works in the runtime install too
+_EXPORTS = {"TrainConfig": "loop", "train": "loop", "RunError": "checkpoint", "load_model": "checkpoint",
+            "load_classifier": "checkpoint", "read_config": "checkpoint", "save_head": "checkpoint"}
+__all__ = list(_EXPORTS)
 
-__all__ = ["TrainConfig", "train", "RunError", "load_model", "load_classifier", "read_config", "save_head"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -185,17 +185,21 @@ TORCH_FREE = ("import sys; [sys.modules.__setitem__(m, None) for m in ('torch', 
 
 class GatewayProcess:
     """``python -m flowfm_edge.runtimes gateway`` (torch, scipy, scikit-learn and matplotlib blocked) against
-    ``port``; its output kept in ``folder/gateway.<run>.err``."""
+    ``port``, or the ``gateway`` command of an installed ``flowfm-edge`` (``program``, run as installed: no
+    PYTHONPATH); its output kept in ``folder/gateway.<run>.err``."""
 
-    def __init__(self, bundle: Path, port: int, folder: Path, *args: str, env: dict | None = None):
+    def __init__(self, bundle: Path, port: int, folder: Path, *args: str, env: dict | None = None,
+                 program: str | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.metrics_port = free_port()
         self.state = self.folder / "gateway.state"
-        self.cmd = [sys.executable, "-c", TORCH_FREE, "gateway", str(bundle), "--port", str(port),
-                    "--client-id", "gw-test", "--state", str(self.state), "--metrics-port", str(self.metrics_port),
-                    *args]
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), "FLOWFM_EDGE_PROGRESS_S": "2", **(env or {})}
+        self.cmd = [*([program] if program else [sys.executable, "-c", TORCH_FREE]), "gateway", str(bundle),
+                    "--port", str(port), "--client-id", "gw-test", "--state", str(self.state),
+                    "--metrics-port", str(self.metrics_port), *args]
+        base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} if program else \
+            {**os.environ, "PYTHONPATH": str(REPO)}
+        self.env = {**base, "FLOWFM_EDGE_PROGRESS_S": "2", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.runs = 0
 
