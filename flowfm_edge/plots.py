@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -16,9 +17,17 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (PNG) and close it; returns the path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return Path(path)
+
+
 def plot_windows(real: np.ndarray | None, generated: np.ndarray, path: str | Path, title: str = "", rate: int = 30) -> Path:
     """Grid of windows (x/y/z in g against seconds): real on the left column, generated on the right."""
-    plt = _plt()
+    plt = pyplot()
     cols = [("real", real), ("generated", generated)] if real is not None else [("generated", generated)]
     rows = min(4, min(len(w) for _, w in cols))
     fig, axes = plt.subplots(rows, len(cols), figsize=(5 * len(cols), 1.8 * rows), sharex=True, sharey=True, squeeze=False)
@@ -36,14 +45,11 @@ def plot_windows(real: np.ndarray | None, generated: np.ndarray, path: str | Pat
         axes[r, 0].set_ylabel("acc (g)")
     axes[0, -1].legend(loc="upper right", fontsize=7, ncol=3)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_training(metrics_csv: str | Path, path: str | Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     data = np.genfromtxt(metrics_csv, delimiter=",", names=True)
     data = np.atleast_1d(data)
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -51,17 +57,14 @@ def plot_training(metrics_csv: str | Path, path: str | Path) -> Path:
     ax.set_xlabel("step")
     ax.set_ylabel("flow-matching loss")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_embeddings(r: np.ndarray, y: np.ndarray, classes: list[str], path: str | Path, title: str = "") -> Path:
     """First two principal components of r, coloured by class."""
     from sklearn.decomposition import PCA
 
-    plt = _plt()
+    plt = pyplot()
     xy = PCA(n_components=2).fit_transform(r)
     fig, ax = plt.subplots(figsize=(6, 5))
     for k, name in enumerate(classes):
@@ -71,7 +74,4 @@ def plot_embeddings(r: np.ndarray, y: np.ndarray, classes: list[str], path: str 
     ax.set_ylabel("PC 2")
     ax.set_title(title)
     ax.legend(fontsize=7, markerscale=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -6,19 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from ..plots import pyplot, save_figure
 
 
 def plot_confusion(matrix, classes: list[str], path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix (true class per row) with the window counts written in each cell."""
-    plt = _plt()
+    plt = pyplot()
     m = np.asarray(matrix, dtype=float)
     rows = m.sum(1, keepdims=True)
     frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
@@ -35,10 +28,7 @@ def plot_confusion(matrix, classes: list[str], path: str | Path, title: str = ""
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_quality(result: dict, path: str | Path, metric: str = "frechet") -> Path:
@@ -47,7 +37,7 @@ def plot_quality(result: dict, path: str | Path, metric: str = "frechet") -> Pat
     One line per mode and sampler family of a :func:`~.quality.quality_sweep` result; the
     real-vs-real floor is a dashed line with its interval shaded.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     lines: dict[tuple[str, str], list[tuple[int, float, float, float]]] = {}
     for row in result["results"]:
@@ -69,10 +59,7 @@ def plot_quality(result: dict, path: str | Path, metric: str = "frechet") -> Pat
                  fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def _value(v) -> tuple[float, float, float]:
@@ -84,7 +71,7 @@ def _value(v) -> tuple[float, float, float]:
 
 def plot_probe(rows: list[dict], path: str | Path, title: str = "") -> Path:
     """Bars of macro-F1 per feature set: per-subject mean +- SD, and pooled as a dot (rows of ``summary_rows``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.4 * len(rows) + 1.5, 3.2))
     x = np.arange(len(rows))
     ax.bar(x, [r["f1_mean"] for r in rows], yerr=[r["f1_sd"] for r in rows], capsize=3,
@@ -93,15 +80,12 @@ def plot_probe(rows: list[dict], path: str | Path, title: str = "") -> Path:
     ax.set_xticks(x, [f"{r['features']}\n({r['dim']}-d)" for r in rows], fontsize=7)
     ax.set(ylabel="macro-F1", ylim=(0, 1.05), title=title)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_transfer(result: dict, path: str | Path, title: str = "") -> Path:
     """Headline macro-F1 against labelled windows per class: few-shot points (mean +- SD over draws), full probe at right."""
-    plt = _plt()
+    plt = pyplot()
     shots = result["few_shot_protocol"]["shots"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     xs = list(range(len(shots) + 1))
@@ -115,15 +99,12 @@ def plot_transfer(result: dict, path: str | Path, title: str = "") -> Path:
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_rotations(result: dict, path: str | Path, title: str = "") -> Path:
     """Headline macro-F1 per feature set as recorded and under each rotation condition (grouped bars)."""
-    plt = _plt()
+    plt = pyplot()
     names = list(result["results"])
     conditions = ["as recorded", *result["conditions"]]
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.4))
@@ -137,7 +118,4 @@ def plot_rotations(result: dict, path: str | Path, title: str = "") -> Path:
     ax.set(ylabel=result["target"]["headline"], ylim=(0, 1.05), title=title)
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7, ncol=len(conditions), loc="lower center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
