@@ -154,6 +154,7 @@ def quickstart(
     force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it and start over."),
 ):
     """The main job: train FlowFM on HAPT with the default recipe, probe it beside its baselines, plot what it learned."""
+    from .data import save_npz
     from .evaluation import embed_windows
     from .plots import plot_embeddings, plot_training
     from .training import load_model
@@ -168,7 +169,8 @@ def quickstart(
     plot_embeddings(embed_windows(model, ws.X), ws.y, ws.classes, out / "embeddings.png",
                     title=f"FlowFM-{preset} embeddings of {ws.source} (PCA)")
     plot_training(out / "metrics.csv", out / "loss.png")
-    generate(run=out, n=4, steps=8, solver="euler", guidance=None, like=None, seed=seed,
+    real = save_npz(out / "samples_real.npz", load_windows(data, split="labelled").one_per_class(4, seed=seed))
+    generate(run=out, n=4, steps=8, solver="euler", guidance=None, like=real, seed=seed,  # one window per activity
              out=out / "samples.npz", plot=out / "samples.png", text=None, r_zero=False)
     console.print(f"plots: {out}/probe.png, {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
 

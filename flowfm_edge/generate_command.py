@@ -42,7 +42,10 @@ def generate(
     r_zero = r_zero is True  # called from Python without it, the default is typer's OptionInfo
     check_solver(solver)
     model, config = load_model(run)
-    real = None if like is None else load_npz(like).X[:n]
+    like_ws = None if like is None else load_npz(like).subset(slice(0, n))
+    real = None if like_ws is None else like_ws.X
+    labels = None if like_ws is None or like_ws.y is None or like_ws.classes is None else \
+        [like_ws.classes[int(c)] for c in like_ws.y]
     n = n if real is None else len(real)
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, model.cfg.channels, model.cfg.window, generator=gen)  # first, so r = 0 and prior share it
@@ -60,7 +63,7 @@ def generate(
 
         if real is None:
             real = _reference_windows(config, n)
-        plot_windows(real, X, plot, title=f"{mode}, {solver} x {steps} steps")
+        plot_windows(real, X, plot, title=f"{mode}, {solver} x {steps} steps", labels=labels)
         console.print(f"wrote {plot}")
 
 

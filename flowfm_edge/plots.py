@@ -25,8 +25,10 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     return Path(path)
 
 
-def plot_windows(real: np.ndarray | None, generated: np.ndarray, path: str | Path, title: str = "", rate: int = 30) -> Path:
-    """Grid of windows (x/y/z in g against seconds): real on the left column, generated on the right."""
+def plot_windows(real: np.ndarray | None, generated: np.ndarray, path: str | Path, title: str = "", rate: int = 30,
+                 labels: list[str] | None = None) -> Path:
+    """Grid of windows (x/y/z in g against seconds): real on the left column, generated on the right; ``labels``
+    names each row (the real window's activity)."""
     plt = pyplot()
     cols = [("real", real), ("generated", generated)] if real is not None else [("generated", generated)]
     rows = min(4, min(len(w) for _, w in cols))
@@ -42,7 +44,7 @@ def plot_windows(real: np.ndarray | None, generated: np.ndarray, path: str | Pat
                 ax.set_title(name)
         axes[-1, c].set_xlabel("time (s)")
     for r in range(rows):
-        axes[r, 0].set_ylabel("acc (g)")
+        axes[r, 0].set_ylabel("acc (g)" if labels is None else f"{labels[r].lower().replace('_', ' ')}\nacc (g)")
     axes[0, -1].legend(loc="upper right", fontsize=7, ncol=3)
     fig.suptitle(title)
     return save_figure(fig, path)

@@ -71,6 +71,17 @@ class WindowSet:
             meta=dict(self.meta),
         )
 
+    def one_per_class(self, n: int = 4, seed: int = 0) -> "WindowSet":
+        """Up to ``n`` windows of distinct classes, taken in class order from classes spread across the list
+        (HAPT: walking, upstairs, downstairs... then still), one random window of each; unlabelled sets give ``n``
+        random windows."""
+        rng = np.random.default_rng(seed)
+        if self.y is None:
+            return self.subset(np.sort(rng.choice(len(self), size=min(n, len(self)), replace=False)))
+        present = [int(c) for c in np.unique(self.y)]
+        spread = [present[int(i)] for i in np.unique(np.linspace(0, len(present) - 1, min(n, len(present))).round())]
+        return self.subset(np.array([rng.choice(np.flatnonzero(self.y == c)) for c in spread], dtype=int))
+
 
 def validate_windows(X: np.ndarray, where: str = "<memory>") -> None:
     """Raise :class:`DataError` unless ``X`` is a finite float array of shape (N, 3, 300)."""

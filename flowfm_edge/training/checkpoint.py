@@ -96,7 +96,7 @@ def save_checkpoint(run: Path, model: FlowFM, ema: dict, config: dict, train_sta
 
 # what training and the commands that write into a run put there (a text run's embedding cache is its input)
 RUN_FILES = ("checkpoint", TMP_NAME, OLD_NAME, "metrics.csv", "run.toml", "probe.json", "probe.png", "embeddings.png",
-             "loss.png", "samples.npz", "samples.png", "tensorboard", "mlflow.db")
+             "loss.png", "samples.npz", "samples_real.npz", "samples.png", "tensorboard", "mlflow.db")
 RUN_MARKS = ("checkpoint", TMP_NAME, OLD_NAME, "metrics.csv")  # any of them: the directory holds a run
 
 

@@ -190,3 +190,16 @@ def test_ssl_dir_errors(tmp_path):
     (path / "X.npy").unlink()
     with pytest.raises(DataError, match=r"X\.npy: file not found"):
         load_ssl_dir(path, rate=50)
+
+
+def test_one_per_class_spreads_across_the_classes_and_keeps_labels_aligned():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), 5)
+    X = rng.normal(0, 0.1, (30, 3, 300)).astype(np.float32) + y[:, None, None]  # each window carries its class
+    ws = WindowSet(X=X, y=y, pid=np.arange(30) % 3, classes=list("abcdef"))
+    pick = ws.one_per_class(4, seed=1)
+    assert [pick.classes[c] for c in pick.y] == ["a", "c", "d", "f"]  # first, last and two between, in class order
+    assert np.allclose(pick.X.mean(axis=(1, 2)), pick.y, atol=0.05)  # the windows are those of their labels
+    assert len(ws.one_per_class(10).y) == 6  # never more than one per class
+    unlabelled = WindowSet(X=X, y=None, pid=np.zeros(30, int)).one_per_class(4, seed=2)
+    assert len(unlabelled) == 4 and len({tuple(x[0, :3]) for x in unlabelled.X}) == 4
