@@ -49,7 +49,7 @@ class QualityContext:
     def load(cls, data: str, feature_net: str | None, n: int = N_QUALITY, seed: int = 0, mode: str = "unconditional",
              resamples: int = 200):
         from ..data import load_source
-        from ..training.loop import data_hash
+        from ..data.hashing import data_hash
 
         if mode not in ("unconditional", "reconstruction"):
             raise ValueError(f"--mode {mode!r}: choose unconditional or reconstruction")

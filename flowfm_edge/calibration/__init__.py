@@ -4,6 +4,6 @@
 """
 
 from .readers import ArrayReader
-from .windows import array_hash, calibration_split, stratified_indices
+from .windows import calibration_split, stratified_indices
 
-__all__ = ["ArrayReader", "array_hash", "calibration_split", "stratified_indices"]
+__all__ = ["ArrayReader", "calibration_split", "stratified_indices"]

@@ -1,5 +1,5 @@
-"""``python -m flowfm_edge.runtimes stream BUNDLE ...``: the gateway stream command without torch."""
+"""``python -m flowfm_edge.cli ...``: the ``flowfm-edge`` command line (torchrun takes this form for DDP)."""
 
-from .commands import main
+from .main import main
 
 main()

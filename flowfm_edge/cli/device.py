@@ -1,90 +1,23 @@
-"""The ``stream`` and ``embed-files`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
+"""The commands that run bundles on a device: ``stream`` (sample lines in, one JSON event per window out),
+``embed-files`` (a cohort's recordings to Parquet), ``validate`` (a bundle's golden checks, here) and
+``build-engine`` (TensorRT engines, on the device that runs them). None of them needs the training install.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..cli_common import cli_errors
-
-STREAM_HELP = ("Stream raw samples through a bundle: reads device,timestamp,x,y,z lines (CSV or JSON lines, any rate, "
-               "g or m/s^2) and writes one JSON line per 10 s window: device, start, end, label, probabilities "
-               "[, embedding].\n\nExample: flowfm-edge stream bundles/tiny --input samples.csv --hop 5 --stats")
-
-
-def _open_input(stack: ExitStack, path: str):
-    """The input as a binary file (decoded line by line by the reader) and its name."""
-    if path == "-":
-        return sys.stdin.buffer, "<stdin>"
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"--input {path}: no such file; pass a CSV/JSON-lines file or - for stdin")
-    return stack.enter_context(open(p, "rb")), str(p)
-
-
-def check_output(output: str, input: str) -> None:
-    """Refuse an ``--output`` that is the input file (opening it for writing would empty the input)."""
-    if output == "-" or input == "-":
-        return
-    out, inp = Path(output), Path(input)
-    same = out.resolve() == inp.resolve() or (out.exists() and inp.exists() and os.path.samefile(out, inp))
-    if same:
-        raise ValueError(f"--output {output} is the input file {input}; writing events there would erase the "
-                         "samples: choose another --output")
-
+from .common import cli_errors, console
 
 def escape_id(device: str, limit: int = 64) -> str:
     """A device id safe to print on a terminal: control and other unprintable characters escaped, long ids cut."""
     text = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in device)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _format(fmt: Optional[str], path: str) -> str:
-    if fmt:
-        return fmt
-    return "jsonl" if path.endswith((".jsonl", ".ndjson", ".json")) else "csv"
-
-
-def stream_file(gw, reader, write, flush=lambda: None, progress=None) -> dict:
-    """Feed every block of ``reader`` to the gateway ``gw``; ``write(event)`` each event, ``flush()`` after each
-    block that produced some (live consumers see them at once); ``progress`` (a ProgressLine) hears the counts.
-    Returns run figures."""
-    from .stream_stats import LatencyHistogram
-
-    latency = LatencyHistogram()
-    windows, started = 0, time.perf_counter()
-
-    def emit(events):
-        nonlocal windows
-        for ev in events:
-            write(ev)
-        if events:
-            flush()
-        windows += len(events)
-        latency.add([ev.latency_s for ev in events])
-
-    for block in reader:
-        emit(gw.push_rows(block.devices, block.t, block.xyz))
-        emit(gw.poll())
-        if progress is not None:
-            progress.update(lines=reader.stats.lines, windows=windows, devices=len(gw.devices),
-                            malformed=reader.stats.malformed)
-    emit(gw.close())
-    if progress is not None:
-        progress.update(lines=reader.stats.lines, windows=windows, devices=len(gw.devices),
-                        malformed=reader.stats.malformed)
-        progress.close()
-    wall = time.perf_counter() - started
-    return {"wall_s": wall, "windows": windows, "windows_per_s": windows / wall if wall else 0.0,
-            "samples_per_s": reader.stats.rows / wall if wall else 0.0,
-            "latency_p50_ms": latency.percentile(50) * 1e3, "latency_p99_ms": latency.percentile(99) * 1e3}
 
 
 COUNTS = {"received": "received", "dropped_nan": "nan", "dropped_bad_time": "bad_time", "dropped_late": "late",
@@ -140,41 +73,25 @@ def stream(
     trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: $FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem if set)."),
     stats: bool = typer.Option(False, "--stats", help="Print throughput and per-device drop counts to stderr at the end."),
 ):
-    from .stream import GatewayStream
+    """Stream raw samples through a bundle: reads device,timestamp,x,y,z lines (CSV or JSON lines, any rate, g or m/s^2) and writes one JSON line per 10 s window: device, start, end, label, probabilities [, embedding].
+
+    Example: flowfm-edge stream bundles/tiny --input samples.csv --hop 5 --stats
+    """
+    from ..runtimes.stream import GatewayStream
+    from ..runtimes.stream_files import check_output, input_format, stream_events
 
     check_output(output, input)
     gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
                                    batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
                                    gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
                                    idle_s=idle, pipeline=pipeline)
-    run, read = _stream_lines(gw, input, output, _format(format, input), time_unit, strict, max_line_bytes)
+    try:
+        run, read = stream_events(gw, input, output, input_format(format, input), time_unit, strict, max_line_bytes)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        sys.stdout = open(os.devnull, "w")
+        raise typer.Exit(0) from None
     if stats:
         print_stats(lambda line: print(line, file=sys.stderr), run, read, gw.stats())
-
-
-def _stream_lines(gw, input: str, output: str, fmt: str, time_unit: str, strict: bool, max_line_bytes: int):
-    """Events of ``input``'s samples as JSON lines into ``output``; (run figures, reader stats)."""
-    from ..progress import ProgressLine, stdout_is_terminal
-    from .stream_io import SampleReader, byte_lines
-
-    # stdout carries the events: the progress lines go to stderr, and only when no terminal shows the stream live
-    progress = None if stdout_is_terminal() else ProgressLine("stream", file=sys.stderr)
-    with ExitStack() as stack:
-        lines, source = _open_input(stack, input)
-        out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
-        reader = SampleReader(byte_lines(lines, max_line_bytes), fmt, time_unit, source,
-                              strict=strict, max_line_bytes=max_line_bytes)
-        classes = gw.classes
-
-        def write(ev):
-            out.write(json.dumps(ev.to_dict(classes), separators=(",", ":")) + "\n")
-
-        try:
-            run = stream_file(gw, reader, write, out.flush, progress)
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-            sys.stdout = open(os.devnull, "w")
-            raise typer.Exit(0) from None
-    return run, reader.stats
 
 
 @cli_errors
@@ -191,7 +108,7 @@ def embed_files_command(
     """Embed a cohort with a bundle's encoder (onnxruntime, no torch): one Parquet file per recording, with
     participant, window start, r and class probabilities."""
     from ..progress import ProgressLine, stdout_is_terminal
-    from .cohort import embed_files, parse_part
+    from ..runtimes.cohort import embed_files, parse_part
 
     line = None
 
@@ -207,96 +124,60 @@ def embed_files_command(
           f"{counts['empty']} without a full window; out of {counts['files']} recordings in this part -> {out}")
 
 
-GATEWAY_HELP = """Serve a bundle to wearables over MQTT: samples in through a broker, one activity event per 10 s window out.
+@cli_errors
+def validate(
+    bundle: Path = typer.Argument(..., help="Bundle directory written by `flowfm-edge export`."),
+    backend: str = typer.Option("onnxruntime", help="Backend to run the golden checks with: onnxruntime, torch, "
+                                                    "litert (LiteRT models of --target android), or tensorrt "
+                                                    "(the engines of `build-engine`, on their device)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Threads for the backend."),
+    trust: Optional[Path] = typer.Option(None, help="Public key (PEM) the bundle must be signed with (default: "
+                                                    "$FLOWFM_EDGE_TRUST_KEY or ~/.config/flowfm-edge/trusted_key.pem "
+                                                    "when set); an unsigned or mis-signed bundle fails."),
+):
+    """Re-run the bundle's golden checks here: fails on a modified or missing file, a bad signature, or drift."""
+    from ..runtimes.validate import validate_bundle
 
-Subscribes to wearables/+/acc (the + level is the device id) and takes JSON batches {"t": [...], "x": [...], "y": [...], "z": [...]} (seconds; g, m/s^2 or mg, detected) or SenML packs (RFC 8428). Publishes each window's label and probabilities, with the bundle's id and sha256, to wearables/{device}/activity. QoS 1 both ways on a persistent session: nothing is lost while the gateway reconnects or restarts.
-
-SIGTERM drains: queued windows are finished, device buffers saved to the --state file and read back at the next start. SIGHUP, or {"update": "/path/to/bundle"} on the control topic, verifies a new bundle (sha256, signature with --trust, golden checks) and swaps it in; a failing one is refused and the old one serves on. Prometheus /metrics and /healthz on --metrics-port.
-
-Every option can come from --config gateway.toml (deploy/gateway.toml lists them all); options given here win.
-
-Example: flowfm-edge gateway bundles/tiny --host broker.local --state /var/lib/flowfm-edge/gateway.state"""
-
-
-def _opt(help: str, *names: str, **kw):
-    return typer.Option(None, *names, help=help, show_default=False, **kw)
+    report = validate_bundle(bundle, backend=backend, threads=threads, trust=trust)
+    if report.get("signature"):
+        console.print(f"[green]signature[/green] {report['signature']}", highlight=False)
+    for problem in report["files"]:
+        console.print(f"[red]tampered:[/red] {problem}", highlight=False)
+    for c in report["checks"]:
+        mark = "[green]ok[/green]  " if c["passed"] else "[red]FAIL[/red]"
+        console.print(f"{mark} {c['artefact']:<22} {c['precision']:<13} {c.get('metric', 'rel_l2')} "
+                      f"{c.get('value', c['rel_l2']):.2e} "
+                      f"(tolerance {c['tolerance']:.0e}, vs {c['against']}; vs PyTorch {c['rel_l2_vs_reference']:.2e})",
+                      highlight=False)
+    if not report["passed"]:
+        what = ("files were modified or are missing, or the signature does not match (see above)"
+                if report["files"] else "outputs drifted beyond tolerance")
+        raise RuntimeError(f"{bundle}: validation failed with backend {backend}: {what}")
+    console.print(f"{bundle}: {len(report['checks'])} golden checks passed with {backend}")
 
 
 @cli_errors
-def gateway(
-    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory with a classifier graph (or \\[model] bundle in --config)."),
-    config: Optional[Path] = _opt("gateway.toml: every setting below and more (deploy/gateway.toml).", "--config"),
-    host: Optional[str] = _opt("Broker host (default localhost).", "--host"),
-    port: Optional[int] = _opt("Broker port (default 1883).", "--port"),
-    protocol: Optional[str] = _opt("MQTT version: 5 or 3.1.1 (default 5).", "--protocol"),
-    client_id: Optional[str] = _opt("MQTT client id; keep it fixed, the broker keeps the session by it "
-                                    "(default flowfm-edge-HOSTNAME).", "--client-id"),
-    username: Optional[str] = _opt("Broker user name; the password from --password-file or "
-                                   "$FLOWFM_EDGE_MQTT_PASSWORD.", "--username"),
-    password_file: Optional[Path] = _opt("File whose first line is the broker password.", "--password-file"),
-    ca_file: Optional[Path] = _opt("CA certificate (PEM) to verify the broker with; turns TLS on.", "--ca-file"),
-    cert_file: Optional[Path] = _opt("Client certificate (PEM) for brokers that want one; turns TLS on.", "--cert-file"),
-    key_file: Optional[Path] = _opt("The client certificate's private key (PEM).", "--key-file"),
-    topic: Optional[list[str]] = _opt("Sample topic with one + for the device id (repeat for several) "
-                                      "(default wearables/+/acc).", "--topic"),
-    events: Optional[str] = _opt("Event topic, {device} filled in (default wearables/{device}/activity).", "--events"),
-    hop: Optional[float] = _opt("Seconds between window starts (default 5).", "--hop"),
-    batch_size: Optional[int] = _opt("Windows per inference call, across devices (default 16).", "--batch-size"),
-    embed: Optional[bool] = _opt("Also publish each window's r (default no).", "--embed/--no-embed"),
-    backend: Optional[str] = _opt("Runtime backend (default onnxruntime).", "--backend"),
-    precision: Optional[str] = _opt("Artefact precision: auto, fp32, int8 (default auto).", "--precision"),
-    threads: Optional[int] = _opt("Inference threads (default the backend's).", "--threads"),
-    trust: Optional[Path] = _opt("Public key (PEM): only bundles signed by its holder load, at start and at "
-                                 "updates.", "--trust"),
-    state: Optional[Path] = _opt("State file saved at SIGTERM and read back at start "
-                                 "(default flowfm-edge-gateway.state).", "--state"),
-    metrics_port: Optional[int] = _opt("Port of /metrics and /healthz; 0: none (default 9108).", "--metrics-port"),
-    metrics_host: Optional[str] = _opt("Address the metrics endpoint listens on (default 127.0.0.1).", "--metrics-host"),
-    max_devices: Optional[int] = _opt("Devices held at once; new ids beyond it are refused and counted (default 5000).",
-                                      "--max-devices"),
-    max_payload_bytes: Optional[int] = _opt("Larger payloads are refused and counted (default 65536).", "--max-payload-bytes"),
-    units: Optional[str] = _opt("Sample units: auto, g, m/s^2, mg (default auto).", "--units"),
+def build_engine(
+    bundle: Path = typer.Argument(..., help="Bundle written by `flowfm-edge export RUN --target jetson`."),
+    precision: str = typer.Option("fp16", help="fp16, int8 (the bundle's QDQ graphs), best (int8 where exported, "
+                                               "else fp16) or fp32."),
+    dla_core: Optional[int] = typer.Option(None, min=0, help="Build for this DLA core (with GPU fallback)."),
+    workspace: Optional[float] = typer.Option(None, min=0.0625, help="Builder workspace in GiB (default: the "
+                                                                    "bundle's, 1 GiB)."),
+    timing_cache: Optional[Path] = typer.Option(None, help="Timing cache file to read and update (default: "
+                                                           "BUNDLE/engines/timing.cache)."),
 ):
-    from .gateway import run_gateway
-    from .gateway_config import load_config
+    """Build TensorRT engines from a jetson bundle, on the device that will run them.
 
-    given = {
-        "model": {"bundle": bundle, "backend": backend, "precision": precision, "threads": threads, "trust": trust,
-                  "embed": embed},
-        "mqtt": {"host": host, "port": port, "protocol": protocol, "client_id": client_id, "username": username,
-                 "password_file": password_file, "ca_file": ca_file, "cert_file": cert_file, "key_file": key_file,
-                 "topics": topic or None, "events": events},
-        "stream": {"hop_s": hop, "batch_size": batch_size, "units": units},
-        "limits": {"max_devices": max_devices, "max_payload_bytes": max_payload_bytes},
-        "state": {"path": state},
-        "metrics": {"port": metrics_port, "host": metrics_host},
-    }
-    overrides = {t: {k: v for k, v in kv.items() if v is not None} for t, kv in given.items()}
-    overrides = {t: kv for t, kv in overrides.items() if kv}
-    cfg = load_config(config, overrides)
-    run_gateway(cfg, config, overrides)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``stream``, ``gateway`` and ``embed-files`` to ``app``."""
-    app.command(help=STREAM_HELP)(stream)
-    app.command(help=GATEWAY_HELP)(gateway)
-    app.command("embed-files")(embed_files_command)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m flowfm_edge.runtimes stream|gateway|embed-files ...``: the device-side commands, without importing torch.
-
-    The full ``flowfm-edge`` CLI loads every subsystem (training, evaluation: torch); a
-    gateway with only numpy and onnxruntime runs this instead.
+    Runs the bundle's build recipes with the TensorRT Python API (TensorRT comes with JetPack on a Jetson) and writes plain TensorRT plans to BUNDLE/engines/ (`trtexec --loadEngine` reads them). The manifest records the TensorRT release, compute capability, JetPack/L4T, power mode and clocks; each recipe's trtexec line in manifest.json builds the same engine by hand.
     """
-    app = typer.Typer(help="flowfm-edge gateway runtime (no torch).", no_args_is_help=True,
-                      pretty_exceptions_enable=False, add_completion=False)
+    from ..runtimes.engine_build import build_engines
 
-    register(app)
-
-    @app.callback()
-    def _root():  # keeps `stream` a named subcommand
-        pass
-
-    app(argv)
+    records = build_engines(bundle, precision, dla_core=dla_core, workspace_gib=workspace, timing_cache=timing_cache,
+                            log=lambda s: console.print(s, highlight=False, markup=False))
+    device = records[0]["device"] if records else {}
+    jetson = device.get("jetson") or {}
+    where = f"JetPack {jetson.get('jetpack')} (L4T {jetson.get('l4t')})" if jetson else device.get("gpu")
+    console.print(f"{len(records)} engines built with TensorRT {device.get('tensorrt')} for compute capability "
+                  f"{device.get('compute_capability')} on {where}; check them with "
+                  f"`flowfm-edge validate {bundle} --backend tensorrt`", highlight=False)

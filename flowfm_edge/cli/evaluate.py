@@ -1,8 +1,5 @@
-"""CLI commands of the evaluation subsystem: evaluate, train-feature-net, quality.
-
-Registered on the main typer app by :func:`register`; each command's errors become one red
-line and exit code 1 through ``cli_errors``.
-"""
+"""The evaluation commands: ``evaluate`` (downstream HAR with subject-wise splits), ``train-feature-net`` (the
+frozen classifier behind the Frechet distance) and ``quality`` (generation quality against NFE)."""
 
 from __future__ import annotations
 
@@ -12,13 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..cli_common import DATA_HELP, cli_errors, console, load_windows
-
-
-def _write_json(path: Optional[Path], result: dict) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+from .common import DATA_HELP, cli_errors, console, write_file
 
 
 def _parse_steps(steps: str) -> list[int]:
@@ -48,39 +39,12 @@ def evaluate(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
 ):
     """Downstream HAR evaluation with subject-wise splits: macro F1 and kappa, per subject and pooled."""
-    from ..training import load_model
-    from .downstream import evaluate_downstream
-    from .finetune import FitConfig
+    from ..evaluation.downstream import evaluate_run
+    from ..evaluation.finetune import FitConfig
 
-    model, config = load_model(run, device=device)
-    ws = load_windows(data, rate=rate)
     cfg = FitConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed, device=device)
-    console.print(f"{protocol} of {config['model']['objective']} run {run} on {len(ws)} windows from {ws.source}")
-
-    def on_fold(fold, row):
-        fitted = (f"C {row['C']:g}" + ("" if row["converged"] else " (not converged)") if "C" in row else
-                  f"{row['epochs']} epochs, best {row['best_epoch'] + 1}" + (" (hit the epoch cap)" if row["hit_cap"] else ""))
-        console.print(f"  fold {row['fold']}: test subject(s) {', '.join(row['test_subjects'])}; "
-                      f"{fitted}; pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False, soft_wrap=True)
-
-    result = evaluate_downstream(model, ws, protocol, split, cfg, on_fold=on_fold)
-    result["run"] = str(run)
-    ps, po = result["per_subject"], result["pooled"]
-    console.print(f"{result['split']['kind']} ({result['split']['n_folds']} folds): macro-F1 per subject "
-                  f"{ps['macro_f1']['mean']:.3f} +- {ps['macro_f1']['sd']:.3f}, pooled {po['macro_f1']:.3f}; "
-                  f"kappa per subject {ps['kappa']['mean']:.3f} +- {ps['kappa']['sd']:.3f}, pooled {po['kappa']:.3f}",
-                  highlight=False, soft_wrap=True)
-    if not result["fit"]["converged"]:
-        what = (f"{result['fit']['capped_folds']} of {result['split']['n_folds']} folds hit the epoch cap: raise --epochs"
-                if "capped_folds" in result["fit"] else "a probe fit stopped at its iteration limit")
-        console.print(f"[yellow]not converged:[/yellow] {what}", highlight=False)
-    _write_json(json_out, result)
-    if plot is not None:
-        from .figures import plot_confusion
-
-        plot_confusion(result["confusion"]["matrix"], result["confusion"]["classes"], plot,
-                       title=f"{protocol}, {result['split']['kind']}, {ws.source}")
-        console.print(f"wrote {plot}")
+    result = evaluate_run(run, data, protocol, split, cfg, rate=rate, plot=plot)
+    write_file(json_out, json.dumps(result, indent=2))
     if json_out is not None:
         console.print(f"wrote {json_out}")
 
@@ -95,11 +59,9 @@ def train_feature_net_cmd(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
 ):
     """Train the frozen HAR classifier whose features the Frechet distance uses (never the model under test)."""
-    from .feature_net import save_feature_net, train_feature_net
+    from ..evaluation.feature_net import fit_feature_net
 
-    ws = load_windows(data, rate=rate)
-    net = train_feature_net(ws, epochs=epochs, seed=seed, device=device)
-    weights, meta = save_feature_net(net, out)
+    net, weights, meta = fit_feature_net(data, out, epochs=epochs, seed=seed, rate=rate, device=device)
     info = net.cfg.info
     console.print(f"feature network: {info['epochs']} epochs, validation macro-F1 {info['val_macro_f1_pooled']:.3f} "
                   f"(pooled, subjects {', '.join(info['val_subjects'])}); wrote {weights} and {meta}",
@@ -130,70 +92,10 @@ def quality(
     generated), spectrum and marginals, against N real windows of the run's own training
     data and split (or --data); the floor is the FD between two disjoint real halves of N.
     """
-    from ..solvers import check_solver
-    from ..training import load_model
-    from .feature_net import load_feature_net
-    from .quality import MODES, quality_sweep, reference_windows, sampling_plan
+    from ..evaluation.quality import quality_run
 
-    step_list = _parse_steps(steps)
-    modes = MODES if mode == "both" else (mode,)
-    if mode != "both" and mode not in MODES:
-        raise ValueError(f"unknown --mode {mode!r}; choose reconstruction, unconditional or both")
-    model, config = load_model(run)
-    objective = config["model"].get("objective", "flow")
-    if objective == "flow":
-        check_solver(solver)
-    sampling_plan(objective, step_list, solver, guidance, ddpm_steps)  # refuses runs without a generator
-    net = load_feature_net(feature_net)
-    ws, reference = reference_windows(config, data, rate)
-    checked = {True: "the run's training data", False: "NOT the run's training data (hash differs)",
-               None: "training-data hash not recorded"}[reference["is_training_data"]]
-    _say(f"quality of {objective} run {run}: {min(n, len(ws))} generated vs {min(n, len(ws))} real windows of "
-         f"{reference['data']}, split {reference['split']} (from {reference['from']}; {checked}); "
-         f"95% bootstrap intervals, {resamples} resamples, seed {seed}")
-    result = quality_sweep(model, objective, ws.X, net, step_list, modes, n=n, seed=seed, solver=solver,
-                           guidance=guidance, ddpm_steps=ddpm_steps, on_result=_say_row, reference=reference,
-                           resamples=resamples)
-    result.update(run=str(run), data=ws.source, feature_net=str(feature_net))
-    _say_floor(result)
-    _write_json(json_out, result)
-    if plot is not None:
-        from .figures import plot_quality
-
-        plot_quality(result, plot)
-        console.print(f"wrote {plot}")
+    result = quality_run(run, feature_net, _parse_steps(steps), data=data, mode=mode, n=n, resamples=resamples,
+                         solver=solver, guidance=guidance, ddpm_steps=ddpm_steps, seed=seed, plot=plot, rate=rate)
+    write_file(json_out, json.dumps(result, indent=2))
     if json_out is not None:
         console.print(f"wrote {json_out}")
-
-
-def _say(line: str) -> None:
-    console.print(line, highlight=False, soft_wrap=True)
-
-
-def _say_row(row: dict) -> None:
-    """One line per setting of the quality sweep, as it finishes."""
-    from .frechet import format_fd
-
-    _say(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {format_fd(row['frechet'])}  "
-         f"static {row['static_fraction']['generated']:.1%}  PSD {row['psd']['mean_db']:.2f} dB  "
-         f"|a| {row['marginals']['generated']['mean_abs_a']:.3f} g  beyond real range "
-         f"{row['beyond_real_range']['count']}  r {row['r']}  {row['ms_per_window']:.2f} ms/window")
-
-
-def _say_floor(result: dict) -> None:
-    """The real-vs-real floor of the sweep and the note on how it was drawn, when the result has them."""
-    from .frechet import format_fd
-
-    if "real_vs_real" in result:
-        floor = result["real_vs_real"]
-        _say(f"  real vs real (floor, two halves of {floor['n_per_half']}): FD {format_fd(floor['frechet'])}  "
-             f"static {floor['static_fraction']['half_a']:.1%} / {floor['static_fraction']['half_b']:.1%}")
-    if "floor_note" in result:
-        _say(f"  note: {result['floor_note']}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``evaluate``, ``train-feature-net`` and ``quality`` to ``app``."""
-    app.command()(evaluate)
-    app.command("train-feature-net")(train_feature_net_cmd)
-    app.command()(quality)

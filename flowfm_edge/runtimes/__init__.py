@@ -15,7 +15,7 @@ Importing this package and running the onnxruntime backend never imports torch (
 import-linter contract in ``pyproject.toml`` holds every module but the torch backend to it).
 """
 
-from ..bundle.manifest import BundleError
+from ..bundle.schema import BundleError
 from .base import Backend, NonFiniteError, Runtime, load, noise
 from .registry import BACKENDS, BackendInfo, BackendUnavailable, backend_class, register_backend
 from .validate import validate_bundle

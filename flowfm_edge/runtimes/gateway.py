@@ -32,7 +32,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..bundle.manifest import BundleError, sha256
+from ..bundle.manifest import sha256
+
+from ..bundle.schema import BundleError
 from ..progress import ProgressLine, every_s
 from .gateway_config import GatewayConfig, load_config
 from .gateway_engine import Engine

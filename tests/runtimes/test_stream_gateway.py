@@ -154,7 +154,7 @@ def test_gateway_runs_without_torch_or_scipy(stream_bundle, tmp_path, signals):
     code = textwrap.dedent(f"""
         import sys
         sys.modules["torch"] = None; sys.modules["scipy"] = None   # importing either now fails
-        from flowfm_edge.runtimes.commands import main
+        from flowfm_edge.cli.main import main
         main(["stream", {str(stream_bundle)!r}, "--input", {str(src)!r}])
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
