@@ -77,16 +77,14 @@ def stream(
 
     Example: flowfm-edge stream bundles/tiny --input samples.csv --hop 5 --stats
     """
-    from ..runtimes.stream import GatewayStream
-    from ..runtimes.stream_files import check_output, input_format, stream_events
+    from ..runtimes.stream_files import stream_bundle
 
-    check_output(output, input)
-    gw = GatewayStream.from_bundle(bundle, backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
-                                   batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
-                                   gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
-                                   idle_s=idle, pipeline=pipeline)
     try:
-        run, read = stream_events(gw, input, output, input_format(format, input), time_unit, strict, max_line_bytes)
+        gw, run, read = stream_bundle(bundle, input, output, format, time_unit, strict, max_line_bytes,
+                                      backend=backend, precision=precision, threads=threads, hop_s=hop, trust=trust,
+                                      batch_size=batch_size, classify=classify, embed=embed, gap_s=gap,
+                                      gap_policy=gap_policy, max_pad_s=max_pad, reorder_s=reorder, units=units,
+                                      idle_s=idle, pipeline=pipeline)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         sys.stdout = open(os.devnull, "w")
         raise typer.Exit(0) from None

@@ -5,8 +5,8 @@ The input is read as bytes and decoded line by line (:mod:`.stream_io`); events 
 each block that produced some, so a live consumer sees them at once. Without a terminal on stdout,
 a plain progress line goes to stderr now and then (stdout carries the events).
 
->>> gw = GatewayStream.from_bundle("bundles/tiny")                                        # doctest: +SKIP
->>> run, read = stream_events(gw, "samples.csv", "events.jsonl", "csv", "s", False, 65536)  # doctest: +SKIP
+>>> gw, run, read = stream_bundle("bundles/tiny", "samples.csv", "events.jsonl", hop_s=5.0)   # doctest: +SKIP
+>>> run["windows"], read.malformed                                                         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -104,3 +104,16 @@ def stream_events(gw, input: str, output: str, fmt: str, time_unit: str, strict:
 
         run = stream_file(gw, reader, write, out.flush, progress)
     return run, reader.stats
+
+
+def stream_bundle(bundle, input: str = "-", output: str = "-", fmt: Optional[str] = None, time_unit: str = "s",
+                  strict: bool = False, max_line_bytes: int = 65536, **stream_options):
+    """``flowfm-edge stream``: the gateway stream of ``bundle`` (``stream_options`` go to
+    :meth:`~.stream.GatewayStream.from_bundle`) over ``input``'s sample lines, events into ``output``;
+    (the stream, run figures, reader stats). An ``output`` that is the input file is refused first."""
+    from .stream import GatewayStream
+
+    check_output(output, input)
+    gw = GatewayStream.from_bundle(bundle, **stream_options)
+    run, read = stream_events(gw, input, output, input_format(fmt, input), time_unit, strict, max_line_bytes)
+    return gw, run, read
