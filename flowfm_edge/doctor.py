@@ -34,6 +34,13 @@ def missing_training_modules() -> list[str]:
     return [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
 
 
+def require_training_install() -> None:
+    """Raise ModuleNotFoundError naming the first module of the training install that is missing here, if any."""
+    missing = missing_training_modules()
+    if missing:
+        raise ModuleNotFoundError(f"No module named {missing[0]!r}", name=missing[0])
+
+
 def version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)

@@ -50,7 +50,9 @@ class QualityContext:
              resamples: int = 200):
         from ..data import load_source
         from ..data.hashing import data_hash
+        from ..doctor import require_training_install
 
+        require_training_install()  # the scores use scikit-learn's subject split and the torch feature network
         if mode not in ("unconditional", "reconstruction"):
             raise ValueError(f"--mode {mode!r}: choose unconditional or reconstruction")
         ws = load_source(data, split="labelled")
