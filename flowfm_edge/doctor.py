@@ -1,4 +1,6 @@
-"""What this machine offers flowfm-edge: versions, extras, backends, CPU and GPU."""
+"""What this machine offers flowfm-edge: versions, extras, backends, CPU and GPU (``flowfm-edge doctor``), and
+which install it is: the runtime install (numpy, onnxruntime: no torch) or the training install beside it.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +23,22 @@ EXTRAS = {
     "devices": "actipy",
     "ray": "ray",
 }
+# What the training install adds to the runtime install (pyproject.toml's [train] extra), by import name.
+TRAINING_MODULES = ("torch", "scipy", "sklearn", "matplotlib", "safetensors", "threadpoolctl", "joblib")
+TRAINING_INSTALL = "pip install 'flowfm-edge[train]' (and torch first: pip install torch==2.13.0)"
 PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "onnx", "onnxruntime", "litert-torch", "ai-edge-litert", "tensorrt")
+
+
+def missing_training_modules() -> list[str]:
+    """The modules of the training install that are not installed here (none in a training install)."""
+    return [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
+
+
+def require_training_install() -> None:
+    """Raise ModuleNotFoundError naming the first module of the training install that is missing here, if any."""
+    missing = missing_training_modules()
+    if missing:
+        raise ModuleNotFoundError(f"No module named {missing[0]!r}", name=missing[0])
 
 
 def version(dist: str) -> str | None:

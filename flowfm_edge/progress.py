@@ -1,4 +1,5 @@
-"""Progress of long commands: a rich bar on a terminal, a plain line now and then when no terminal is attached.
+"""Progress of long commands: a rich bar on a terminal, a plain line now and then when no terminal is attached,
+and :data:`console`, the rich console on which a job reports its lines and tables (the command line prints on it too).
 
 A bar redrawn in place means nothing in a log file, a pipe or the systemd journal (rich draws
 nothing there until the end), so when stdout is not a terminal :func:`progress_bar` prints one
@@ -23,6 +24,8 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console()  # stdout, looked up at each print (a test runner's capture sees it)
 
 EVERY_ENV = "FLOWFM_EDGE_PROGRESS_S"
 DEFAULT_EVERY_S = 30.0

@@ -176,8 +176,8 @@ def test_training_commands_exist_and_training_modules_match_the_train_extra():
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    from flowfm_edge.cli import TRAINING_COMMANDS, commands
-    from flowfm_edge.cli_common import TRAINING_MODULES
+    from flowfm_edge.cli.main import TRAINING_COMMANDS, commands
+    from flowfm_edge.doctor import TRAINING_MODULES
 
     try:
         import tomllib
@@ -196,7 +196,7 @@ def test_training_commands_exist_and_training_modules_match_the_train_extra():
 def test_a_training_module_reached_at_run_time_is_one_line_naming_the_install(capsys):
     import typer as typer_
 
-    from flowfm_edge.cli_common import cli_errors
+    from flowfm_edge.cli.common import cli_errors
 
     @cli_errors
     def needs_scipy():

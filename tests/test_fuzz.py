@@ -21,7 +21,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from flowfm_edge.data.contract import DataError  # noqa: E402
 from flowfm_edge.data.npz import load_npz  # noqa: E402
-from flowfm_edge.bundle.manifest import BundleError, listed_files, read_manifest, verify_files  # noqa: E402
+from flowfm_edge.bundle.manifest import listed_files, read_manifest, verify_files  # noqa: E402
+from flowfm_edge.bundle.schema import BundleError
 from flowfm_edge.runtimes.stream_io import InputError, SampleReader, byte_lines  # noqa: E402
 
 # FLOWFM_FUZZ_EXAMPLES=5000 runs a longer campaign (benchmarks/hostile_inputs.py does)

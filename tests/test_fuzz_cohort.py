@@ -206,7 +206,7 @@ def test_fuzz_device_files(tmp_path_factory, seeds, data):
 def make_store(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
     """A two-participant store and the windows each participant must read back."""
     from flowfm_edge.data import WindowSet, save_npz
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     X = np.random.default_rng(0).normal(0, 0.3, (60, 3, 300)).astype(np.float32)
     pid = np.repeat(["p1", "p2"], [40, 20])
@@ -393,7 +393,7 @@ def key_files(draw) -> tuple[bytes, str | None]:
 
 
 def check_key(path: Path, pem: bytes, password: str | None) -> str:
-    from flowfm_edge.bundle.manifest import BundleError
+    from flowfm_edge.bundle.schema import BundleError
     from flowfm_edge.bundle.signing import _ec_private_key, _key_file
 
     path.write_bytes(pem)

@@ -3,7 +3,6 @@
 import io
 
 from flowfm_edge.progress import ProgressLine, every_s, progress_bar
-from flowfm_edge.training.progress import progress_bar as training_progress_bar
 
 
 def test_plain_lines_when_stdout_is_no_terminal(capsys, monkeypatch):
@@ -14,7 +13,6 @@ def test_plain_lines_when_stdout_is_no_terminal(capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3", "3/3"]  # each step, then the end
     assert lines[-1].startswith("train 3/3 (100%) 0:00:00 eta 0:00:00") and lines[-1].endswith("loss 0.1250")
-    assert training_progress_bar is progress_bar
 
 
 def test_lines_are_spaced_by_the_interval(monkeypatch):

@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowfm_edge.cli import app
-from flowfm_edge.cli_common import TRAINING_MODULES
+from flowfm_edge.doctor import TRAINING_MODULES
 
 pytestmark = pytest.mark.slow
 

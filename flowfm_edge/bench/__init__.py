@@ -1,4 +1,8 @@
-"""Benchmarks: latency statistics, energy meters, the harness over a bundle's cases, FlowFM vs diffusion (SPEC 8).
+"""Benchmarks of bundles: latency statistics, energy meters, the harness over a bundle's cases, FlowFM vs
+diffusion (SPEC 8), and their Markdown reports and plots (:mod:`.report`).
+
+It runs bundles through :mod:`flowfm_edge.runtimes` and scores generators with
+:mod:`flowfm_edge.evaluation`; the ``bench`` commands are :mod:`flowfm_edge.cli.bench`.
 
 >>> from flowfm_edge.bench import BenchOptions, bench_bundle        # doctest: +SKIP
 >>> result = bench_bundle("bundle", BenchOptions(batches=[1, 16]))   # doctest: +SKIP

@@ -21,7 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..bundle.manifest import BundleError, read_manifest
+from ..bundle.manifest import read_manifest
+
+from ..bundle.schema import BundleError
 from ..bundle.targets import SAMPLER_GRAPHS, get_target
 from .energy import energy_per_call, idle_power, not_measured
 from .environment import environment, load_average, peak_rss_mb, reset_peak_rss

@@ -49,8 +49,10 @@ class QualityContext:
     def load(cls, data: str, feature_net: str | None, n: int = N_QUALITY, seed: int = 0, mode: str = "unconditional",
              resamples: int = 200):
         from ..data import load_source
-        from ..training.loop import data_hash
+        from ..data.hashing import data_hash
+        from ..doctor import require_training_install
 
+        require_training_install()  # the scores use scikit-learn's subject split and the torch feature network
         if mode not in ("unconditional", "reconstruction"):
             raise ValueError(f"--mode {mode!r}: choose unconditional or reconstruction")
         ws = load_source(data, split="labelled")

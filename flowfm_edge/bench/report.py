@@ -2,7 +2,8 @@
 
 :func:`bench_markdown` and :func:`compare_markdown` turn the JSON of ``bench`` and ``bench
 compare`` into a report; :func:`plot_latency_vs_steps` and :func:`plot_pareto` draw the
-latency-vs-steps and quality-vs-latency (Pareto) figures. Energy appears as a number only
+latency-vs-steps and quality-vs-latency (Pareto) figures, which :func:`bench_plots` and
+:func:`compare_plots` draw for a ``bench`` and a ``bench compare`` result. Energy appears as a number only
 when a meter measured it; otherwise the cell says "not measured".
 """
 
@@ -211,3 +212,40 @@ def plot_pareto(points: list[dict], front: list[dict], path: str | Path, title: 
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def bench_plots(result: dict, out: Path) -> None:
+    """Latency against NFE (and quality against latency, where measured) of a ``bench`` result's generators, as
+    PNGs in ``out``; without generators, or without matplotlib (the runtime install), a line says why not."""
+    import importlib.util
+
+    from ..bundle.manifest import read_manifest
+    from ..doctor import TRAINING_INSTALL
+    from ..progress import console
+    from .compare import pareto_front, sampler_points
+
+    gens = [r for r in result["results"] if r["kind"] == "sampler"]
+    if not gens:
+        console.print("no generator in the benchmark: no plots")
+        return
+    if importlib.util.find_spec("matplotlib") is None:  # the runtime install: the figures above are complete
+        console.print(f"no plots: matplotlib is not installed; it comes with the training install: {TRAINING_INSTALL}",
+                      highlight=False, markup=False, soft_wrap=True)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    objective = read_manifest(result["bundle"])["model"].get("objective", "flow")
+    points = sampler_points(gens, {result["bundle"]: objective})
+    plot_latency_vs_steps(points, out / "latency_vs_steps.png", title=f"latency vs NFE: {result['bundle']}")
+    if any(p["fd"] is not None for p in points):
+        plot_pareto(points, [points[i] for i in pareto_front(points)], out / "pareto.png",
+                    title=f"quality vs latency: {result['bundle']}")
+    console.print(f"wrote plots into {out}")
+
+
+def compare_plots(result: dict, out: Path) -> tuple[Path, Path]:
+    """The Pareto front and latency against NFE of a ``bench compare`` result, as two PNGs in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_pareto(result["points"], result["pareto"], out / "pareto.png",
+                title="FlowFM vs diffusion twin: quality vs latency per sample")
+    plot_latency_vs_steps(result["points"], out / "latency_vs_steps.png", title="latency per generated sample vs NFE")
+    return out / "pareto.png", out / "latency_vs_steps.png"

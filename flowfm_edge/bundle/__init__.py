@@ -1,7 +1,7 @@
 """The bundle format, shared by the exporter that writes bundles and the runtimes that read them (SPEC 6).
 
-- :mod:`.manifest` and :mod:`.schema`: ``manifest.json``, its typed schema (``schema_version``)
-  and the file hashes; :mod:`.golden`: the golden check rows; :mod:`.metrics`: the error
+- :mod:`.manifest` and :mod:`.schema`: ``manifest.json``, its typed schema (``schema_version``),
+  :class:`~.schema.BundleError` (what every reader of a bundle raises) and the file hashes; :mod:`.golden`: the golden check rows; :mod:`.metrics`: the error
   measures and tolerances both sides compare with;
 - :mod:`.targets`: the target table (what each target exports, in which precisions, with
   which options); :mod:`.recipes`: the TensorRT build recipes a jetson bundle carries;

@@ -10,7 +10,7 @@ Layout of a bundle::
 
 Every file the manifest lists carries its sha256; :func:`verify_files` finds tampered or
 missing ones, and every runtime calls it before it runs anything. The manifest is read
-through one typed schema (``manifest_schema.py``); every path in it is resolved by
+through one typed schema (:mod:`.schema`, which also defines :class:`~.schema.BundleError`); every path in it is resolved by
 :func:`bundle_path`, which refuses one that leads outside the bundle (absolute, ``..``, or a
 symlink out). This module needs only the standard library, numpy and pydantic (runtimes import it).
 """
@@ -23,14 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import SCHEMA_VERSION, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
+from .schema import SCHEMA_VERSION, BundleError, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 64 << 20  # a manifest of many engines is a few MB; a bigger one is not a manifest
-
-
-class BundleError(ValueError):
-    """A bundle is missing, malformed, tampered with, or lacks what was asked of it."""
 
 
 def bundle_path(bundle: str | Path, rel: str, field: str = "path") -> Path:

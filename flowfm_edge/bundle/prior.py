@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import BundleError, bundle_path, sha256
+from .manifest import bundle_path, sha256
+
+from .schema import BundleError
 
 PRIOR_FILE = "prior/prior.npz"
 PARITY_TOLERANCE = 1e-5  # max |r_numpy - r_torch| on the golden draws; both compute in float64

@@ -1,7 +1,7 @@
 """The typed, versioned schema of ``manifest.json``: every field a runtime reads, checked once.
 
 :func:`parse_manifest` is the only way a manifest is read (``manifest.read_manifest`` calls
-it): a missing or malformed field becomes a :class:`~flowfm_edge.bundle.manifest.BundleError`
+it): a missing or malformed field becomes a :class:`BundleError`
 that names the field (``artefacts[2].file.sha256``), so no reader meets a KeyError later.
 Sections carry more fields than listed here (export reports, environment); those are kept
 as written. File paths must be relative POSIX paths inside the bundle; where they lead on
@@ -10,7 +10,7 @@ disk is checked against the bundle itself by ``manifest.bundle_path``.
 >>> parse_manifest({"schema_version": 1}, "b/manifest.json")   # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-flowfm_edge.bundle.manifest.BundleError: b/manifest.json: field 'model' is missing; ...
+flowfm_edge.bundle.schema.BundleError: b/manifest.json: field 'model' is missing; ...
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..validation import field_name, short as _short
 
 SCHEMA_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle is missing, malformed, tampered with, or lacks what was asked of it."""
+
+
 SHA256 = r"^[0-9a-f]{64}$"
 MAX_TOLERANCE = 1.0  # a relative L2 tolerance of 1 already accepts any output of the right scale
 
@@ -174,8 +180,6 @@ class Manifest(_Section):
 
 def parse_manifest(data: object, where: str) -> Manifest:
     """The typed manifest of ``data`` (parsed JSON); a BundleError naming the first bad field otherwise."""
-    from .manifest import BundleError
-
     if not isinstance(data, dict):
         raise BundleError(f"{where}: the manifest is a JSON {type(data).__name__}, not an object; re-export the bundle")
     if "schema_version" not in data:

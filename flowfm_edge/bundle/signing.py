@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .manifest import BundleError, check_files, read_manifest
+from .manifest import check_files, read_manifest
+
+from .schema import BundleError
 
 SIGNATURE = "bundle.sig"
 TRUST_ENV = "FLOWFM_EDGE_TRUST_KEY"

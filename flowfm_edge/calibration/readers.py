@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .windows import array_hash
+from ..data.hashing import array_hash
 
 
 class ArrayReader:

@@ -13,8 +13,6 @@ represented before any cell gets a second window.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from ..data.contract import WindowSet
@@ -52,13 +50,3 @@ def calibration_split(ws: WindowSet, n_calib: int, n_val: int, seed: int = 0) ->
     if len(val) == 0:
         val = calib[:n_val]
     return calib, val
-
-
-def array_hash(*arrays: np.ndarray) -> str:
-    """sha256 over the bytes of ``arrays`` (float32 for floats): the calibration-set hash in manifests."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a, dtype=np.float32 if np.issubdtype(np.asarray(a).dtype, np.floating) else None)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()

@@ -1,7 +1,12 @@
 """Data layer: windows ``X`` (N, 3, 300) float32 in g at 30 Hz, labels, subjects (SPEC 2).
 
-Sources: ``synthetic`` (:mod:`.synthetic`), ``hapt`` (:mod:`.hapt`), ``.npz`` window files and
-SSL-Wearables directories (:mod:`.npz`), all resolved by :func:`load_source`.
+Sources: ``synthetic`` (:mod:`.synthetic`), ``hapt`` (:mod:`.hapt`), ``basicmotions``
+(:mod:`.basicmotions`), ``.npz`` window files and SSL-Wearables directories (:mod:`.npz`) and shard
+stores, all resolved by :func:`load_source` (:mod:`.sources`). Raw datasets and device files are cut
+into windows by :mod:`.readers`. A shard store is read by :mod:`.store` and written by
+:mod:`.store_write`, both through its typed index (:mod:`.store_index`). :mod:`.hashing` holds the
+hashes runs and bundles record of their windows. The ground floor of the package: it imports none of
+the others but the small helpers beside it (``validation``).
 """
 
 from .contract import (CHANNELS, RATE_HZ, UNITS, WINDOW_LEN, WINDOW_S, DataError, WindowSet, drop_nonfinite,

@@ -10,7 +10,7 @@ Layout of a store directory::
     progress.jsonl       while writing: the sources asked for, then one line per finished source
     .staging/            while writing: shards of sources not yet checked and committed
 
-``write_store`` converts sources (any ``load_source`` spec, a store among them, or ``FORMAT:DIR``
+``write_store`` (:mod:`.store_write`, the writer, apart from this reader) converts sources (any ``load_source`` spec, a store among them, or ``FORMAT:DIR``
 for a raw dataset reader), several in parallel (``workers``; the workers die with the process
 that started them). A worker writes its source's shards into ``.staging/``; the parent then
 refuses a participant id that another source already holds, naming both sources, before a
@@ -25,6 +25,7 @@ refused when written. A lock file keeps a second conversion out of the same stor
 open maps, so the resident memory does not grow with the corpus), checks them finite, and never
 loads the store whole. ``train --data STORE`` uses it with the same batch plan as in-memory data.
 
+>>> from flowfm_edge.data.store_write import write_store
 >>> index = write_store(["runs/a.npz", "capture24:~/data/capture24"], "stores/c24")  # doctest: +SKIP
 >>> ws = load_store("stores/c24"); ws.X[[0, 5]].shape                              # doctest: +SKIP
 (2, 3, 300)
@@ -41,12 +42,11 @@ from tokenize import TokenError
 import numpy as np
 
 from .contract import CHANNELS, WINDOW_LEN, DataError, WindowSet
-from .store_index import VERIFY, check_shard, read_index, shard_name
-from .store_write import is_store, write_store
+from .store_index import VERIFY, check_shard, is_store, read_index, shard_name
 
 OPEN_MAPS = 32  # memory maps kept open at once; each closed map leaves the resident set
 
-__all__ = ["StoreWindows", "is_store", "load_store", "read_index", "shard_name", "write_store"]
+__all__ = ["StoreWindows", "is_store", "load_store", "read_index", "shard_name"]
 
 
 def _release(m: np.ndarray) -> None:

@@ -111,6 +111,11 @@ class StoreIndex(_Strict):
         return self
 
 
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` holds a shard store, finished or being written."""
+    return (Path(path) / INDEX).is_file() or (Path(path) / PROGRESS).is_file()
+
+
 def index_digest(index: dict) -> str:
     """sha256 of the index without its ``digest`` (canonical JSON)."""
     body = {k: v for k, v in index.items() if k != "digest"}

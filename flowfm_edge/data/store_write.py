@@ -6,7 +6,7 @@ source's participant ids against every source already committed. A commit rename
 shards into ``shards/`` and appends one line to ``progress.jsonl`` (fsynced); a source without its
 line is converted again, whole, by the next run. The index is written last, then every file in
 ``shards/`` it does not list is removed, so an interrupted and resumed conversion ends with the
-same files, byte for byte, as an uninterrupted one. See :mod:`.store` for the layout.
+same files, byte for byte, as an uninterrupted one. See :mod:`.store` for the layout and the reader.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .contract import RATE_HZ, DataError
-from .store_index import (INDEX, PROGRESS, SHARDS, STORE_VERSION, Participant, new_index, read_index, sample_sha256,
-                          shard_name)
+from .store_index import (INDEX, PROGRESS, SHARDS, STORE_VERSION, Participant, is_store, new_index, read_index,
+                          sample_sha256, shard_name)
 
 STAGING, LOCK = ".staging", ".lock"
 LOCK_WAIT_S = 3.0  # a killed conversion's workers may hold the lock for a moment while they exit
@@ -126,11 +126,6 @@ def _locked(root: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def is_store(path: str | Path) -> bool:
-    """Whether ``path`` holds a shard store, finished or being written."""
-    return (Path(path) / INDEX).is_file() or (Path(path) / PROGRESS).is_file()
 
 
 def _check_out(root: Path, sources: list[str]) -> None:

@@ -1,7 +1,14 @@
-"""Evaluation: embeddings, probes, downstream protocols, metrics and generation quality.
+"""Evaluation: embeddings, probes, downstream protocols, metrics and generation quality, and a run's reports.
 
-Importing this package is cheap and needs no torch (the command modules beside it are loaded by
-every install's CLI); each name below loads its module, and torch or scikit-learn with it, on first use.
+The measures (:mod:`.probe`, :mod:`.downstream`, :mod:`.quality`, :mod:`.frechet`, :mod:`.transfer`, ...)
+take windows and models; the reports of a run directory, which load the run and the data and write
+their files next to the run, are :func:`~.probe_run.run_probe`, :func:`~.embed.embed_run`,
+:func:`~.downstream.evaluate_run`, :func:`~.quality.quality_run`, :func:`~.transfer.run_transfer` and
+:func:`~.transfer.run_rotations`, and :func:`~.generate.generate_windows` samples a run. It loads runs
+through :mod:`flowfm_edge.training`, below it.
+
+Importing this package is cheap and needs no torch; each name below loads its module, and torch or
+scikit-learn with it, on first use.
 """
 
 # public name -> the module that defines it

@@ -15,6 +15,9 @@ of folds are. Predictions of all folds' test subjects are scored together.
 
 >>> # result = evaluate_downstream(model, windows, "linear-probe")
 >>> # result["per_subject"]["macro_f1"]["mean"], result["pooled"]["macro_f1"]
+
+:func:`evaluate_run` (``flowfm-edge evaluate``) runs it on a run directory and a data source, reporting
+each fold as it finishes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from torch import nn
 
 from ..data.contract import WindowSet
 from ..models import Classifier, ModelConfig, build_model
+from ..progress import console
 from .embed import embed_windows
 from .finetune import DEFAULT_LR, PROTOCOLS, FitConfig, fit, mlp_head, predict_logits
 from .metrics import classification_metrics
@@ -144,3 +148,40 @@ def _probe_result(model, ws: WindowSet, folds, cfg: FitConfig, t0: float, on_fol
             on_fold(fold, row)
     fit_info = probe_protocol(folds) | {"converged": r["converged"]}
     return _result("linear-probe", folds, ws, model, fit_info, r, r["folds"], t0)
+
+
+def evaluate_run(run, data: str, protocol: str, split: str, cfg: FitConfig, rate: float | None = None,
+                 plot=None) -> dict:
+    """The downstream evaluation of ``run`` on ``data`` (printed fold by fold, then the summary); the confusion
+    matrix (all folds) as PNG when ``plot`` is given. Returns the result, with ``run`` in it."""
+    from ..data import load_source
+    from ..training import load_model
+
+    model, config = load_model(run, device=cfg.device)
+    ws = load_source(data, split="labelled", rate=rate)
+    console.print(f"{protocol} of {config['model']['objective']} run {run} on {len(ws)} windows from {ws.source}")
+
+    def on_fold(fold, row):
+        fitted = (f"C {row['C']:g}" + ("" if row["converged"] else " (not converged)") if "C" in row else
+                  f"{row['epochs']} epochs, best {row['best_epoch'] + 1}" + (" (hit the epoch cap)" if row["hit_cap"] else ""))
+        console.print(f"  fold {row['fold']}: test subject(s) {', '.join(row['test_subjects'])}; "
+                      f"{fitted}; pooled macro-F1 {row['pooled_macro_f1']:.3f}", highlight=False, soft_wrap=True)
+
+    result = evaluate_downstream(model, ws, protocol, split, cfg, on_fold=on_fold)
+    result["run"] = str(run)
+    ps, po = result["per_subject"], result["pooled"]
+    console.print(f"{result['split']['kind']} ({result['split']['n_folds']} folds): macro-F1 per subject "
+                  f"{ps['macro_f1']['mean']:.3f} +- {ps['macro_f1']['sd']:.3f}, pooled {po['macro_f1']:.3f}; "
+                  f"kappa per subject {ps['kappa']['mean']:.3f} +- {ps['kappa']['sd']:.3f}, pooled {po['kappa']:.3f}",
+                  highlight=False, soft_wrap=True)
+    if not result["fit"]["converged"]:
+        what = (f"{result['fit']['capped_folds']} of {result['split']['n_folds']} folds hit the epoch cap: raise --epochs"
+                if "capped_folds" in result["fit"] else "a probe fit stopped at its iteration limit")
+        console.print(f"[yellow]not converged:[/yellow] {what}", highlight=False)
+    if plot is not None:
+        from .figures import plot_confusion
+
+        plot_confusion(result["confusion"]["matrix"], result["confusion"]["classes"], plot,
+                       title=f"{protocol}, {result['split']['kind']}, {ws.source}")
+        console.print(f"wrote {plot}")
+    return result

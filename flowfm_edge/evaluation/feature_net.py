@@ -101,6 +101,18 @@ def save_feature_net(net: FeatureNet, path: str | Path) -> tuple[Path, Path]:
     return weights, meta
 
 
+def fit_feature_net(data: str, out: str | Path, epochs: int = 30, seed: int = 0, rate: float | None = None,
+                    device: str = "cpu") -> tuple[FeatureNet, Path, Path]:
+    """Train the feature network on the labelled windows of ``data`` and save it (``OUT.safetensors`` and
+    ``OUT.json``); the network and the two paths."""
+    from ..data import load_source
+
+    ws = load_source(data, split="labelled", rate=rate)
+    net = train_feature_net(ws, epochs=epochs, seed=seed, device=device)
+    weights, meta = save_feature_net(net, out)
+    return net, weights, meta
+
+
 def load_feature_net(path: str | Path) -> FeatureNet:
     """The frozen feature network saved at ``path`` (NAME, NAME.safetensors or NAME.json), in eval mode."""
     weights, meta = feature_net_paths(path)

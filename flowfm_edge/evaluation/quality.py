@@ -31,7 +31,8 @@ Protocol of :func:`quality_sweep`:
 Modes: ``reconstruction`` (r = embed(real window)) and ``unconditional`` (r from the model's
 prior, ``model.unconditional_r``, where it has one; else r = 0). FlowFM is swept over solver
 steps; the diffusion twin over DDIM steps plus DDPM ancestral sampling. The FD itself, its
-interval and the matched-quality rule are in :mod:`.frechet`.
+interval and the matched-quality rule are in :mod:`.frechet`. :func:`quality_run` (``flowfm-edge quality``)
+sweeps a run directory, reporting each setting as it finishes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from scipy.signal import welch
 
 from ..data.contract import RATE_HZ
 from ..models.diffusion import nfe as diffusion_nfe
+from ..progress import console
 from ..solvers import nfe as flow_nfe
 from .feature_net import FeatureNet
 from .frechet import LEVEL, RESAMPLES, bootstrap_frechet
@@ -144,7 +146,7 @@ def reference_windows(config: dict, data: str | None = None, rate: float | None 
     Returns ``(WindowSet, {"data", "source", "split", "from", "n_available", "is_training_data"})``.
     """
     from ..data import load_source
-    from ..training.loop import data_hash
+    from ..data.hashing import data_hash
 
     trained = config.get("data", {})
     spec = data if data is not None else trained.get("spec")
@@ -275,3 +277,67 @@ def quality_sweep(model, objective: str, real, net: FeatureNet, steps: list[int]
             if on_result is not None:
                 on_result(row)
     return result
+
+
+def quality_run(run, feature_net, steps: list[int], data: str | None = None, mode: str = "both", n: int = N_WINDOWS,
+                resamples: int = RESAMPLES, solver: str = "euler", guidance: float | None = None, ddpm_steps: int = 1000,
+                seed: int = 0, plot=None, rate: float | None = None) -> dict:
+    """The quality sweep of ``run`` at every step count of ``steps`` (printed setting by setting, then the floor),
+    against the run's own training data and split (or ``data``); Frechet distance against NFE as PNG when
+    ``plot`` is given. Returns the result."""
+    from ..solvers import check_solver
+    from ..training import load_model
+    from .feature_net import load_feature_net
+
+    modes = MODES if mode == "both" else (mode,)
+    if mode != "both" and mode not in MODES:
+        raise ValueError(f"unknown --mode {mode!r}; choose reconstruction, unconditional or both")
+    model, config = load_model(run)
+    objective = config["model"].get("objective", "flow")
+    if objective == "flow":
+        check_solver(solver)
+    sampling_plan(objective, steps, solver, guidance, ddpm_steps)  # refuses runs without a generator
+    net = load_feature_net(feature_net)
+    ws, reference = reference_windows(config, data, rate)
+    checked = {True: "the run's training data", False: "NOT the run's training data (hash differs)",
+               None: "training-data hash not recorded"}[reference["is_training_data"]]
+    _say(f"quality of {objective} run {run}: {min(n, len(ws))} generated vs {min(n, len(ws))} real windows of "
+         f"{reference['data']}, split {reference['split']} (from {reference['from']}; {checked}); "
+         f"95% bootstrap intervals, {resamples} resamples, seed {seed}")
+    result = quality_sweep(model, objective, ws.X, net, steps, modes, n=n, seed=seed, solver=solver,
+                           guidance=guidance, ddpm_steps=ddpm_steps, on_result=_say_row, reference=reference,
+                           resamples=resamples)
+    result.update(run=str(run), data=ws.source, feature_net=str(feature_net))
+    _say_floor(result)
+    if plot is not None:
+        from .figures import plot_quality
+
+        plot_quality(result, plot)
+        console.print(f"wrote {plot}")
+    return result
+
+
+def _say(line: str) -> None:
+    console.print(line, highlight=False, soft_wrap=True)
+
+
+def _say_row(row: dict) -> None:
+    """One line per setting of the quality sweep, as it finishes."""
+    from .frechet import format_fd
+
+    _say(f"  {row['mode']:<14} {row['sampler']:<10} NFE {row['nfe']:>5}  FD {format_fd(row['frechet'])}  "
+         f"static {row['static_fraction']['generated']:.1%}  PSD {row['psd']['mean_db']:.2f} dB  "
+         f"|a| {row['marginals']['generated']['mean_abs_a']:.3f} g  beyond real range "
+         f"{row['beyond_real_range']['count']}  r {row['r']}  {row['ms_per_window']:.2f} ms/window")
+
+
+def _say_floor(result: dict) -> None:
+    """The real-vs-real floor of the sweep and the note on how it was drawn, when the result has them."""
+    from .frechet import format_fd
+
+    if "real_vs_real" in result:
+        floor = result["real_vs_real"]
+        _say(f"  real vs real (floor, two halves of {floor['n_per_half']}): FD {format_fd(floor['frechet'])}  "
+             f"static {floor['static_fraction']['half_a']:.1%} / {floor['static_fraction']['half_b']:.1%}")
+    if "floor_note" in result:
+        _say(f"  note: {result['floor_note']}")

@@ -3,8 +3,8 @@
 - :mod:`.exporter` (``export_bundle``) orchestrates; :mod:`.options` says what an export is
   asked for and refuses options its target does not take; :mod:`.graphs` declares every
   graph's signature once and builds its torch module; :mod:`.inputs` feeds, checks and
-  references them (:class:`~.inputs.GraphKit`); :mod:`.validation` gates every artefact;
-  :mod:`.commands` is the ``export`` and ``sign`` CLI.
+  references them (:class:`~.inputs.GraphKit`); :mod:`.validation` gates every artefact. The
+  ``export`` and ``sign`` commands are :mod:`flowfm_edge.cli.export`.
 - One package per target, each with one entry point ``export_graph`` and a
   ``manifest_section``: :mod:`.onnx` (cpu: ONNX for onnxruntime, INT8 QDQ, fused samplers as
   an ONNX Loop), :mod:`.tensorrt` (jetson: TensorRT-ready ONNX and build recipes),
@@ -13,8 +13,9 @@
 
 The bundle format itself (manifest, golden files, targets, recipes, prior) is
 :mod:`flowfm_edge.bundle`; the code that runs on a device (engine building, the LiteRT
-interpreter) is :mod:`flowfm_edge.runtimes`. Importing this package is cheap: the exporter
-loads torch, onnx and onnxruntime when called.
+interpreter) is :mod:`flowfm_edge.runtimes`, below this package: the LiteRT exporter checks each
+model with the interpreter runner the phone backend uses. Importing this package is cheap: the
+exporter loads torch, onnx and onnxruntime when called.
 """
 
 from ..bundle.targets import TARGETS, Target, get_target

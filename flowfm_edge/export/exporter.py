@@ -174,7 +174,8 @@ def _graphs(opts: ExportOptions, target, has_head: bool, is_text: bool, run: Pat
 
 def _windows(opts: ExportOptions, config: dict, classes: list[str] | None, log) -> tuple[Windows, dict | None]:
     """Calibration and validation windows, and their description for the manifest."""
-    from ..calibration import array_hash, calibration_split
+    from ..calibration import calibration_split
+    from ..data.hashing import array_hash
 
     needs_calib = any(p.startswith("int8") and p != "int8-dynamic" for p in opts.precisions)
     source = opts.calib if opts.calib is not None else config.get("data", {}).get("source")

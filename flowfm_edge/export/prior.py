@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bundle.manifest import BundleError, file_entry
+from ..bundle.manifest import file_entry
+
+from ..bundle.schema import BundleError
 from ..bundle.prior import GOLDEN_DRAWS, PARITY_TOLERANCE, PRIOR_FILE, draw_inputs, sample_prior
 
 

@@ -1,4 +1,8 @@
-"""Networks: encoder, velocity network, FlowFM, its baselines, and the classifier built from them."""
+"""Networks: encoder, velocity network, FlowFM, its baselines, and the classifier built from them.
+
+Above :mod:`flowfm_edge.data` (the window contract) and the solvers; below training, evaluation and export,
+which build, train and trace these modules.
+"""
 
 from .classifier import Classifier, LinearHead
 from .config import PRESETS, ModelConfig

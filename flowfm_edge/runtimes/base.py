@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle.manifest import BundleError, bundle_path, check_files, read_manifest
+from ..bundle.manifest import bundle_path, check_files, read_manifest
+
+from ..bundle.schema import BundleError
 from ..bundle.prior import BundlePrior
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bundle.manifest import BundleError
+from ..bundle.schema import BundleError
 
 
 def ddpm_update(z, eps, ab_t: float, ab_prev: float, noise) -> np.ndarray:

@@ -18,7 +18,9 @@ import os
 import time
 from pathlib import Path
 
-from ..bundle.manifest import BundleError, file_entry, read_manifest, sha256, verify_files, write_manifest
+from ..bundle.manifest import file_entry, read_manifest, sha256, verify_files, write_manifest
+
+from ..bundle.schema import BundleError
 from .trt_device import device_facts, gpu, import_tensorrt
 from ..bundle.recipes import BUILD_PRECISIONS, DEFAULT_WORKSPACE_GIB, trtexec_line
 

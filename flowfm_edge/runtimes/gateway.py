@@ -1,6 +1,6 @@
 """The MQTT gateway: wearables' samples in through a broker, one labelled event per window back out.
 
-``flowfm-edge gateway BUNDLE`` (or ``python -m flowfm_edge.runtimes gateway``, without torch)
+``flowfm-edge gateway BUNDLE`` (or ``python -m flowfm_edge gateway``, without torch)
 runs :func:`run_gateway`. The pieces: :mod:`.gateway_config` (typed settings, ``gateway.toml``),
 :mod:`.gateway_payload` (JSON batches and SenML packs), :mod:`.gateway_mqtt` (paho-mqtt:
 session, QoS 1, status and last will), :mod:`.gateway_engine` (device streams, bounded
@@ -32,7 +32,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..bundle.manifest import BundleError, sha256
+from ..bundle.manifest import sha256
+
+from ..bundle.schema import BundleError
 from ..progress import ProgressLine, every_s
 from .gateway_config import GatewayConfig, load_config
 from .gateway_engine import Engine

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from .litert_interpreter import TFLiteModel, import_interpreter, run_isolated
-from ..bundle.manifest import BundleError, bundle_path, load_golden, sha256
+from ..bundle.manifest import bundle_path, load_golden, sha256
+from ..bundle.schema import BundleError
 from .base import Backend
 
 

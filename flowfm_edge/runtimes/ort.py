@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bundle.manifest import BundleError, bundle_path
+from ..bundle.manifest import bundle_path
+
+from ..bundle.schema import BundleError
 from .base import Backend
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle.manifest import BundleError, bundle_path, check_files, read_manifest, sha256
+from ..bundle.manifest import bundle_path, check_files, read_manifest, sha256
+
+from ..bundle.schema import BundleError
 from .trt_device import engine_problem, gpu, import_tensorrt
 from .base import Backend, Runtime
 

@@ -25,7 +25,7 @@ def validate_bundle(bundle: str | Path, backend: str = "onnxruntime", threads: i
     of (artefact, precision), limits the golden checks to what a caller will run (the gateway:
     the classifier at its precision), so it never loads the others; every file is still hashed.
     """
-    from ..bundle.manifest import BundleError
+    from ..bundle.schema import BundleError
     from ..bundle.signing import trusted_key, verify_bundle
 
     bundle = Path(bundle)

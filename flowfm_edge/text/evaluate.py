@@ -13,6 +13,7 @@ windows labelled as each activity, and its Frechet distance to that activity's r
 windows, with as many windows and the same noise as each prompt (Frechet distance is
 biased by sample size, so only equal sizes compare). The ceiling is the classifier's own
 accuracy on the real windows of each activity (which include its training subjects).
+:func:`text_eval_run` (``flowfm-edge text-eval``) evaluates a text run directory, prompt by prompt.
 """
 
 from __future__ import annotations
@@ -109,6 +110,34 @@ def text_eval(model: FlowFM, config: dict, ws: WindowSet, net: FeatureNet, cache
         "unconditional": {"predicted": {net_names[k]: int(v) for k, v in zip(*np.unique(pred0, return_counts=True))},
                           "seconds": round(sec0, 3)},
     }
+
+
+def text_eval_run(run, data: str, feature_net, n: int = 64, steps: int = 8, solver: str = "euler",
+                  guidance: float | None = None, seed: int = 0) -> dict:
+    """The text evaluation of the text run ``run`` on the labelled windows of ``data`` (printed prompt by prompt,
+    then the means over classes); the result."""
+    from ..evaluation.feature_net import load_feature_net
+    from ..progress import console
+    from .generate import labelled_windows, text_run
+
+    model, config, cache = text_run(run)
+    net = load_feature_net(feature_net)
+    ws = labelled_windows(data)
+
+    def on_row(row):
+        console.print(f"  {row['class']:<19} {row['split']:<8} acc {row['accuracy']:.2f}  FD {row['frechet']:.3f}  "
+                      f"{row['prompt']!r}", highlight=False, soft_wrap=True)
+
+    console.print(f"text-eval of {run}: {n} windows per prompt, {solver} x {steps}, guidance {guidance}")
+    result = text_eval(model, config, ws, net, cache, n=n, steps=steps, solver=solver, guidance=guidance,
+                       seed=seed, on_row=on_row)
+    result.update(run=str(run), feature_net_path=str(feature_net))
+    s = result["summary"]
+    console.print(f"mean over classes: accuracy train prompts {s['train']['accuracy']:.3f}, held-out "
+                  f"{s['held_out']['accuracy']:.3f}, unconditional {s['floor_unconditional']['accuracy']:.3f}; "
+                  f"Frechet train {s['train']['frechet']:.3f}, held-out {s['held_out']['frechet']:.3f}, "
+                  f"unconditional {s['floor_unconditional']['frechet']:.3f}", highlight=False, soft_wrap=True)
+    return result
 
 
 def _fd(real: np.ndarray, fake: np.ndarray) -> float | None:

@@ -21,6 +21,7 @@ Choices, and why:
 
 The result is an ordinary run directory (``checkpoint/`` with ``text_dim > 0`` in the
 model config, ``metrics.csv``) plus ``text_embeddings.npz``; ``load_model`` reads it.
+:func:`train_text_run` (``flowfm-edge train-text``) reads the data and the prompt file first.
 """
 
 from __future__ import annotations
@@ -168,3 +169,20 @@ def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedd
     model = train(data, out, model.cfg, cfg.train_config(), device=device, progress=progress, init=model,
                   loss_fn=loss_fn, trainable=text_trainable, record=record)
     return model.cpu().eval()
+
+
+def train_text_run(run: Path, data: str, out: Path, cfg: TextTrainConfig, prompts: Path | None = None,
+                   device: str = "cpu") -> None:
+    """Fine-tune the FlowFM run ``run`` on the labelled windows of ``data`` with text (``prompts``, a JSON file:
+    default the built-in HAPT descriptions) into the text run ``out``."""
+    from ..progress import console
+    from .embeddings import MiniLMEmbedder
+    from .generate import labelled_windows
+    from .prompts import load_prompt_file
+
+    cfg.validate()
+    table = load_prompt_file(prompts) if prompts is not None else None
+    ws = labelled_windows(data)
+    console.print(f"fine-tuning {run} on {len(ws)} windows of {ws.source} with text for {cfg.steps} steps")
+    finetune_text(run, ws, out, MiniLMEmbedder(), cfg, prompts=table, device=device)
+    console.print(f"wrote {out}/checkpoint, {out}/metrics.csv and {out}/text_embeddings.npz")

@@ -3,11 +3,13 @@
 :func:`train` trains FlowFM, its diffusion twin and the MTL baseline, and (given a loss and a
 parameter filter) fine-tunes text runs: one EMA, one metrics log, resumable bit-exactly
 (:mod:`.batches`). :mod:`.precision` chooses autocast, the GradScaler for fp16 and the
-attention kernel; :mod:`.optim` the parameter groups; :mod:`.checkpoint` reads and writes runs.
+attention kernel; :mod:`.optim` the parameter groups; :mod:`.checkpoint` reads and writes runs;
+:mod:`.run_config` reads run files; :mod:`.prior` fits a run's prior over r; :mod:`.run` is one run
+from the command line's settings (``train``, ``quickstart``).
 """
 
 # public name -> the module that defines it; loaded (with torch) on first use, so importing the package
-# (and the ``train`` command beside it) works in the runtime install too
+# works in the runtime install too
 _EXPORTS = {"TrainConfig": "loop", "train": "loop", "RunError": "checkpoint", "load_model": "checkpoint",
             "load_classifier": "checkpoint", "read_config": "checkpoint", "save_head": "checkpoint"}
 __all__ = list(_EXPORTS)

@@ -18,6 +18,8 @@ write leaves either the previous checkpoint in place or, between the two renames
 prior and model card describe the weights they were made from, so a new checkpoint does not carry
 them: training refits the prior and rewrites the card at its end, ``probe`` fits a new head.
 
+Beside it, ``RUN/run.toml`` holds the run file the run resolved to (:func:`write_run_config`).
+
 Training into a directory that already holds a run needs ``resume`` (continue it) or ``force``
 (start over: :func:`clear_run` deletes what the old run wrote); :func:`check_run_dir` refuses
 anything else before a byte is written.
@@ -130,6 +132,17 @@ def clear_run(run: str | Path) -> list[str]:
             continue
         gone.append(name)
     return gone
+
+
+def write_run_config(path: str | Path, tables: dict[str, dict]) -> Path:
+    """Write ``tables`` as TOML (``tomli_w``) with a header saying where it came from."""
+    import tomli_w
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# The configuration this run resolved to; `flowfm-edge train --config` takes it back.\n"
+                    + tomli_w.dumps(tables))
+    return path
 
 
 def check_resume(run: Path, state: dict, data_hash: str, model_cfg: ModelConfig, steps: int,

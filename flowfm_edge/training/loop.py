@@ -10,7 +10,6 @@ batch; the lines marked DDP are all it takes. A fine-tune (text conditioning,
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import asdict
@@ -25,14 +24,15 @@ from pydantic.dataclasses import dataclass
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.contract import WindowSet
+from ..data.hashing import data_hash
 from ..models import FlowFM, ModelConfig, build_model
 from ..models.config import CHECKED
+from ..progress import progress_bar
 from .batches import STEP_STRIDE, BatchPlan, Batches, as_tensor, step_generator
-from .checkpoint import check_resume, check_run_dir, clear_run, load_train_state, save_checkpoint
+from .checkpoint import check_resume, check_run_dir, clear_run, load_train_state, save_checkpoint, write_run_config
 from .model_card import write_model_card
 from .optim import Optimiser, freeze
 from .precision import attention_backend, autocast_dtype, grad_scaler
-from .progress import progress_bar
 from .trackers import MetricsLog, check_logger
 
 # loss_fn(model, x (b, 3, 300), idx (b,) the windows' indices in the data, generator) -> scalar loss
@@ -61,13 +61,6 @@ class TrainConfig:
     compile: bool = False  # torch.compile (inductor): 1.06-1.17x in fp32 on a 2-core Xeon after ~54 s; slower under bf16
     log_every: Positive = 10
     ckpt_every: Positive = 500
-
-
-def data_hash(X) -> str:
-    """16 hex digits of sha256 over the windows; a shard store hashes its shards' sha256 instead of re-reading them."""
-    if hasattr(X, "content_hash"):
-        return X.content_hash()
-    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes()).hexdigest()[:16]
 
 
 def normalisation(X) -> tuple[list[float], list[float]]:
@@ -139,8 +132,6 @@ def train(data: WindowSet, out: str | Path, model_cfg: ModelConfig, cfg: TrainCo
         if force:
             clear_run(out)
         if run_file is not None:
-            from .run_config import write_run_config  # (imports this module)
-
             write_run_config(out / "run.toml", run_file)
     log = MetricsLog(out, start, logger, config) if rank == 0 else None
     stop = cfg.steps if until is None else min(until, cfg.steps)

@@ -1,7 +1,7 @@
 """Fit a run's prior over r: embed the training windows with the EMA encoder, fit the mixture, save it.
 
-Called at the end of :func:`~flowfm_edge.training.loop.train` for flow and diffusion runs and by
-``flowfm-edge fit-prior RUN`` for existing runs. Writes ``RUN/checkpoint/prior.safetensors``
+Called at the end of :func:`~flowfm_edge.training.loop.train` for flow and diffusion runs, and through
+:func:`fit_prior_for_run` by ``flowfm-edge fit-prior RUN`` for existing runs. Writes ``RUN/checkpoint/prior.safetensors``
 and ``prior.json`` (see :mod:`.checkpoint`).
 
 >>> info = fit_run_prior("runs/nano", model, ws.X, data_source="synthetic")   # doctest: +SKIP
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.hashing import data_hash
 from ..models.prior import GaussianMixturePrior, fit_prior
 from .checkpoint import read_config, save_prior
-from .loop import data_hash
 
 PRIOR_MAX_WINDOWS = 50_000  # the mixture is fitted on at most this many windows' r
 
@@ -53,3 +53,23 @@ def fit_run_prior(run: str | Path, model, X: np.ndarray, data_source: str | None
     save_prior(run, prior, info)
     model.attach_prior(prior.to(next(model.parameters()).device))
     return prior, info
+
+
+def fit_prior_for_run(run: Path, data: str | None = None, rate: float | None = None, seed: int = 0) -> dict:
+    """Fit and save the prior of ``run`` on ``data`` (default: its training data); the prior.json record."""
+    from ..data import load_source
+    from .checkpoint import load_model
+
+    model, config = load_model(run)
+    if not hasattr(model, "attach_prior"):
+        raise ValueError(f"{run}: a {model.cfg.objective} run; the prior over r is for generative runs (FlowFM and its diffusion twin)")
+    spec = data or config.get("data", {}).get("spec")
+    if spec is None:
+        raise ValueError(f"{run}: the run does not name its training data; pass --data DATA")
+    try:
+        ws = load_source(spec, split="pretrain", rate=rate)
+    except (ValueError, OSError) as exc:
+        whose = "" if data else " (the run's training data)"
+        raise ValueError(f"data {spec!r}{whose} could not be read ({exc}); pass --data DATA") from exc
+    _, info = fit_run_prior(run, model, ws.X, spec, seed=seed)
+    return info

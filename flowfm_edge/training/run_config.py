@@ -18,8 +18,8 @@ a batch of 0, an EMA of 2 or an infinite learning rate name the file and the key
     lr = 1e-3
 
 Options given on the command line win over the file; the file wins over the defaults. The run
-saves what it resolved to as ``RUN/run.toml``, which ``--config`` takes back to train the same
-run again.
+saves what it resolved to as ``RUN/run.toml`` (:func:`~.checkpoint.write_run_config`), which
+``--config`` takes back to train the same run again.
 
 >>> cfg = read_run_config("run.toml")  # doctest: +SKIP
 >>> cfg["train"]["steps"]              # doctest: +SKIP
@@ -113,14 +113,3 @@ def resolved_run_config(data: dict, model_cfg: ModelConfig, train_cfg: TrainConf
     model = {k: v for k, v in model_cfg.to_dict().items() if k not in COMPUTED}
     clean = lambda d: {k: v for k, v in d.items() if v is not None}  # noqa: E731  (TOML has no null)
     return {"data": clean(data), "model": clean(model), "train": clean(dataclasses.asdict(train_cfg))}
-
-
-def write_run_config(path: str | Path, tables: dict[str, dict]) -> Path:
-    """Write ``tables`` as TOML (``tomli_w``) with a header saying where it came from."""
-    import tomli_w
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# The configuration this run resolved to; `flowfm-edge train --config` takes it back.\n"
-                    + tomli_w.dumps(tables))
-    return path

@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 from flowfm_edge.data import DataError, WindowSet, load_source, make_synthetic, save_npz
 from flowfm_edge.data import store as store_mod
 from flowfm_edge.data import store_write
-from flowfm_edge.data.store import load_store, shard_name, write_store
+from flowfm_edge.data.store import load_store, shard_name
+from flowfm_edge.data.store_write import write_store
 
 
 @pytest.fixture

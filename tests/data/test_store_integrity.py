@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from flowfm_edge.data import DataError, WindowSet, load_source, make_synthetic, save_npz
-from flowfm_edge.data.store import load_store, shard_name, write_store
+from flowfm_edge.data.store import load_store, shard_name
+from flowfm_edge.data.store_write import write_store
 from flowfm_edge.data.store_index import index_digest, sample_sha256
 
 

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from flowfm_edge.data import WindowSet, save_npz
-from flowfm_edge.data.store import load_store, write_store
+from flowfm_edge.data.store import load_store
+from flowfm_edge.data.store_write import write_store
 
 if sys.platform != "linux":
     pytest.skip("reads /proc to find the worker processes", allow_module_level=True)
 
-CHILD = "import sys\nfrom flowfm_edge.data.store import write_store\nwrite_store(sys.argv[2:], sys.argv[1], workers=2)\n"
+CHILD = "import sys\nfrom flowfm_edge.data.store_write import write_store\nwrite_store(sys.argv[2:], sys.argv[1], workers=2)\n"
 ROOT = Path(__file__).resolve().parents[2]
 
 

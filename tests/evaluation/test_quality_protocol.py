@@ -11,7 +11,7 @@ from flowfm_edge.evaluation.feature_net import FeatureNet
 from flowfm_edge.evaluation.frechet import _resampled_moments, bootstrap_frechet, frechet_distance, matches
 from flowfm_edge.evaluation.quality import N_WINDOWS, quality_sweep, real_draws, reference_windows, static_fraction
 from flowfm_edge.models import DiffusionTwin, FlowFM, ModelConfig
-from flowfm_edge.training.loop import data_hash
+from flowfm_edge.data.hashing import data_hash
 
 D = 64  # the feature network's width
 

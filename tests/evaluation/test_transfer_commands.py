@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flowfm_edge.cli import app
 from flowfm_edge.data import WindowSet, save_npz
-from flowfm_edge.evaluation.transfer_commands import parse_angles, parse_ints
+from flowfm_edge.cli.probe import parse_angles, parse_ints
 
 runner = CliRunner()
 FEATURES = ["FlowFM r", "untrained encoder", "hand-crafted", "raw windows"]

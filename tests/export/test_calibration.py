@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from flowfm_edge.calibration import ArrayReader, array_hash, calibration_split, stratified_indices
+from flowfm_edge.calibration import ArrayReader, calibration_split, stratified_indices
+from flowfm_edge.data.hashing import array_hash
 from flowfm_edge.calibration.trajectories import generator_conditions, noise_like, trajectory_tuples
 from flowfm_edge.export.graphs import evaluation_times
 from flowfm_edge.models import FlowFM, ModelConfig

@@ -15,7 +15,8 @@ import pytest
 
 from flowfm_edge.runtimes import engine_build
 from flowfm_edge.runtimes.engine_build import build_engines, pin_fp32_layers, select_recipes
-from flowfm_edge.bundle.manifest import BundleError, read_manifest, verify_files
+from flowfm_edge.bundle.manifest import read_manifest, verify_files
+from flowfm_edge.bundle.schema import BundleError
 from flowfm_edge.runtimes.trt_device import (clocks, device_facts, engine_problem, jetson, missing_tensorrt_message,
                                            power_mode)
 

@@ -180,11 +180,11 @@ class Collector:
 
 # the torch-free entry point with the training stack made unimportable: every gateway test shows it runs without
 TORCH_FREE = ("import sys; [sys.modules.__setitem__(m, None) for m in ('torch', 'scipy', 'sklearn', 'matplotlib')]; "
-              "from flowfm_edge.runtimes.commands import main; main(sys.argv[1:])")
+              "from flowfm_edge.cli.main import main; main(sys.argv[1:])")
 
 
 class GatewayProcess:
-    """``python -m flowfm_edge.runtimes gateway`` (torch, scipy, scikit-learn and matplotlib blocked) against
+    """``python -m flowfm_edge gateway`` (torch, scipy, scikit-learn and matplotlib blocked) against
     ``port``, or the ``gateway`` command of an installed ``flowfm-edge`` (``program``, run as installed: no
     PYTHONPATH); its output kept in ``folder/gateway.<run>.err``."""
 

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flowfm_edge import runtimes
-from flowfm_edge.bundle.manifest import BundleError, file_entry, read_manifest, sha256
+from flowfm_edge.bundle.manifest import file_entry, read_manifest, sha256
+from flowfm_edge.bundle.schema import BundleError
 
 runner = CliRunner()
 

@@ -91,7 +91,7 @@ def test_part_and_file_errors(tmp_path, bundle):
 
 def test_the_command_runs_without_torch(cohort, bundle, tmp_path):
     files, _ = cohort
-    code = ("import sys; from flowfm_edge.runtimes.commands import main\n"
+    code = ("import sys; from flowfm_edge.cli.main import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     res = subprocess.run([sys.executable, "-c", code, "embed-files", *map(str, files), "--bundle", str(bundle),

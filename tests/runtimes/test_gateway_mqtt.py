@@ -18,7 +18,7 @@ def reference(harness, bundle, devices, tmp_path, m_s2=()):
     csv = tmp_path / "samples.csv"
     scaled = {d: x * 9.80665 if d in m_s2 else x for d, x in devices.items()}
     csv.write_text(harness.csv_of(scaled))
-    res = subprocess.run([sys.executable, "-m", "flowfm_edge.runtimes", "stream", str(bundle), "--input", str(csv)],
+    res = subprocess.run([sys.executable, "-m", "flowfm_edge", "stream", str(bundle), "--input", str(csv)],
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(harness.REPO)})
     assert res.returncode == 0, res.stderr
     events = [json.loads(line) for line in res.stdout.splitlines()]

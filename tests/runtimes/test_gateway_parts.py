@@ -214,8 +214,8 @@ def test_an_unreadable_state_file_is_refused_clearly(tmp_path, damage):
 def test_the_gateway_imports_no_training_stack():
     code = textwrap.dedent("""
         import sys
-        import flowfm_edge.runtimes.gateway, flowfm_edge.runtimes.commands
-        from flowfm_edge.runtimes.commands import main
+        import flowfm_edge.runtimes.gateway, flowfm_edge.cli.main
+        from flowfm_edge.cli.main import main
         try:
             main(["gateway", "--help"])
         except SystemExit:
@@ -233,7 +233,7 @@ def test_stream_prints_progress_lines_on_stderr_without_a_terminal(harness, gate
     csv = tmp_path / "s.csv"
     csv.write_text(harness.csv_of({"a": harness.activity_signal(30, seed=0), "b": harness.activity_signal(30, seed=1)}))
     env = {**os.environ, "PYTHONPATH": str(harness.REPO), "FLOWFM_EDGE_PROGRESS_S": "0"}
-    res = subprocess.run([sys.executable, "-m", "flowfm_edge.runtimes", "stream", str(gateway_bundle), "-i", str(csv)],
+    res = subprocess.run([sys.executable, "-m", "flowfm_edge", "stream", str(gateway_bundle), "-i", str(csv)],
                          capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.splitlines()) == 2 * 5  # the events stay alone on stdout
@@ -261,7 +261,7 @@ def test_the_systemd_unit_verifies(harness, tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed (the unit is checked where systemd is)")
     unit = (harness.REPO / "deploy" / "flowfm-edge-gateway.service").read_text()
-    assert "ExecStart=/opt/flowfm-edge/bin/python -m flowfm_edge.runtimes gateway --config" in unit
+    assert "ExecStart=/opt/flowfm-edge/bin/python -m flowfm_edge gateway --config" in unit
     copy = tmp_path / "flowfm-edge-gateway.service"  # the same unit, run by this interpreter (it exists here)
     copy.write_text(unit.replace("/opt/flowfm-edge/bin/python", sys.executable))
     res = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
@@ -305,7 +305,7 @@ def test_without_holes_nothing_waits(harness):
 @pytest.mark.parametrize("missing", ["paho", "prometheus_client"])
 def test_a_missing_gateway_extra_is_named_in_one_line(gateway_bundle, tmp_path, missing):
     code = (f"import sys; sys.modules[{missing!r}] = None\n"
-            "from flowfm_edge.runtimes.commands import main\nmain(sys.argv[1:])\n")
+            "from flowfm_edge.cli.main import main\nmain(sys.argv[1:])\n")
     res = subprocess.run([sys.executable, "-c", code, "gateway", str(gateway_bundle), "--metrics-port", "0"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr

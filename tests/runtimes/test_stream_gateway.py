@@ -154,12 +154,25 @@ def test_gateway_runs_without_torch_or_scipy(stream_bundle, tmp_path, signals):
     code = textwrap.dedent(f"""
         import sys
         sys.modules["torch"] = None; sys.modules["scipy"] = None   # importing either now fails
-        from flowfm_edge.runtimes.commands import main
+        from flowfm_edge.cli.main import main
         main(["stream", {str(stream_bundle)!r}, "--input", {str(src)!r}])
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert [json.loads(line)["window"] for line in res.stdout.splitlines()] == [0, 1, 2]
+
+
+def test_stream_stops_quietly_when_its_reader_goes_away(stream_bundle, signals, tmp_path):
+    src = tmp_path / "s.csv"
+    src.write_text(csv_lines(signals))  # with --embed and --hop 0.5, far more events than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "flowfm_edge", "stream", str(stream_bundle), "--input", str(src),
+                             "--embed", "--hop", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert first["window"] == 0 and len(first["embedding"]) > 0
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
 
 
 def test_stream_command_survives_hostile_bytes(stream_bundle, signals, tmp_path):

@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from flowfm_edge.runtimes.commands import check_output, escape_id
+from flowfm_edge.cli.device import escape_id
 from flowfm_edge.runtimes.stream import StreamConfig
 from flowfm_edge.runtimes.stream_device import RESET_CONFIRM, DeviceStream
+from flowfm_edge.runtimes.stream_files import check_output
 from flowfm_edge.runtimes.stream_io import SampleReader, byte_lines
 
 

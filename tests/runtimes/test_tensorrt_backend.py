@@ -11,7 +11,9 @@ import types
 import numpy as np
 import pytest
 
-from flowfm_edge.bundle.manifest import BundleError, file_entry, write_manifest
+from flowfm_edge.bundle.manifest import file_entry, write_manifest
+
+from flowfm_edge.bundle.schema import BundleError
 from flowfm_edge.runtimes import tensorrt_backend
 from flowfm_edge.runtimes.tensorrt_backend import EngineMismatch, TensorRTBackend, load_tensorrt
 

@@ -78,7 +78,7 @@ def test_validate_passes_and_catches_a_modified_embedding_table(text_bundle, tmp
 
 def test_runtime_errors_name_what_is_missing(text_bundle, bundle):
     from flowfm_edge import runtimes
-    from flowfm_edge.bundle.manifest import BundleError
+    from flowfm_edge.bundle.schema import BundleError
 
     rt = runtimes.load(text_bundle, "onnxruntime")
     with pytest.raises(BundleError, match="random-test-embedder"):

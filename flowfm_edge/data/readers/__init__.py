@@ -84,4 +84,19 @@ def convert(format: str, raw_dir, hop_s: float = 5.0, label_policy: str = "pure"
     return spec.read(raw_dir, hop_s=hop_s, label_policy=label_policy, **options)
 
 
-__all__ = ["FORMATS", "Format", "convert"]
+def convert_to_npz(format: str, raw_dir, out: Path, hop_s: float = 5.0, label_policy: str = "pure",
+                   force: bool = False) -> WindowSet:
+    """:func:`convert` saved as the .npz ``out``, whole or not at all; an ``out`` that exists is refused unless
+    ``force`` (and it is a file)."""
+    from ..npz import save_npz
+
+    if out.exists() and not (force and out.is_file()):
+        raise ValueError(f"{out}: --out exists; pass another --out, or --force to replace the file")
+    ws = convert(format, raw_dir, hop_s=hop_s, label_policy=label_policy)
+    tmp = out.with_name(out.name + ".tmp")
+    save_npz(tmp, ws)
+    tmp.replace(out)  # whole or not at all
+    return ws
+
+
+__all__ = ["FORMATS", "Format", "convert", "convert_to_npz"]

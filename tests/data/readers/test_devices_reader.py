@@ -80,7 +80,8 @@ def test_missing_java_and_bad_files_are_explained(raw, tmp_path, monkeypatch):
 
 
 def test_a_store_of_device_files_records_nonwear(raw, tmp_path):
-    from flowfm_edge.data.store import load_store, write_store
+    from flowfm_edge.data.store import load_store
+    from flowfm_edge.data.store_write import write_store
 
     index = write_store([f"devices:{raw}"], tmp_path / "store")
     by_pid = {r["pid"]: r for r in index["participants"]}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..cli_common import cli_errors, console
+from .common import cli_errors, console
 
 data_app = typer.Typer(help="Convert raw datasets to windows: .npz files, or a shard store for corpora larger than memory.",
                        no_args_is_help=True)
@@ -22,15 +22,9 @@ def data_convert(
     force: bool = typer.Option(False, "--force", help="Replace an --out that exists (refused otherwise)."),
 ):
     """Cut a raw dataset into 10 s, 30 Hz windows in g and save them as .npz."""
-    from . import save_npz
-    from .readers import convert
+    from ..data.readers import convert_to_npz
 
-    if out.exists() and not (force and out.is_file()):
-        raise ValueError(f"{out}: --out exists; pass another --out, or --force to replace the file")
-    ws = convert(format, raw_dir, hop_s=hop, label_policy=label_policy)
-    tmp = out.with_name(out.name + ".tmp")
-    save_npz(tmp, ws)
-    tmp.replace(out)  # whole or not at all
+    ws = convert_to_npz(format, raw_dir, out, hop_s=hop, label_policy=label_policy, force=force)
     dropped = {k: v for k, v in ws.meta.items() if k.startswith("dropped") or k == "short_recordings"}
     console.print(f"wrote {len(ws)} windows, {len(set(ws.pid.tolist()))} subjects, "
                   f"{'no labels' if ws.y is None else f'{ws.n_classes} classes'} to {out}; dropped: {dropped}")
@@ -47,8 +41,8 @@ def data_shard(
     An interrupted conversion continues where it stopped when run again with the same
     arguments. `flowfm-edge train --data STORE` then reads windows through memory maps.
     """
-    from ..training.progress import progress_bar
-    from .store import write_store
+    from ..data.store_write import write_store
+    from ..progress import progress_bar
 
     with progress_bar(len(sources), 0, "shard") as advance:
         index = write_store(list(sources), out, workers=workers, progress=lambda n, total, spec: advance(source=spec))
@@ -58,8 +52,3 @@ def data_shard(
 
 data_app.command("convert")(data_convert)
 data_app.command("shard")(data_shard)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``data`` command group to ``app``."""
-    app.add_typer(data_app, name="data")

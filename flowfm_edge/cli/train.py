@@ -1,37 +1,21 @@
-"""The ``flowfm-edge`` command line (typer). Every command turns errors into one red line and exit 1.
+"""The training commands: ``train`` (FlowFM, its diffusion twin and the MTL baseline; DDP under torchrun)
+and ``fit-prior`` (the prior over r of a run that has none, or on other data).
 
-``train``, ``quickstart`` and ``doctor`` live here; the other commands live beside what they
-drive and are added below in the order ``--help`` lists them. Loading it needs the runtime install
-only (numpy, onnxruntime: no torch); :data:`TRAINING_COMMANDS` need the training install.
+Training code loads inside each command, so the runtime install (no torch) lists them too.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .bench import commands as bench_commands
-from .cli_common import DATA_HELP, cli_errors, console, load_windows, requires_training
-from .data.commands import register as register_data
-from .evaluation import commands as evaluation_commands
-from .export import commands as export_commands
-from .runtimes import commands as runtimes_commands
-from .runtimes import device_commands
-from .text import commands as text_commands
-from .training import commands as training_commands
-from .evaluation.probe_commands import embed, probe, run_probe
-from .generate_command import generate
-from .recipe import QUICKSTART_STEPS, RECIPE, model_overrides, train_overrides
+from ..recipe import RECIPE
+from .common import DATA_HELP, cli_errors, console
 
-app = typer.Typer(
-    help="Train FlowFM on wearable accelerometer windows and take it to edge devices.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+FIT_PRIOR_DATA_HELP = ("Windows to fit on: 'synthetic', 'hapt', a .npz file, or an SSL-Wearables directory (with "
+                       "--rate); default: the run's training data.")
 
 
 @cli_errors
@@ -82,6 +66,8 @@ def train(
         model_kw["r_dim"] = r_dim
     train_kw = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
                     decay=decay, seed=seed, amp=amp, compile=compile_model, ckpt_every=ckpt_every)
+    from ..training.run import train_run
+
     if config is not None:
         data, rate, preset = apply_run_file(ctx, config, model_kw, train_kw, data, rate, preset)
     train_kw["warmup"] = min(train_kw["warmup"], train_kw["steps"])
@@ -102,7 +88,7 @@ RUN_FILE_KEYS = {"data": ("data", "source"), "rate": ("data", "rate"), "preset":
 def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dict, data: str,
                    rate: Optional[float], preset: str) -> tuple[str, Optional[float], str]:
     """Fill ``model_kw``/``train_kw`` from the run file at ``path`` where no option was given on the command line."""
-    from .training.run_config import read_run_config
+    from ..training.run_config import read_run_config
 
     tables = read_run_config(path)
     sources = {name: ctx.get_parameter_source(name) for name in RUN_FILE_KEYS}  # typer may carry its own click:
@@ -116,113 +102,21 @@ def apply_run_file(ctx: typer.Context, path: Path, model_kw: dict, train_kw: dic
     return (pick.get(("data", "source"), data), pick.get(("data", "rate"), rate), pick.get(("model", "preset"), preset))
 
 
-def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
-              until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None,
-              logger: str = "none", force: bool = False, verify: str = "quick") -> None:
-    """Check the options, the run directory and the logger, read the data, then train (see ``training.train``)."""
-    from .models import OBJECTIVES, ModelConfig
-    from .training import TrainConfig, train as train_loop
-    from .training.checkpoint import check_run_dir
-    from .training.run_config import resolved_run_config
-    from .training.trackers import check_logger
-
-    objective = model_kw.get("objective", "flow")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
-    model_cfg = ModelConfig.from_preset(preset, **model_kw)
-    cfg = TrainConfig(**train_kw)
-    if int(os.environ.get("RANK", "0")) == 0:
-        check_run_dir(out, resume, force)
-    check_logger(logger)
-    ws = load_windows(data, split="pretrain", rate=rate, verify=verify)
-    ws.meta["spec"] = data
-    console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {cfg.steps} steps "
-                  f"of batch {cfg.batch_size}", highlight=False)
-    resolved = resolved_run_config({"source": data, "rate": rate}, model_cfg, cfg)
-    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until, logger=logger, force=force,
-               run_file=resolved)
-    console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
-
-
 @cli_errors
-def quickstart(
-    out: Path = typer.Option(Path("runs/hapt-tiny"), help="Run directory."),
-    data: str = typer.Option("hapt", help=DATA_HELP),
-    preset: str = typer.Option("tiny", help="Model size."),
-    steps: int = typer.Option(QUICKSTART_STEPS, min=1, help="Training steps of batch 64: the quickstart's budget (see the README for what a longer run gives)."),
-    seed: int = typer.Option(0, help="Seed."),
-    force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it and start over."),
+def fit_prior(
+    run: Path = typer.Argument(..., help="Run directory with a checkpoint (a flow or diffusion run)."),
+    data: Optional[str] = typer.Option(None, help=FIT_PRIOR_DATA_HELP),
+    rate: Optional[float] = typer.Option(None, help="Native sample rate for an SSL-Wearables directory."),
+    seed: int = typer.Option(0, help="Seed of the mixture fit."),
 ):
-    """The main job: train FlowFM on HAPT with the default recipe, probe it beside its baselines, plot what it learned."""
-    from .data import save_npz
-    from .evaluation import embed_windows
-    from .plots import plot_embeddings, plot_training
-    from .training import load_model
+    """Fit the prior over r that unconditional generation draws from, and save it with the run.
 
-    console.print(f"quickstart budget: {preset}, {steps} steps of batch 64 (a short run; "
-                  f"`flowfm-edge train --steps N` trains longer)", highlight=False)
-    train_run(data, out, preset, model_overrides(),
-              train_overrides(steps=steps, batch_size=64, warmup=min(100, steps // 10), seed=seed), force=force)
-    run_probe(out, data)
-    ws = load_windows(data)
-    model, _ = load_model(out)
-    plot_embeddings(embed_windows(model, ws.X), ws.y, ws.classes, out / "embeddings.png",
-                    title=f"FlowFM-{preset} embeddings of {ws.source} (PCA)")
-    plot_training(out / "metrics.csv", out / "loss.png")
-    real = save_npz(out / "samples_real.npz", load_windows(data, split="labelled").one_per_class(4, seed=seed))
-    generate(run=out, n=4, steps=8, solver="euler", guidance=None, like=real, seed=seed,  # one window per activity
-             out=out / "samples.npz", plot=out / "samples.png", text=None, r_zero=False)
-    console.print(f"plots: {out}/probe.png, {out}/embeddings.png, {out}/loss.png, {out}/samples.png")
+    Embeds the windows with the EMA encoder and fits Gaussian mixtures (1-16 components, full or diagonal covariance, lowest BIC). Training does this by itself; use this for older runs or other data. Writes RUN/checkpoint/prior.safetensors and prior.json.
+    """
+    from ..training.prior import fit_prior_for_run
 
-
-@cli_errors
-def doctor():
-    """Versions, available backends and extras, CPU and GPU."""
-    from .doctor import report
-
-    for name, value in report():
-        console.print(f"{name:<22} {value}", highlight=False, markup=False)
-
-
-# the modules whose commands register themselves, in the order --help lists them
-COMMAND_MODULES = (training_commands, export_commands, device_commands, evaluation_commands, runtimes_commands,
-                   text_commands, bench_commands)
-
-
-# The commands that need the training install (torch, scipy, scikit-learn, matplotlib: the [train] extra). The
-# runtime install lists every command and runs the others; these fail there at once, in one line naming the
-# install to add. A command that reaches a training module another way says so too (cli_common.cli_errors).
-TRAINING_COMMANDS = frozenset({
-    "train", "generate", "embed", "probe", "quickstart", "fit-prior", "export", "evaluate", "train-feature-net",
-    "quality", "train-text", "text-eval", "data convert", "data shard", "bench compare",
-})
-
-
-def commands(app: typer.Typer, prefix: str = ""):
-    """(name as typed, typer's CommandInfo) of every command registered on ``app``, groups included."""
-    for info in app.registered_commands:
-        yield prefix + (info.name or info.callback.__name__.lower().replace("_", "-")), info  # typer's default name
-    for group in app.registered_groups:
-        yield from commands(group.typer_instance, f"{prefix}{group.name} ")
-
-
-app.command()(train)
-app.command()(generate)
-app.command()(embed)
-app.command()(probe)
-app.command()(quickstart)
-register_data(app)
-app.command()(doctor)
-for module in COMMAND_MODULES:
-    module.register(app)
-for _name, _info in commands(app):
-    if _name in TRAINING_COMMANDS:
-        _info.callback = requires_training(_name, _info.callback)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    info = fit_prior_for_run(run, data, rate, seed)
+    console.print(f"wrote {run}/checkpoint/prior.safetensors: {info['components']}-component "
+                  f"{info['covariance_type']} Gaussian mixture over r (dim {info['r_dim']}) of "
+                  f"{info['n_windows']} windows, log-likelihood {info['log_likelihood']:.2f} per window, "
+                  f"fitted in {info['fit_seconds']:.1f} s", highlight=False)

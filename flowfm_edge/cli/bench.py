@@ -1,11 +1,10 @@
-"""The ``bench`` and ``bench compare`` commands, registered on the main typer app by ``flowfm_edge.cli``.
+"""The benchmark commands: ``bench`` (every case of a bundle) and ``bench compare`` (FlowFM against its diffusion twin).
 
 ``flowfm-edge bench BUNDLE ...`` is short for ``flowfm-edge bench run BUNDLE ...``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Optional
@@ -13,8 +12,8 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from ..cli_common import TRAINING_INSTALL, cli_errors, console
-from .meters import METERS
+from ..bench.meters import METERS
+from .common import cli_errors, console, write_file
 
 
 class _RunByDefault(TyperGroup):
@@ -46,12 +45,10 @@ def _threads(value: Optional[str]) -> list[Optional[int]]:
 
 def _write(result: dict, json_out: Optional[Path], report: Optional[Path], markdown) -> None:
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        write_file(json_out, json.dumps(result, indent=2, default=str) + "\n")
         console.print(f"wrote {json_out}")
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown(result))
+        write_file(report, markdown(result))
         console.print(f"wrote {report}")
 
 
@@ -93,8 +90,8 @@ def bench_run(
     seed: int = typer.Option(0, help="Seed of inputs, real-window draw and noise."),
 ):
     """Time every artefact x backend x precision (x steps) x batch x threads of BUNDLE."""
-    from .harness import BenchOptions, bench_bundle
-    from .report import bench_markdown
+    from ..bench.harness import BenchOptions, bench_bundle
+    from ..bench.report import bench_markdown, bench_plots
 
     opts = BenchOptions(backends=_strs(backend), precisions=_strs(precision), steps=steps and _ints(steps, "steps"),
                         solvers=_strs(solver), graphs=_strs(graphs), batches=_ints(batch, "batch"),
@@ -105,7 +102,7 @@ def bench_run(
     result = bench_bundle(bundle, opts, _log)
     _write(result, json_out, report, bench_markdown)
     if plots is not None:
-        _bench_plots(result, plots)
+        bench_plots(result, plots)
     if result["energy"]["measured"] is False:
         console.print(f"energy: not measured ({result['energy']['reason']})", highlight=False, soft_wrap=True)
 
@@ -142,8 +139,8 @@ def bench_compare(
 
     FlowFM matches a diffusion setting when its FD is <= the upper end of that setting's 95% bootstrap interval.
     """
-    from .compare import CompareOptions, compare_bundles
-    from .report import compare_markdown, plot_latency_vs_steps, plot_pareto
+    from ..bench.compare import CompareOptions, compare_bundles
+    from ..bench.report import compare_markdown, compare_plots
 
     opts = CompareOptions(backends=_strs(backend), precisions=_strs(precision), flow_steps=_ints(flow_steps, "flow-steps"),
                           flow_solver=flow_solver, ddim_steps=_ints(ddim_steps, "ddim-steps"), ddpm_steps=ddpm_steps,
@@ -154,44 +151,12 @@ def bench_compare(
     result = compare_bundles(flow_bundle, diffusion_bundle, opts, _log)
     _write(result, json_out, report, compare_markdown)
     if plots is not None:
-        plots.mkdir(parents=True, exist_ok=True)
-        plot_pareto(result["points"], result["pareto"], plots / "pareto.png",
-                    title="FlowFM vs diffusion twin: quality vs latency per sample")
-        plot_latency_vs_steps(result["points"], plots / "latency_vs_steps.png",
-                              title="latency per generated sample vs NFE")
-        console.print(f"wrote {plots / 'pareto.png'} and {plots / 'latency_vs_steps.png'}")
+        pareto, latency = compare_plots(result, plots)
+        console.print(f"wrote {pareto} and {latency}")
     for line in compare_markdown(result).split("## All settings")[0].splitlines():
         if line.startswith("- "):
             console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _bench_plots(result: dict, out: Path) -> None:
-    from ..bundle.manifest import read_manifest
-    from .compare import pareto_front, sampler_points
-    from .report import plot_latency_vs_steps, plot_pareto
-
-    gens = [r for r in result["results"] if r["kind"] == "sampler"]
-    if not gens:
-        console.print("no generator in the benchmark: no plots")
-        return
-    if importlib.util.find_spec("matplotlib") is None:  # the runtime install: the figures above are complete
-        console.print(f"no plots: matplotlib is not installed; it comes with the training install: {TRAINING_INSTALL}",
-                      highlight=False, markup=False, soft_wrap=True)
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    objective = read_manifest(result["bundle"])["model"].get("objective", "flow")
-    points = sampler_points(gens, {result["bundle"]: objective})
-    plot_latency_vs_steps(points, out / "latency_vs_steps.png", title=f"latency vs NFE: {result['bundle']}")
-    if any(p["fd"] is not None for p in points):
-        plot_pareto(points, [points[i] for i in pareto_front(points)], out / "pareto.png",
-                    title=f"quality vs latency: {result['bundle']}")
-    console.print(f"wrote plots into {out}")
-
-
 bench_app.command("run")(bench_run)
 bench_app.command("compare")(bench_compare)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``bench`` command group to ``app``."""
-    app.add_typer(bench_app, name="bench")

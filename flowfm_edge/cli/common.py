@@ -1,5 +1,5 @@
-"""What every command module shares: the consoles, ``cli_errors``, the training-install check and the
-``--data`` option's help.
+"""What every command module shares: the consoles, ``cli_errors``, the training-install check, the ``--data``
+option's help and the writing of a command's output files.
 
 Imports typer and rich only: the runtime install (numpy and onnxruntime, no torch) loads every command
 module, runs the device-side commands and answers a training command with one line naming the install
@@ -13,23 +13,22 @@ to add (:func:`requires_training`).
 from __future__ import annotations
 
 import functools
-import importlib.util
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console()
+from ..doctor import TRAINING_INSTALL, TRAINING_MODULES, missing_training_modules
+from ..progress import console
+
+__all__ = ["DATA_HELP", "cli_errors", "console", "err_console", "fail", "requires_training", "write_file"]
+
 err_console = Console(stderr=True)
 
 DATA_HELP = ("Data: 'synthetic', 'hapt' (needs the \\[data] extra), 'basicmotions' (a wrist smartwatch; the \\[transfer] "
              "extra), a .npz file, or an SSL-Wearables directory (with --rate); sources joined by '+' "
              "(hapt+synthetic) for pretraining.")
-
-
-# What the training install adds to the runtime install (pyproject.toml's [train] extra), by import name.
-TRAINING_MODULES = ("torch", "scipy", "sklearn", "matplotlib", "safetensors", "threadpoolctl", "joblib")
-TRAINING_INSTALL = "pip install 'flowfm-edge[train]' (and torch first: pip install torch==2.13.0)"
 
 
 def fail(message: str) -> None:
@@ -57,11 +56,6 @@ def cli_errors(fn):
     return wrapper
 
 
-def missing_training_modules() -> list[str]:
-    """The modules of the training install that are not installed here (none in a training install)."""
-    return [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
-
-
 def requires_training(command: str, fn):
     """``fn`` (a command callback) checking first that the training install is here, and saying which
     install to add when it is not, before the command does anything."""
@@ -79,14 +73,14 @@ def requires_training(command: str, fn):
 def _message(exc: BaseException) -> str:
     """One line for ``exc``; a pydantic ValidationError (a typed configuration refusing a value) names its field."""
     if type(exc).__name__ == "ValidationError" and hasattr(exc, "errors"):
-        from .validation import one_line
+        from ..validation import one_line
 
         return f"{exc.title}: {one_line(exc)}"
     return " ".join(str(exc).split("\n"))
 
 
-def load_windows(data: str, split: str = "labelled", rate: float | None = None, verify: str = "quick"):
-    """The WindowSet of ``data`` (a source name, .npz file, shard store or SSL-Wearables directory)."""
-    from .data import load_source
-
-    return load_source(data, split=split, rate=rate, verify=verify)
+def write_file(path: Path | None, text: str) -> None:
+    """Write ``text`` to ``path`` (its folder made first) when an output file was asked for."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -1,4 +1,4 @@
-"""The ``export`` and ``sign`` commands, registered on the main typer app by ``flowfm_edge.cli``."""
+"""The export commands: ``export`` (a run to a validated bundle for a target) and ``sign`` (a bundle signed offline)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..cli_common import cli_errors, console
 from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
+from .common import cli_errors, console
 
 EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
                "INT8 artefacts must pass their quality gates or the export fails.\n\n" + escape(targets_table()))
@@ -48,8 +48,8 @@ def export(
     seed: int = typer.Option(0, help="Seed for window sampling and noise."),
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ):
-    from .exporter import ExportOptions, export_bundle
-    from .validation import Limits
+    from ..export.exporter import ExportOptions, export_bundle
+    from ..export.validation import Limits
 
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
@@ -88,6 +88,4 @@ def sign(
                   highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command(help=EXPORT_HELP)(export)
-    app.command()(sign)
+export.__doc__ = EXPORT_HELP  # the help with the target table, computed from bundle.targets
