@@ -28,6 +28,7 @@ from ..bundle.targets import get_target
 from ..data.contract import WindowSet
 from . import diffusion, litert, onnx, tensorrt, text_sampler
 from .flowfm import FLOWFM
+from .inputs import Windows
 from .job import ExportJob, ModelKit
 from .options import ExportOptions, check_options
 

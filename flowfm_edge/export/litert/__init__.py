@@ -14,8 +14,6 @@ Bundle files: ``litert/<artefact>.<precision>.tflite`` and ``golden/<artefact>/*
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ...bundle.golden import Golden
 from ..environment import package_version
 from ..graphs import GraphSpec
