@@ -36,9 +36,9 @@ from pydantic.dataclasses import dataclass
 
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig
-from ..models.config import CHECKED
+from ..models.config import CHECKED, Positive
 from ..training.checkpoint import load_model
-from ..training.config import Amp, Attention, Count, Decay, DecayOn, Positive, Rate, Steps, TrainConfig, cut_warmup
+from ..training.config import Amp, Attention, Count, Decay, DecayOn, Rate, Steps, TrainConfig, cut_warmup
 from ..training.loop import train
 from ..training.run_config import options_given
 from .embeddings import CACHE_NAME, EmbeddingCache

@@ -20,12 +20,11 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from ..models import ModelConfig
-from ..models.config import CHECKED
+from ..models.config import CHECKED, Positive
 from .batches import STEP_STRIDE
 
-# Field types shared with the configurations that build on TrainConfig (text fine-tuning).
+# Field types, shared with the configurations that build on TrainConfig (text fine-tuning).
 Steps = Annotated[int, Field(ge=1, lt=STEP_STRIDE)]  # (seed, step) pairs name the step generators
-Positive = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(gt=0.0)]
 Decay = Annotated[float, Field(ge=0.0, lt=1.0)]

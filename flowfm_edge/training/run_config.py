@@ -87,7 +87,7 @@ def build_run_config(tables: Mapping[str, Mapping]) -> RunConfig:
     model = dict(tables.get("model", {}))
     preset = model.pop("preset", ModelConfig.preset)
     objective = model.get("objective", ModelConfig.objective)
-    if objective not in OBJECTIVES:
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
     model_cfg = ModelConfig.from_preset(preset, **model)
     train = cut_warmup(TrainConfig(**tables.get("train", {})))
@@ -109,8 +109,10 @@ def read_run_config(path: str | Path) -> dict[str, dict]:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"--config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    except IsADirectoryError:
+        raise ValueError(f"--config {path}: a directory; pass a run file (TOML), e.g. RUN/run.toml") from None
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown table(s) {unknown}; a run file has [data], [model] and [train]")

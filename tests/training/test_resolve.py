@@ -86,7 +86,8 @@ def test_text_training_builds_on_train_config():
 # ---- hostile options: every value either resolves to what was asked or is refused in one line --------------
 
 VALUES = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-                   st.text(max_size=8), st.sampled_from([0, 1, 2, 0.5, 0.999, "nano", "tiny", "flow", "off", "l2"]))
+                   st.text(max_size=8), st.sampled_from([0, 1, 2, 0.5, 0.999, "nano", "tiny", "flow", "off", "l2"]),
+                   st.lists(st.floats(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
 FIELDS = sorted({k for keys in SECTIONS.values() for k in keys})
 
 

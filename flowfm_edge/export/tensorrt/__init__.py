@@ -45,7 +45,7 @@ INT8_HOST_RUN = {"graph_optimization": "disabled",
 
 @dataclasses.dataclass
 class _Graph:
-    """One graph's export: its spec and options, check inputs, PyTorch reference, golden files and FP32 export."""
+    """One graph's export: its job and spec, check inputs, PyTorch reference, golden files and FP32 export."""
 
     job: ExportJob
     spec: GraphSpec
