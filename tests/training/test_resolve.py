@@ -62,6 +62,19 @@ def test_a_run_saves_tables_that_resolve_to_the_same_run(tmp_path):
     assert set(run.tables()) == set(SECTIONS) and "norm_mean" not in run.tables()["model"]
 
 
+def test_a_run_file_that_is_not_text_or_not_a_file_is_named(tmp_path):
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match=f"{binary}: not valid TOML"):
+        resolve_run_config(run_file=binary)
+    with pytest.raises(ValueError, match=f"--config {tmp_path}: a directory; pass a run file"):
+        resolve_run_config(run_file=tmp_path)
+    with pytest.raises(ValueError, match=r"unknown objective \[1\]"):
+        resolve_run_config({"objective": [1]})
+    with pytest.raises(ValueError, match="unknown preset {}"):
+        resolve_run_config({"preset": {}})
+
+
 def test_the_train_command_keeps_no_defaults_of_its_own():
     from flowfm_edge.cli import train
 
