@@ -2,7 +2,7 @@
 its baselines, and plot what it learned: ``probe.png``, ``embeddings.png``, ``loss.png`` and ``samples.png``
 in the run directory.
 
->>> run_quickstart(Path("runs/hapt-tiny"))   # doctest: +SKIP
+>>> run_quickstart(Path("runs/quickstart"))   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .progress import console
-from .recipe import QUICKSTART_STEPS, model_overrides, train_overrides
+from .recipe import QUICKSTART_PRESET, QUICKSTART_STEPS
 
 
-def run_quickstart(out: Path = Path("runs/hapt-tiny"), data: str = "hapt", preset: str = "tiny",
+def run_quickstart(out: Path = Path("runs/quickstart"), data: str = "hapt", preset: str = QUICKSTART_PRESET,
                    steps: int = QUICKSTART_STEPS, seed: int = 0, force: bool = False) -> None:
     """Train ``preset`` on ``data`` for ``steps`` steps of batch 64 into ``out``, probe it, plot it, sample from it."""
     from .data import load_source, save_npz
@@ -23,11 +23,13 @@ def run_quickstart(out: Path = Path("runs/hapt-tiny"), data: str = "hapt", prese
     from .plots import plot_embeddings, plot_training
     from .training import load_model
     from .training.run import train_run
+    from .training.run_config import resolve_run_config
 
     console.print(f"quickstart budget: {preset}, {steps} steps of batch 64 (a short run; "
                   f"`flowfm-edge train --steps N` trains longer)", highlight=False)
-    train_run(data, out, preset, model_overrides(),
-              train_overrides(steps=steps, batch_size=64, warmup=min(100, steps // 10), seed=seed), force=force)
+    run = resolve_run_config({"source": data, "preset": preset, "steps": steps, "batch_size": 64,
+                              "warmup": min(100, steps // 10), "seed": seed})
+    train_run(run, out, force=force, log=lambda s: console.print(s, highlight=False))
     run_probe(out, data)
     ws = load_source(data, split="labelled")
     model, _ = load_model(out)

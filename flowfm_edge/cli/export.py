@@ -8,24 +8,16 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, TARGETS, targets_help, targets_table
+from ..bundle.targets import CALIBRATION_METHODS, PRECISIONS, targets_help, targets_table
 from .common import cli_errors, console
 
 EXPORT_HELP = ("Export graphs to a validated bundle: ONNX FP32/INT8, golden files, manifest.\n\n"
                "INT8 artefacts must pass their quality gates or the export fails.\n\n" + escape(targets_table()))
 
 
-def _list(value: str, what: str, cast=str) -> list:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    try:
-        return [cast(v) for v in items]
-    except ValueError:
-        raise ValueError(f"--{what} {value!r}: expected a comma-separated list, e.g. --{what} "
-                         f"{'4,8,16' if cast is int else 'a,b'}") from None
-
-
 @cli_errors
 def export(
+    ctx: typer.Context,
     run: Path = typer.Argument(..., help="Run directory with a checkpoint (and a head from `probe` for the classifier)."),
     out: Path = typer.Option(..., help="Bundle directory to write (manifest.json, onnx/, golden/, torch/)."),
     target: str = typer.Option("cpu", help=f"Target: {escape(targets_help())}."),
@@ -48,21 +40,11 @@ def export(
     seed: int = typer.Option(0, help="Seed for window sampling and noise."),
     force: bool = typer.Option(False, help="Replace OUT if it exists."),
 ):
-    from ..export.exporter import ExportOptions, export_bundle
-    from ..export.validation import Limits
+    from ..export.exporter import export_bundle
+    from ..export.options import command_options
 
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    from ..bundle.recipes import parse_profile
-
-    precisions = _list(precision, "precision") if precision else list(TARGETS[target].default_precisions)
-    opts = ExportOptions(
-        target=target, precisions=precisions, batch_profile=parse_profile(batch_profile) if batch_profile else None, steps=_list(steps, "steps", int),
-        solvers=_list(solver, "solver"), graphs=_list(graphs, "graphs") if graphs else None, calib=calib,
-        calib_method=calib_method, calib_size=calib_size, guidance=guidance, threads=threads, seed=seed,
-        force=force, int8_io=int8_io, fixed_batch=fixed_batch, limits=Limits(max_f1_drop=max_f1_drop, max_traj_error=max_traj_error, max_rel_error=max_rel_error),
-    )
-    manifest = export_bundle(run, out, opts, log=lambda s: console.print(s, highlight=False, markup=False))
+    log = lambda s: console.print(s, highlight=False, markup=False)  # noqa: E731
+    manifest = export_bundle(run, out, command_options(ctx.params), log=log)
     total = sum(a["file"]["bytes"] for a in manifest["artefacts"])
     console.print(f"bundle {out}: {len(manifest['artefacts'])} artefacts, {total / 1e6:.1f} MB; "
                   f"check it anywhere with `flowfm-edge validate {out}{' --backend litert' if target == 'android' else ''}`")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from ..recipe import QUICKSTART_STEPS
+from ..recipe import QUICKSTART_PRESET, QUICKSTART_STEPS
 from .common import DATA_HELP, cli_errors, console
 
 
 @cli_errors
 def quickstart(
-    out: Path = typer.Option(Path("runs/hapt-tiny"), help="Run directory."),
+    out: Path = typer.Option(Path("runs/quickstart"), help="Run directory."),
     data: str = typer.Option("hapt", help=DATA_HELP),
-    preset: str = typer.Option("tiny", help="Model size."),
+    preset: str = typer.Option(QUICKSTART_PRESET, help="Model size (nano, tiny, small, base)."),
     steps: int = typer.Option(QUICKSTART_STEPS, min=1, help="Training steps of batch 64: the quickstart's budget (see the README for what a longer run gives)."),
     seed: int = typer.Option(0, help="Seed."),
     force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it and start over."),

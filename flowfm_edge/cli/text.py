@@ -19,25 +19,27 @@ TEXT_DATA_HELP = "Labelled data with class names: 'hapt' (needs the \\[data] ext
 
 @cli_errors
 def train_text(
+    ctx: typer.Context,
     run: Path = typer.Argument(..., help="Base FlowFM run (from `flowfm-edge train`) to fine-tune."),
     data: str = typer.Option("hapt", help=TEXT_DATA_HELP),
     out: Path = typer.Option(..., help="Text run directory to write (checkpoint/, metrics.csv, text_embeddings.npz)."),
-    steps: int = typer.Option(300, min=1, help="Fine-tuning steps."),
-    batch_size: int = typer.Option(64, min=1, help="Batch size."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, warmup + cosine)."),
-    warmup: int = typer.Option(30, min=0, help="Linear warm-up steps."),
-    p_text_drop: float = typer.Option(0.2, min=0.0, max=0.99, help="Probability of training a sample without text (e = 0), for guidance."),
-    r_mode: str = typer.Option("zero", help="zero: r = 0 always (text-only, encoder unused); dgs: frozen encoder's r, dropped with p_dgs (keeps reconstruction)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Fine-tuning steps."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Batch size."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (AdamW, warmup + cosine)."),
+    warmup: Optional[int] = typer.Option(None, min=0, help="Linear warm-up steps."),
+    p_text_drop: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Probability of training a sample without text (e = 0), for guidance."),
+    r_mode: Optional[str] = typer.Option(None, help="zero: r = 0 always (text-only, encoder unused); dgs: frozen encoder's r, dropped with p_dgs (keeps reconstruction)."),
     prompts: Optional[Path] = typer.Option(None, help='JSON {"CLASS": {"train": [...], "held_out": [...]}}; default: built-in HAPT descriptions.'),
-    seed: int = typer.Option(0, help="Seed for batches, phrasings, noise and dropout."),
+    seed: Optional[int] = typer.Option(None, help="Seed for batches, phrasings, noise and dropout."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
 ):
-    """Fine-tune a FlowFM run into a text-conditioned generator (encoder frozen, TextProj added)."""
-    from ..text.finetune import TextTrainConfig, train_text_run
+    """Fine-tune a FlowFM run into a text-conditioned generator (encoder frozen, TextProj added).
 
-    cfg = TextTrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(warmup, steps),
-                          p_text_drop=p_text_drop, r_mode=r_mode, seed=seed)
-    train_text_run(run, data, out, cfg, prompts, device)
+    An option left out takes the fine-tune's default (flowfm_edge.text.finetune.TextTrainConfig).
+    """
+    from ..text.finetune import resolve_text_config, train_text_run
+
+    train_text_run(run, data, out, resolve_text_config(ctx.params), prompts, device)
 
 
 @cli_errors

@@ -1,15 +1,19 @@
 """Export: a run in, a validated bundle out (SPEC 6).
 
 - :mod:`.exporter` (``export_bundle``) orchestrates; :mod:`.options` says what an export is
-  asked for and refuses options its target does not take; :mod:`.graphs` declares every
-  graph's signature once and builds its torch module; :mod:`.inputs` feeds, checks and
-  references them (:class:`~.inputs.GraphKit`); :mod:`.validation` gates every artefact. The
-  ``export`` and ``sign`` commands are :mod:`flowfm_edge.cli.export`.
-- One package per target, each with one entry point ``export_graph`` and a
-  ``manifest_section``: :mod:`.onnx` (cpu: ONNX for onnxruntime, INT8 QDQ, fused samplers as
-  an ONNX Loop), :mod:`.tensorrt` (jetson: TensorRT-ready ONNX and build recipes),
-  :mod:`.litert` (android: LiteRT models). :mod:`.diffusion` and :mod:`.text_sampler` bring
-  the diffusion twin's and the text samplers' graph kits to the ONNX path.
+  asked for (read from the command line's options) and refuses options its target does not
+  take; :mod:`.job` is what one export works on (:class:`~.job.ExportJob`) and what a model
+  family brings to it (:class:`~.job.ModelKit`); :mod:`.graphs` declares every graph's
+  signature once and builds its torch module; :mod:`.inputs` feeds, checks and references them
+  (:class:`~.inputs.GraphKit`); :mod:`.validation` gates every artefact. The ``export`` and
+  ``sign`` commands are :mod:`flowfm_edge.cli.export`.
+- One package per target, each with one entry point ``export_graph(job, spec, kit)`` and a
+  ``manifest_section(manifest, job)``: :mod:`.onnx` (cpu: ONNX for onnxruntime, INT8 QDQ,
+  fused samplers as an ONNX Loop), :mod:`.tensorrt` (jetson: TensorRT-ready ONNX and build
+  recipes), :mod:`.litert` (android: LiteRT models).
+- One model kit per model family: :mod:`.flowfm` (FlowFM's graphs, with :mod:`.text_sampler`'s
+  text samplers for text runs) and :mod:`.diffusion` (the diffusion twin's denoiser and DDIM
+  samplers, cpu target only).
 
 The bundle format itself (manifest, golden files, targets, recipes, prior) is
 :mod:`flowfm_edge.bundle`; the code that runs on a device (engine building, the LiteRT

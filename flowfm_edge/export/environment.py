@@ -57,17 +57,18 @@ def copy_torch_checkpoint(src: Path, dst: Path, bundle: Path) -> list[dict]:
     return entries
 
 
-def build_manifest(run: Path, config: dict, model, classes, target, specs, artefacts, golden, torch_files,
-                   calib_info, opts, prior: dict | None = None) -> dict:
-    """The manifest; ``prior`` is the section :func:`~.prior.write_prior` returned (None: the run has no prior)."""
-    cfg = model.cfg
+def build_manifest(job, specs, artefacts: list[dict], golden: dict, torch_files: list[dict],
+                   prior: dict | None = None) -> dict:
+    """The manifest of ``job`` (an :class:`~.job.ExportJob`) and its graphs' ``specs``; ``prior`` is the section
+    :func:`~.prior.write_prior` returned (None: the run has no prior)."""
+    cfg, config, target, opts = job.model.cfg, job.config, job.target, job.opts
     data = config.get("data", {})
     samplers = [{"name": s.name, **s.sampler, "nfe": s.sampler.get("nfe") or nfe(s.sampler["solver"], s.sampler["steps"])}
                 for s in specs if s.graph in SAMPLER_GRAPHS]
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": "flowfm", "objective": cfg.objective, "preset": cfg.preset, "run": run.name,
+        "model": {"name": "flowfm", "objective": cfg.objective, "preset": cfg.preset, "run": job.run.name,
                   "train_step": config.get("step"), "config_hash": cfg.hash(), "config": cfg.to_dict(),
                   "training_data": {"source": data.get("source"), "hash": data.get("hash"),
                                     "n_windows": data.get("n_windows")},
@@ -77,11 +78,11 @@ def build_manifest(run: Path, config: dict, model, classes, target, specs, artef
                    "normalisation": {"mean": cfg.norm_mean, "std": cfg.norm_std,
                                      "applied": "inside every graph that takes or returns x; velocity works in "
                                                 "normalised units z = (x - mean) / std"}},
-        "classes": classes,
+        "classes": job.classes,
         "target": {"name": target.name, "format": target.format, "backends": list(target.backends)},
         "graphs": {s.name: {"graph": s.graph, **s.to_dict()} for s in specs},
         "samplers": samplers,
-        "calibration": None if calib_info is None else {**calib_info, "method": opts.calib_method},
+        "calibration": None if job.calibration is None else {**job.calibration, "method": opts.calib_method},
         "gates": opts.limits.to_dict(),
         "artefacts": artefacts,
         "golden": golden,

@@ -1,9 +1,11 @@
 """``export_bundle``: a run directory in, a validated, self-contained bundle directory out (SPEC 6).
 
-It orchestrates; each target's package does the work (:data:`EXPORTERS`: ``onnx`` for the
-cpu target, ``tensorrt`` for jetson, ``litert`` for android), through one entry point,
-``export_graph``, per graph and ``manifest_section`` once. The diffusion twin (:mod:`.diffusion`)
-and text samplers (:mod:`.text_sampler`) bring their own graph kit to the ONNX path. The
+It orchestrates: it reads the run once into an :class:`~.job.ExportJob`, asks the model kit of
+the run's objective (:data:`MODEL_KITS`: FlowFM's, :mod:`.flowfm`, or the diffusion twin's,
+:mod:`.diffusion`) for the bundle's graphs, and hands the job and each graph to its target's
+package (:data:`EXPORTERS`: ``onnx`` for the cpu target, ``tensorrt`` for jetson, ``litert``
+for android) through one entry point, ``export_graph(job, spec, kit)``, then ``manifest_section``
+once. Text samplers (:mod:`.text_sampler`) bring their own graph kit to the ONNX path. The
 run's prior over r (when it has one) goes in as ``prior/prior.npz`` with golden draws
 checked against PyTorch. The bundle is built in a temporary sibling directory and moved into
 place only when every artefact passed, so a failed export never leaves a half-written bundle
@@ -22,21 +24,21 @@ from typing import Callable
 import numpy as np
 
 from ..bundle.manifest import write_manifest
-from ..bundle.targets import SAMPLER_GRAPHS, get_target
+from ..bundle.targets import get_target
 from ..data.contract import WindowSet
 from . import diffusion, litert, onnx, tensorrt, text_sampler
-from .graphs import graph_spec
-from .inputs import FLOWFM_KIT, Windows
+from .flowfm import FLOWFM
+from .inputs import Windows
+from .job import ExportJob, ModelKit
 from .options import ExportOptions, check_options
 
 EXPORTERS = {"cpu": onnx, "jetson": tensorrt, "android": litert}  # target -> its package
+MODEL_KITS = {"flow": FLOWFM, "diffusion": diffusion.TWIN}  # objective -> its model kit (FlowFM's by default)
 
 
 def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None = None,
                   log: Callable[[str], None] = lambda s: None) -> dict:
     """Export ``run`` into the bundle directory ``out``; returns the manifest. Raises on any failed check."""
-    from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
-
     opts = opts or ExportOptions()
     run, out = Path(run), Path(out)
     target = get_target(opts.target)
@@ -45,99 +47,65 @@ def export_bundle(run: str | Path, out: str | Path, opts: ExportOptions | None =
     check_out(run, out)
     if out.exists() and any(out.iterdir()) and not opts.force:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --force to replace it")
+    job, kit, names = _job(run, target, opts, log)
+    graphs = kit.graphs(job, names)
+    exporter = EXPORTERS[target.name]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    job.bundle = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        artefacts, golden = [], {}
+        for spec, graph_kit in graphs:
+            a, golden[spec.name] = exporter.export_graph(job, spec, graph_kit)
+            artefacts += a
+        manifest = _manifest(job, kit, [spec for spec, _ in graphs], artefacts, golden)
+        write_manifest(job.bundle, manifest)
+        job.bundle.chmod(0o755)  # mkdtemp makes it private
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(job.bundle, out)
+    except BaseException:
+        shutil.rmtree(job.bundle, ignore_errors=True)
+        raise
+    log(f"wrote {out} ({len(artefacts)} artefacts)")
+    return manifest
+
+
+def _job(run: Path, target, opts: ExportOptions, log) -> tuple[ExportJob, ModelKit, list[str]]:
+    """The run read once as an export job, the model kit of its objective and the graphs to export; what cannot
+    be exported is refused before any data are read."""
+    from ..training.checkpoint import checkpoint_dir, load_classifier, load_model
+
     model, config = load_model(run)
     head, classes = None, None
     if (checkpoint_dir(run) / "head.json").is_file():
         clf, classes = load_classifier(run)
         model, head = clf.model, clf.head
     text = config.get("text") if model.cfg.text_dim > 0 else None
-    graphs = _graphs(opts, target, head is not None, text is not None, run)
-    windows, calib_info = _windows(opts, config, classes, log)
+    names = _graphs(opts, target, head is not None, text is not None, run)
+    kit = MODEL_KITS.get(model.cfg.objective, FLOWFM)
+    kit.check(target, opts)
+    windows, calibration = _windows(opts, config, classes, log)
     # the run's prompt embeddings, read once: the text samplers' inputs and the bundle's text section
-    prompts = text_sampler.prompt_embeddings(run, config) if "text-sampler" in graphs else None
-    schedules = _schedules(opts, model)
-    jobs = _jobs(graphs, model, classes, text, prompts, schedules, target, opts, log)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        artefacts, golden = [], {}
-        for spec, export_graph, kit in jobs:
-            a, g = export_graph(spec, model, head, windows, schedules, opts, target.name, tmp, log, kit=kit)
-            artefacts += a
-            golden[spec.name] = g
-        manifest = _manifest(run, config, model, classes, target, [spec for spec, _, _ in jobs], artefacts, golden,
-                             calib_info, opts, tmp, log, prompts)
-        write_manifest(tmp, manifest)
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log(f"wrote {out} ({len(artefacts)} artefacts)")
-    return manifest
+    prompts = text_sampler.prompt_embeddings(run, config) if "text-sampler" in names else None
+    job = ExportJob(run, config, model, head, classes, text, target, opts, windows, calibration, kit.schedules(opts),
+                    prompts, log)
+    return job, kit, names
 
 
-def _schedules(opts: ExportOptions, model) -> list[tuple[str, int]]:
-    """The (solver, steps) of every fused sampler: DDIM for the diffusion twin, else each solver at each step count."""
-    if model.cfg.objective == "diffusion":
-        return [("ddim", k) for k in opts.steps]
-    return [(s, n) for s in opts.solvers for n in opts.steps]
-
-
-def _jobs(graphs, model, classes, text, prompts, schedules, target, opts, log) -> list[tuple]:
-    """(spec, the export_graph that exports it, its graph kit) for every graph of the bundle."""
-    n_classes = len(classes or [])
-    if model.cfg.objective == "diffusion":  # the twin's denoiser and fused DDIM samplers, ONNX path only
-        diffusion.check_target(target)
-        return [(s, onnx.export_graph, diffusion.KIT) for s in diffusion.graph_specs(graphs, model.cfg, n_classes, opts)]
-    export_graph = EXPORTERS[target.name].export_graph
-    jobs = [(graph_spec(g, model.cfg, n_classes=n_classes), export_graph, FLOWFM_KIT)
-            for g in graphs if g not in SAMPLER_GRAPHS]
-    if "sampler" in graphs:
-        guidance = _r_guidance(opts, model, text is not None, log)
-        jobs += [(graph_spec("sampler", model.cfg, solver=s, steps=n, guidance=guidance), export_graph, FLOWFM_KIT)
-                 for s, n in schedules]
-    if "text-sampler" in graphs:  # the sentence embedding is an input; the text model stays on the host
-        kit = text_sampler.kit(prompts[1])
-        jobs += [(text_sampler.text_sampler_spec(model.cfg, s, n, opts.guidance, text["embedder"]), onnx.export_graph,
-                  kit) for s, n in schedules]
-    return jobs
-
-
-def _r_guidance(opts: ExportOptions, model, is_text: bool, log) -> bool:
-    """Whether r-conditioned samplers take a guidance weight: not for runs that never saw r = 0."""
-    from ..models.layers import check_guidance
-
-    if not opts.guidance or model.cfg.p_dgs != 0:
-        return opts.guidance
-    if not is_text:
-        check_guidance(model.cfg, 1.0)  # refuses: no r = 0 velocity to guide against
-    log("r-conditioned samplers exported without guidance: the run was trained with p_dgs = 0")
-    return False  # a text run: --guidance is for its text samplers
-
-
-def _manifest(run, config, model, classes, target, specs, artefacts, golden, calib_info, opts, tmp, log,
-              prompts) -> dict:
+def _manifest(job: ExportJob, kit: ModelKit, specs, artefacts: list[dict], golden: dict) -> dict:
     """The manifest, with the torch checkpoint and the prior copied into the bundle and each section added."""
     from ..training.checkpoint import checkpoint_dir
     from .environment import build_manifest, copy_torch_checkpoint
     from .prior import write_prior
 
-    torch_files = copy_torch_checkpoint(checkpoint_dir(run), tmp / "torch" / "checkpoint", tmp)
-    prior = write_prior(tmp, getattr(model, "prior", None), _prior_info(run), opts.seed)
+    torch_files = copy_torch_checkpoint(checkpoint_dir(job.run), job.bundle / "torch" / "checkpoint", job.bundle)
+    prior = write_prior(job.bundle, getattr(job.model, "prior", None), _prior_info(job.run), job.opts.seed)
     if prior:
-        log(f"prior: {prior['components']}-component {prior['covariance_type']} Gaussian mixture over r, "
-            f"numpy vs PyTorch max |dr| {prior['parity']['value']:.1e} <= {prior['parity']['tolerance']:.0e}")
-    manifest = build_manifest(run, config, model, classes, target, specs, artefacts, golden, torch_files,
-                              calib_info, opts, prior)
-    if model.cfg.objective == "diffusion":
-        return diffusion.manifest_section(manifest, opts, model)
-    manifest = EXPORTERS[target.name].manifest_section(manifest, opts)
-    if prompts is not None:
-        manifest["text"] = text_sampler.bundle_section(tmp, config, *prompts)
-    return manifest
+        job.log(f"prior: {prior['components']}-component {prior['covariance_type']} Gaussian mixture over r, "
+                f"numpy vs PyTorch max |dr| {prior['parity']['value']:.1e} <= {prior['parity']['tolerance']:.0e}")
+    manifest = build_manifest(job, specs, artefacts, golden, torch_files, prior)
+    manifest = EXPORTERS[job.target.name].manifest_section(manifest, job)
+    return kit.manifest_section(manifest, job)
 
 
 def check_out(run: Path, out: Path) -> None:

@@ -1,9 +1,12 @@
-"""What an export is asked for (:class:`ExportOptions`), and the check that its target takes every option given."""
+"""What an export is asked for (:class:`ExportOptions`), read from the command line's options
+(:func:`command_options`), and the check that its target takes every option given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
+from ..bundle.recipes import parse_profile
 from ..bundle.targets import TARGETS, Target
 from ..data.contract import WindowSet
 from .validation import Limits
@@ -39,3 +42,32 @@ def check_options(opts: ExportOptions, target: Target) -> None:
             takers = [t.name for t in TARGETS.values() if f.name in t.options]
             raise ValueError(f"--{f.name.replace('_', '-')} is not an option of target {target.name!r}; "
                              f"targets that take it: {', '.join(takers)}")
+
+
+def command_options(params: Mapping[str, Any]) -> ExportOptions:
+    """The options of ``flowfm-edge export``'s parameters: comma-separated lists split, the target's precisions when
+    none are given, the batch profile parsed, the gates gathered into :class:`Limits`; parameters named as a field of
+    :class:`ExportOptions` or :class:`Limits` are taken as they are, the rest (the run, the output) left out."""
+    p = dict(params)
+    if p["target"] not in TARGETS:
+        raise ValueError(f"unknown target {p['target']!r}; choose from {', '.join(TARGETS)}")
+    parsed = {
+        "precisions": _list(p["precision"], "precision") if p["precision"]
+        else list(TARGETS[p["target"]].default_precisions),
+        "batch_profile": parse_profile(p["batch_profile"]) if p["batch_profile"] else None,
+        "steps": _list(p["steps"], "steps", int),
+        "solvers": _list(p["solver"], "solver"),
+        "graphs": _list(p["graphs"], "graphs") if p["graphs"] else None,
+        "limits": Limits(**{f.name: p[f.name] for f in fields(Limits) if f.name in p}),
+    }
+    same = {f.name: p[f.name] for f in fields(ExportOptions) if f.name in p and f.name not in parsed}
+    return ExportOptions(**same, **parsed)
+
+
+def _list(value: str, what: str, cast=str) -> list:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise ValueError(f"--{what} {value!r}: expected a comma-separated list, e.g. --{what} "
+                         f"{'4,8,16' if cast is int else 'a,b'}") from None

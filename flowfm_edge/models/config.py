@@ -73,7 +73,7 @@ class ModelConfig:
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "ModelConfig":
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         dim, depth, heads = PRESETS[preset]
         r_dim = MTL_FEATURE_DIM if overrides.get("objective") == "mtl" else dim  # the ResNet's width is fixed

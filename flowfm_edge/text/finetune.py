@@ -26,52 +26,57 @@ model config, ``metrics.csv``) plus ``text_embeddings.npz``; ``load_model`` read
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Optional
 
 import numpy as np
 import torch
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from ..data.contract import WindowSet
 from ..models import FlowFM, ModelConfig
+from ..models.config import CHECKED, Positive
 from ..training.checkpoint import load_model
-from ..training.loop import TrainConfig, train
+from ..training.config import Amp, Attention, Count, Decay, DecayOn, Rate, Steps, TrainConfig, cut_warmup
+from ..training.loop import train
+from ..training.run_config import options_given
 from .embeddings import CACHE_NAME, EmbeddingCache
 from .prompts import all_texts, prompt_table
 
 R_MODES = ("zero", "dgs")
 
 
-@dataclass
-class TextTrainConfig:
-    steps: int = 300
-    batch_size: int = 64
-    lr: float = 5e-4
-    weight_decay: float = 0.05
-    warmup: int = 30
-    min_lr_ratio: float = 0.05
-    ema_decay: float = 0.995
-    grad_clip: float = 1.0
-    p_text_drop: float = 0.2  # probability of training a sample with e = 0 (unconditional)
-    r_mode: str = "zero"  # zero: r = 0 always; dgs: frozen encoder's r, dropped with the base run's p_dgs
-    seed: int = 0
-    log_every: int = 10
+@dataclass(config=CHECKED)
+class TextTrainConfig(TrainConfig):
+    """The training loop's settings with a fine-tune's defaults, and what text fine-tuning adds to them.
 
-    def train_config(self) -> TrainConfig:
-        """The training loop's settings: weight decay on every trained parameter, fp32, PyTorch's attention kernel
-        and one checkpoint, at the end."""
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           decay="all", warmup=self.warmup, min_lr_ratio=self.min_lr_ratio, ema_decay=self.ema_decay,
-                           grad_clip=self.grad_clip, seed=self.seed, amp="off", attention="default",
-                           log_every=self.log_every, ckpt_every=self.steps)
+    A fine-tune trains fewer steps at a lower rate with a shorter EMA than base training, puts weight decay
+    on every trained parameter, runs in fp32 with PyTorch's attention kernel, and writes one checkpoint, at
+    the end (``ckpt_every`` None: the last step).
+    """
 
-    def validate(self) -> None:
-        if self.r_mode not in R_MODES:
-            raise ValueError(f"r_mode must be one of {', '.join(R_MODES)}; got {self.r_mode!r}")
-        if not 0.0 <= self.p_text_drop < 1.0:
-            raise ValueError(f"p_text_drop must be in [0, 1) (1 would never show the text); got {self.p_text_drop}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1; got {self.steps} and {self.batch_size}")
+    steps: Steps = 300
+    lr: Rate = 5e-4
+    warmup: Count = 30
+    ema_decay: Decay = 0.995
+    decay: DecayOn = "all"
+    amp: Amp = "off"
+    attention: Attention = "default"
+    ckpt_every: Optional[Positive] = None
+    p_text_drop: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2  # probability of training a sample with e = 0
+    r_mode: Literal[R_MODES] = "zero"  # zero: r = 0 always; dgs: frozen encoder's r, dropped with the base run's p_dgs
+
+    def __post_init__(self) -> None:
+        if self.ckpt_every is None:
+            self.ckpt_every = self.steps
+
+
+def resolve_text_config(options: Mapping[str, Any]) -> TextTrainConfig:
+    """What ``train-text`` trains with: the defaults, then ``options`` (fields by name; None: not given; other
+    names are not configuration), the warm-up cut to the steps."""
+    return cut_warmup(TextTrainConfig(**options_given(options, TextTrainConfig)))
 
 
 def text_trainable(name: str) -> bool:
@@ -142,7 +147,6 @@ def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedd
     (:func:`flowfm_edge.training.train`) with :func:`text_flow_loss` and :func:`text_trainable`.
     """
     cfg = cfg or TextTrainConfig()
-    cfg.validate()
     out = Path(out)
     if data.y is None or not data.classes:
         raise ValueError(f"{data.source}: text fine-tuning needs labelled windows with class names (y and classes)")
@@ -166,7 +170,7 @@ def finetune_text(base_run: str | Path, data: WindowSet, out: str | Path, embedd
                  "null_text": "zero embedding (TextProj has no bias)", "r_mode": cfg.r_mode,
                  "p_text_drop": cfg.p_text_drop, "frozen": ["encoder"]},
     }
-    model = train(data, out, model.cfg, cfg.train_config(), device=device, progress=progress, init=model,
+    model = train(data, out, model.cfg, cfg, device=device, progress=progress, init=model,
                   loss_fn=loss_fn, trainable=text_trainable, record=record)
     return model.cpu().eval()
 
@@ -180,7 +184,6 @@ def train_text_run(run: Path, data: str, out: Path, cfg: TextTrainConfig, prompt
     from .generate import labelled_windows
     from .prompts import load_prompt_file
 
-    cfg.validate()
     table = load_prompt_file(prompts) if prompts is not None else None
     ws = labelled_windows(data)
     console.print(f"fine-tuning {run} on {len(ws)} windows of {ws.source} with text for {cfg.steps} steps")

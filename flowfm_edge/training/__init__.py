@@ -4,14 +4,17 @@
 parameter filter) fine-tunes text runs: one EMA, one metrics log, resumable bit-exactly
 (:mod:`.batches`). :mod:`.precision` chooses autocast, the GradScaler for fp16 and the
 attention kernel; :mod:`.optim` the parameter groups; :mod:`.checkpoint` reads and writes runs;
-:mod:`.run_config` reads run files; :mod:`.prior` fits a run's prior over r; :mod:`.run` is one run
-from the command line's settings (``train``, ``quickstart``).
+:mod:`.prior` fits a run's prior over r.
+A run's configuration is typed (:mod:`.config`: ``RunConfig`` of data, model and train) and
+resolved in one place (:mod:`.run_config`: defaults <- recipe <- run file <- command line);
+:func:`train_run` (:mod:`.run`) trains a resolved configuration as ``train`` and ``quickstart`` do.
 """
 
 # public name -> the module that defines it; loaded (with torch) on first use, so importing the package
-# works in the runtime install too
-_EXPORTS = {"TrainConfig": "loop", "train": "loop", "RunError": "checkpoint", "load_model": "checkpoint",
-            "load_classifier": "checkpoint", "read_config": "checkpoint", "save_head": "checkpoint"}
+# (and the ``train`` command beside it) works in the runtime install too
+_EXPORTS = {"TrainConfig": "config", "RunConfig": "config", "resolve_run_config": "run_config", "train": "loop",
+            "train_run": "run", "RunError": "checkpoint", "load_model": "checkpoint", "load_classifier": "checkpoint",
+            "read_config": "checkpoint", "save_head": "checkpoint"}
 __all__ = list(_EXPORTS)
 
 

@@ -14,22 +14,20 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import Field
-from pydantic.dataclasses import dataclass
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.contract import WindowSet
 from ..data.hashing import data_hash
 from ..models import FlowFM, ModelConfig, build_model
-from ..models.config import CHECKED
 from ..progress import progress_bar
-from .batches import STEP_STRIDE, BatchPlan, Batches, as_tensor, step_generator
+from .batches import BatchPlan, Batches, as_tensor, step_generator
 from .checkpoint import check_resume, check_run_dir, clear_run, load_train_state, save_checkpoint, write_run_config
+from .config import TrainConfig
 from .model_card import write_model_card
 from .optim import Optimiser, freeze
 from .precision import attention_backend, autocast_dtype, grad_scaler
@@ -39,28 +37,6 @@ from .trackers import MetricsLog, check_logger
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
-Positive = Annotated[int, Field(ge=1)]
-
-
-@dataclass(config=CHECKED)
-class TrainConfig:
-    """How a run trains; every field is range-checked when set, before anything is built or written."""
-
-    steps: Annotated[int, Field(ge=1, lt=STEP_STRIDE)] = 1000  # (seed, step) pairs name the step generators
-    batch_size: Positive = 64
-    lr: Annotated[float, Field(gt=0.0)] = 1e-3
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.05
-    decay: Literal["matrices", "all"] = "matrices"  # matrices: on weight matrices only (not norms, biases, embeddings)
-    warmup: Annotated[int, Field(ge=0)] = 100
-    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
-    grad_clip: Annotated[float, Field(gt=0.0)] = 1.0
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # training/precision.py; fp16 trains with a GradScaler
-    attention: Literal["auto", "math", "default"] = "auto"  # auto: math kernel on CPU, PyTorch's choice on CUDA
-    compile: bool = False  # torch.compile (inductor): 1.06-1.17x in fp32 on a 2-core Xeon after ~54 s; slower under bf16
-    log_every: Positive = 10
-    ckpt_every: Positive = 500
 
 
 def normalisation(X) -> tuple[list[float], list[float]]:
@@ -90,10 +66,10 @@ def train(data: WindowSet, out: str | Path, model_cfg: ModelConfig, cfg: TrainCo
     after that step of the ``cfg.steps`` schedule, to fit a job's time slice; ``resume``
     continues from the last checkpoint; ``force`` deletes a run already in ``out`` and starts over
     (without either, a run in ``out`` is refused). ``logger`` (tensorboard, mlflow) also sends the
-    metrics to an experiment tracker (:mod:`.trackers`). ``run_file`` (a run file's tables) is
-    saved as ``out/run.toml``. Nothing is written before the options, ``out``, the logger and the
-    data (normalised here, every window read once) have been checked. Returns the model with its
-    EMA weights.
+    metrics to an experiment tracker (:mod:`.trackers`). ``run_file`` (a run file's tables,
+    :meth:`~.config.RunConfig.tables`) is saved as ``out/run.toml``. Nothing is written before
+    the options, ``out``, the logger and the data (normalised here, every window read once) have
+    been checked. Returns the model with its EMA weights.
 
     Fine-tuning: ``init`` is a trained model to start from instead of a new one (its
     configuration, normalisation included, is kept: pass ``init.cfg`` as ``model_cfg``);

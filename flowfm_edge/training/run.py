@@ -1,42 +1,39 @@
-"""One training run from the command line's settings: the options, run directory and logger checked, the data
-read, then :func:`~.loop.train`; ``train`` and ``quickstart`` run it.
+"""Train a resolved run configuration into a run directory: what ``train`` and ``quickstart`` do.
 
->>> train_run("synthetic", Path("runs/a"), "nano", {}, {"steps": 10})   # doctest: +SKIP
+>>> run = resolve_run_config({"source": "synthetic", "steps": 10})   # doctest: +SKIP
+>>> train_run(run, "runs/try")                                       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable
 
-from ..progress import console
+from ..data import load_source
+from .checkpoint import check_run_dir
+from .config import RunConfig
+from .loop import train
+from .trackers import check_logger
 
 
-def train_run(data: str, out: Path, preset: str, model_kw: dict, train_kw: dict, resume: bool = False,
-              until: Optional[int] = None, rate: Optional[float] = None, device: Optional[str] = None,
-              logger: str = "none", force: bool = False, verify: str = "quick") -> None:
-    """Check the options, the run directory and the logger, read the data, then train (see ``training.train``)."""
-    from ..data import load_source
-    from ..models import OBJECTIVES, ModelConfig
-    from .checkpoint import check_run_dir
-    from .loop import TrainConfig, train as train_loop
-    from .run_config import resolved_run_config
-    from .trackers import check_logger
+def train_run(run: RunConfig, out: str | Path, *, resume: bool = False, until: int | None = None,
+              device: str | None = None, logger: str = "none", force: bool = False, verify: str = "quick",
+              log: Callable[[str], None] = print):
+    """Check the run directory and the logger, read the data, then train (:func:`~.loop.train`); the trained model.
 
-    objective = model_kw.get("objective", "flow")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
-    model_cfg = ModelConfig.from_preset(preset, **model_kw)
-    cfg = TrainConfig(**train_kw)
+    ``out`` gets the checkpoint, ``metrics.csv`` and ``run.toml`` (``run.tables()``); ``verify``
+    is how a shard store given as data is checked at open (quick or full).
+    """
+    out = Path(out)
     if int(os.environ.get("RANK", "0")) == 0:
         check_run_dir(out, resume, force)
     check_logger(logger)
-    ws = load_source(data, split="pretrain", rate=rate, verify=verify)
-    ws.meta["spec"] = data
-    console.print(f"training {objective} model ({preset}) on {len(ws)} windows from {ws.source} for {cfg.steps} steps "
-                  f"of batch {cfg.batch_size}", highlight=False)
-    resolved = resolved_run_config({"source": data, "rate": rate}, model_cfg, cfg)
-    train_loop(ws, out, model_cfg, cfg, resume=resume, device=device, until=until, logger=logger, force=force,
-               run_file=resolved)
-    console.print(f"wrote {out}/checkpoint and {out}/metrics.csv")
+    ws = load_source(run.data.source, split="pretrain", rate=run.data.rate, verify=verify)
+    ws.meta["spec"] = run.data.source
+    log(f"training {run.model.objective} model ({run.model.preset}) on {len(ws)} windows from {ws.source} for "
+        f"{run.train.steps} steps of batch {run.train.batch_size}")
+    model = train(ws, out, run.model, run.train, resume=resume, device=device, until=until, logger=logger,
+                  force=force, run_file=run.tables())
+    log(f"wrote {out}/checkpoint and {out}/metrics.csv")
+    return model

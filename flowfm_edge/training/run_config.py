@@ -1,7 +1,13 @@
-"""Run configuration files: ``train --config run.toml`` and the resolved ``RUN/run.toml`` every run saves.
+"""One run configuration, resolved in one place: defaults <- recipe <- run file <- command line.
 
-A file has up to three tables; every key is optional and names a field of the typed config it
-maps onto, so a file can set what the command line does not expose (``dim``, ``ema_decay``,
+:func:`resolve_run_config` starts from the typed configs' defaults (:mod:`.config`,
+``ModelConfig``), applies the recipe (:data:`flowfm_edge.recipe.RECIPE`: what the ablations
+changed), then a run file (``train --config run.toml``), then the options given on the command
+line, and returns a :class:`~.config.RunConfig`. The run saves its tables as ``RUN/run.toml``
+(:func:`~.checkpoint.write_run_config`), which ``--config`` takes back to train the same run again.
+
+A run file has up to three tables; every key is optional and names a field of the typed config
+it maps onto, so a file can set what the command line does not expose (``dim``, ``ema_decay``,
 ``grad_clip``, ...). Values are checked by those configs when the file is read (types and ranges:
 a batch of 0, an EMA of 2 or an infinite learning rate name the file and the key)::
 
@@ -17,46 +23,83 @@ a batch of 0, an EMA of 2 or an infinite learning rate name the file and the key
     steps = 10000
     lr = 1e-3
 
-Options given on the command line win over the file; the file wins over the defaults. The run
-saves what it resolved to as ``RUN/run.toml`` (:func:`~.checkpoint.write_run_config`), which
-``--config`` takes back to train the same run again.
+Options given on the command line win over the file; the file wins over the defaults.
 
->>> cfg = read_run_config("run.toml")  # doctest: +SKIP
->>> cfg["train"]["steps"]              # doctest: +SKIP
-10000
+>>> run = resolve_run_config({"source": "synthetic", "steps": 10})
+>>> run.train.steps, run.train.warmup, run.model.p_dgs
+(10, 10, 0.0)
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, Mapping
 
-from ..models import ModelConfig
-from .loop import TrainConfig
+from ..models import OBJECTIVES, ModelConfig
+from ..recipe import RECIPE
+from .config import COMPUTED, SECTIONS, DataConfig, RunConfig, TrainConfig, cut_warmup
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-COMPUTED = ("norm_mean", "norm_std")  # from the data at the start of training, never from a file
+SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}  # field -> its section
+PRESET_WIDTH = ("r_dim",)  # 0 on the command line: the preset's width
 
 
-def _fields(cls) -> dict[str, type]:
-    return {f.name: type(f.default) if f.default is not dataclasses.MISSING else list for f in dataclasses.fields(cls)}
+def resolve_run_config(options: Mapping[str, Any] | None = None, run_file: str | Path | None = None,
+                       recipe: Mapping[str, Mapping] = RECIPE) -> RunConfig:
+    """The run configuration: the defaults, then ``recipe``, then ``run_file``, then ``options``.
+
+    ``options`` are fields by name, whatever their section (``{"steps": 10, "p_dgs": 0.5}``);
+    None means not given. A run file is checked on its own first, so its errors name the file
+    and the key. The warm-up is cut to the number of steps.
+    """
+    layers = [recipe, read_run_config(run_file) if run_file is not None else {}, sections(options or {})]
+    tables = {section: {} for section in SECTIONS}
+    for layer in layers:
+        for section, values in layer.items():
+            tables[section].update(values)
+    return build_run_config(tables)
 
 
-SECTIONS: dict[str, dict[str, type]] = {
-    "data": {"source": str, "rate": float},
-    "model": {k: t for k, t in _fields(ModelConfig).items() if k not in COMPUTED},
-    "train": _fields(TrainConfig),
-}
+def sections(options: Mapping[str, Any]) -> dict[str, dict]:
+    """Options by field name -> a run file's tables; None values are not given."""
+    unknown = sorted(set(options) - set(SECTION_OF))
+    if unknown:
+        raise ValueError(f"unknown run configuration field(s) {unknown}; known: {', '.join(sorted(SECTION_OF))}")
+    tables: dict[str, dict] = {section: {} for section in SECTIONS}
+    for key, value in options.items():
+        if value is not None and not (key in PRESET_WIDTH and value == 0):
+            tables[SECTION_OF[key]][key] = value
+    return tables
+
+
+def options_given(params: Mapping[str, Any], config: type | None = None) -> dict[str, Any]:
+    """The fields among a command's parameters that were given (not None): a run's, or those of ``config`` (a
+    typed config class)."""
+    names = SECTION_OF if config is None else {f.name for f in dataclasses.fields(config)}
+    return {k: v for k, v in params.items() if k in names and v is not None}
+
+
+def build_run_config(tables: Mapping[str, Mapping]) -> RunConfig:
+    """The typed configs of a run file's tables (the preset fills the size fields the tables leave out)."""
+    model = dict(tables.get("model", {}))
+    preset = model.pop("preset", ModelConfig.preset)
+    objective = model.get("objective", ModelConfig.objective)
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; available: {', '.join(OBJECTIVES)}")
+    model_cfg = ModelConfig.from_preset(preset, **model)
+    train = cut_warmup(TrainConfig(**tables.get("train", {})))
+    return RunConfig(DataConfig(**tables.get("data", {})), model_cfg, train)
 
 
 def _check_value(path: Path, section: str, key: str, value, kind: type):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if kind is type(None) or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     raise ValueError(f"{path}: [{section}] {key} must be {kind.__name__}, got {value!r} ({type(value).__name__})")
 
@@ -68,8 +111,10 @@ def read_run_config(path: str | Path) -> dict[str, dict]:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"--config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    except IsADirectoryError:
+        raise ValueError(f"--config {path}: a directory; pass a run file (TOML), e.g. RUN/run.toml") from None
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown table(s) {unknown}; a run file has [data], [model] and [train]")
@@ -88,28 +133,19 @@ def read_run_config(path: str | Path) -> dict[str, dict]:
 
 
 def _check_ranges(path: Path, tables: dict[str, dict]) -> None:
-    """Build the typed configs from the file's values, so a value out of range names the file and the key."""
+    """Build each typed config from the file's values alone, so a value out of range names the file and the key."""
     from pydantic import ValidationError
 
     from ..validation import one_line
 
     model = dict(tables["model"])
-    preset = model.pop("preset", "nano")
+    preset = model.pop("preset", ModelConfig.preset)
     for section, build in (("train", lambda: TrainConfig(**tables["train"])),
-                           ("model", lambda: ModelConfig.from_preset(preset, **model))):
+                           ("model", lambda: ModelConfig.from_preset(preset, **model)),
+                           ("data", lambda: DataConfig(**tables["data"]))):
         try:
             build()
         except ValidationError as exc:
             raise ValueError(f"{path}: [{section}] {one_line(exc)}") from None
-        except ValueError as exc:  # an unknown preset
+        except ValueError as exc:  # an unknown preset, a cross-field check
             raise ValueError(f"{path}: [{section}] {exc}") from None
-    rate = tables["data"].get("rate")
-    if rate is not None and not 0 < rate < float("inf"):
-        raise ValueError(f"{path}: [data] rate must be a positive number of samples per second, got {rate!r}")
-
-
-def resolved_run_config(data: dict, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict]:
-    """What a run trained with, as a run file's tables (None values and computed fields left out)."""
-    model = {k: v for k, v in model_cfg.to_dict().items() if k not in COMPUTED}
-    clean = lambda d: {k: v for k, v in d.items() if v is not None}  # noqa: E731  (TOML has no null)
-    return {"data": clean(data), "model": clean(model), "train": clean(dataclasses.asdict(train_cfg))}

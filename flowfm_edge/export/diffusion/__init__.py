@@ -1,8 +1,8 @@
 """Exporting the diffusion twin: its graph list, graph kit (inputs, PyTorch reference, modules) and manifest entries.
 
-``export_bundle`` exports a run whose objective is ``diffusion`` through the ONNX path
-(:mod:`..onnx`) with :data:`KIT`; ONNX export, INT8, validation gates, golden files and the
-bundle itself are the FlowFM path's.
+``export_bundle`` exports a run whose objective is ``diffusion`` with :data:`TWIN`, its model
+kit, through the cpu target's ONNX path (:mod:`..onnx`), each graph with :data:`KIT`; ONNX
+export, INT8, validation gates, golden files and the bundle itself are the FlowFM path's.
 
 - ``--graphs velocity`` exports the ``denoiser`` step, ``sampler`` one fused DDIM sampler per
   ``--steps`` value (``--solver`` does not apply);
@@ -21,28 +21,12 @@ from ...calibration.trajectories import generator_conditions, noise_like
 from ...models.diffusion import DiffusionTwin, sample_loop
 from .. import inputs as flow_inputs
 from ..inputs import GraphKit
+from ..job import ModelKit
 from .graphs import DDPM_STEPS, build_graph, graph_spec
 
 DDIM_CALIB_WINDOWS = 4  # windows whose DDIM trajectories calibrate the denoiser, per exported schedule
 DDPM_CALIB_WINDOWS = 2  # windows whose 1000-step DDPM trajectories calibrate it too
 # Seed offsets ``seed + k``: one fixed k per draw, as in :mod:`..inputs` (independent, reproducible streams).
-
-
-def check_target(target) -> None:
-    if target.name != "cpu":
-        raise ValueError(f"target {target.name!r}: the diffusion twin exports to the cpu target only "
-                         "(ONNX for onnxruntime); use --target cpu")
-
-
-def graph_specs(graphs: list[str], cfg, n_classes: int, opts) -> list:
-    """One spec per graph; ``sampler`` gives one fused DDIM sampler per ``opts.steps``."""
-    if opts.guidance:
-        raise ValueError("--guidance: fused DDIM samplers of the diffusion twin take no guidance weight; "
-                         "leave --guidance out")
-    specs = [graph_spec(g, cfg, n_classes) for g in graphs if g != "sampler"]
-    if "sampler" in graphs:
-        specs += [graph_spec("sampler", cfg, steps=k) for k in dict.fromkeys(opts.steps)]
-    return specs
 
 
 @torch.no_grad()
@@ -111,20 +95,46 @@ def reference(spec, model: DiffusionTwin, head, feeds: dict[str, np.ndarray], ba
     return np.concatenate(outs)
 
 
-def manifest_section(manifest: dict, opts, model: DiffusionTwin) -> dict:
-    """Name the model, and list DDPM-1000 as a sampler that runtimes loop over the denoiser graph."""
-    manifest["model"]["name"] = "flowfm-diffusion-twin"
-    for s in manifest["samplers"]:
-        s["sampler"] = "ddim"
-    if "denoiser" in manifest["graphs"]:
-        manifest["samplers"].append({
-            "name": f"sampler-ddpm-{DDPM_STEPS}", "solver": "ddpm", "sampler": "ddpm", "steps": DDPM_STEPS,
-            "nfe": DDPM_STEPS, "loop": "denoiser", "guidance": None, "schedule": model.cfg.schedule,
-            "timesteps": f"every timestep, {DDPM_STEPS - 1} down to 0",
-            "alpha_bar": [float(a) for a in model.alpha_bar.double()],
-            "note": "not a fused graph: the runtime runs the denoiser graph once per step (ancestral DDPM, "
-                    "step noise from the seed)"})
-    return manifest
+class TwinKit(ModelKit):
+    """The diffusion twin's model kit: the FlowFM encoder and classifier, the denoiser step and fused DDIM samplers,
+    on the cpu target; DDPM-1000 listed as a loop over the denoiser."""
+
+    name = "diffusion"
+
+    def check(self, target, opts) -> None:
+        if target.name != "cpu":
+            raise ValueError(f"target {target.name!r}: the diffusion twin exports to the cpu target only "
+                             "(ONNX for onnxruntime); use --target cpu")
+        if opts.guidance:
+            raise ValueError("--guidance: fused DDIM samplers of the diffusion twin take no guidance weight; "
+                             "leave --guidance out")
+
+    def schedules(self, opts) -> list[tuple[str, int]]:
+        return [("ddim", k) for k in opts.steps]
+
+    def graphs(self, job, names: list[str]) -> list[tuple]:
+        """One spec per graph; ``sampler`` gives one fused DDIM sampler per ``--steps`` value."""
+        cfg, n_classes = job.model.cfg, len(job.classes or [])
+        specs = [graph_spec(g, cfg, n_classes) for g in names if g != "sampler"]
+        if "sampler" in names:
+            specs += [graph_spec("sampler", cfg, steps=k) for k in dict.fromkeys(job.opts.steps)]
+        return [(spec, KIT) for spec in specs]
+
+    def manifest_section(self, manifest: dict, job) -> dict:
+        """Name the model, and list DDPM-1000 as a sampler that runtimes loop over the denoiser graph."""
+        manifest["model"]["name"] = "flowfm-diffusion-twin"
+        for s in manifest["samplers"]:
+            s["sampler"] = "ddim"
+        if "denoiser" in manifest["graphs"]:
+            manifest["samplers"].append({
+                "name": f"sampler-ddpm-{DDPM_STEPS}", "solver": "ddpm", "sampler": "ddpm", "steps": DDPM_STEPS,
+                "nfe": DDPM_STEPS, "loop": "denoiser", "guidance": None, "schedule": job.model.cfg.schedule,
+                "timesteps": f"every timestep, {DDPM_STEPS - 1} down to 0",
+                "alpha_bar": [float(a) for a in job.model.alpha_bar.double()],
+                "note": "not a fused graph: the runtime runs the denoiser graph once per step (ancestral DDPM, "
+                        "step noise from the seed)"})
+        return manifest
 
 
 KIT = GraphKit(feeds, reference, build_graph)
+TWIN = TwinKit()

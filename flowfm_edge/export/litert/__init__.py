@@ -14,19 +14,17 @@ Bundle files: ``litert/<artefact>.<precision>.tflite`` and ``golden/<artefact>/*
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ...bundle.golden import Golden
 from ..environment import package_version
 from ..graphs import GraphSpec
-from ..inputs import FLOWFM_KIT, GraphKit
+from ..inputs import GraphKit
+from ..job import ExportJob
 from ..validation import artefact_entry, check_artefact, summary_line
 
 ORDER = ("fp32", "fp16", "int8-dynamic", "int8")
 
 
-def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target: str, bundle: Path,
-                 log, kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
+def export_graph(job: ExportJob, spec: GraphSpec, kit: GraphKit) -> tuple[list[dict], dict]:
     """Every precision of one graph as LiteRT models: returns (artefact entries, golden entry)."""
     from ...calibration import ArrayReader
     from .convert import NamedInputs, convert_fp32, convert_int8, quantize_weights, require_litert, sample_kwargs
@@ -34,14 +32,14 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
     from ...runtimes.litert_interpreter import run_isolated
 
     version = require_litert()
-    batch = int(getattr(opts, "fixed_batch", 1) or 1)
-    calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
-    ref = kit.reference(spec, model, head, check)
-    norm = (model.cfg.norm_mean, model.cfg.norm_std)
+    model, opts, bundle = job.model, job.opts, job.bundle
+    batch = int(opts.fixed_batch or 1)
+    calib, check, n_real, labels = kit.feeds(spec, model, job.windows, job.schedules, seed=opts.seed)
+    ref = kit.reference(spec, model, job.head, check)
     golden = Golden(bundle, spec.name, check)
     golden.save("reference", ref)
 
-    module = NamedInputs(kit.build(spec, model, head), spec.input_names).eval()
+    module = NamedInputs(kit.build(spec, model, job.head), spec.input_names).eval()
     kwargs = sample_kwargs(spec, check, batch)
     models, export_info = {}, {"exporter": "litert-torch", "litert_torch": version, "batch": batch}
     if any(p in opts.precisions for p in ("fp32", "fp16", "int8-dynamic")):  # full INT8 comes from torch directly
@@ -49,7 +47,7 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
         models["fp32"] = (fp32, None)
     for precision in [p for p in ORDER if p in opts.precisions and p != "fp32"]:
         if precision == "int8":
-            content, quant = convert_int8(module, kwargs, calib, spec.signal_input, getattr(opts, "int8_io", False))
+            content, quant = convert_int8(module, kwargs, calib, spec.signal_input, opts.int8_io)
             quant["calibration_set"] = ArrayReader(calib).describe()
             quant["calibration_method"] = "minmax weights, histogram activations (PT2E)"
         else:
@@ -67,23 +65,23 @@ def export_graph(spec: GraphSpec, model, head, windows, schedules, opts, target:
                         threads=opts.threads)
     artefacts = []
     for i, precision in enumerate(order):
-        validation = check_artefact(spec, precision, outs[i], ref, opts.limits, norm, labels, n_real)
+        validation = check_artefact(spec, precision, outs[i], ref, opts.limits, job.norm, labels, n_real)
         kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
-        log(summary_line(spec.name, precision, export_info, validation) + f" [LiteRT, batch {batch}]" + kept)
+        job.log(summary_line(spec.name, precision, export_info, validation) + f" [LiteRT, batch {batch}]" + kept)
         if precision not in opts.precisions:
             paths[precision].unlink()
             continue
         golden.save(f"output.{precision}", outs[len(order) + i])
         content, quant = models[precision]
-        artefacts.append({**artefact_entry(spec, precision, target, "tflite", bundle, paths[precision],
+        artefacts.append({**artefact_entry(spec, precision, job.target.name, "tflite", bundle, paths[precision],
                                            {**export_info, "batch": batch}, quant, validation),
                           "litert": summary(content)})
     return artefacts, golden.entry(spec.input_names, spec.output_name)
 
 
-def manifest_section(manifest: dict, opts) -> dict:
+def manifest_section(manifest: dict, job: ExportJob) -> dict:
     """Fixed shapes in the graph signatures, the LiteRT build facts and versions; returns the manifest."""
-    batch = int(getattr(opts, "fixed_batch", 1) or 1)
+    batch = int(job.opts.fixed_batch or 1)
     for graph in manifest["graphs"].values():
         for tensor in graph["inputs"] + graph["outputs"]:
             tensor["shape"] = [batch if isinstance(d, str) else d for d in tensor["shape"]]
@@ -91,7 +89,7 @@ def manifest_section(manifest: dict, opts) -> dict:
     manifest["litert"] = {
         "batch": batch,
         "batch_note": "LiteRT models have fixed shapes; runtimes feed any batch in chunks of this size",
-        "int8_io": bool(getattr(opts, "int8_io", False)),
+        "int8_io": bool(job.opts.int8_io),
         "runtime": "ai-edge-litert Interpreter (XNNPACK delegate applied by default)",
         "versions": {"litert_torch": package_version("litert-torch"), "ai_edge_litert": package_version("ai-edge-litert"),
                      "ai_edge_quantizer": package_version("ai-edge-quantizer"), "torchao": package_version("torchao")},

@@ -15,24 +15,25 @@ import tempfile
 from pathlib import Path
 
 from ...bundle.golden import Golden
-from ..inputs import FLOWFM_KIT, GraphKit
+from ..graphs import GraphSpec
+from ..inputs import GraphKit
+from ..job import ExportJob
 from ..validation import artefact_entry, check_artefact, run_onnx_many, summary_line
 
 
-def export_graph(spec, model, head, windows, schedules, opts, target: str, bundle: Path, log,
-                 kit: GraphKit = FLOWFM_KIT) -> tuple[list[dict], dict]:
+def export_graph(job: ExportJob, spec: GraphSpec, kit: GraphKit) -> tuple[list[dict], dict]:
     """Every precision of one graph: returns (artefact entries, golden entry)."""
     from .convert import export_onnx
     from .sampler_loop import LoopedSampler
 
-    calib, check, n_real, labels = kit.feeds(spec, model, windows, schedules, seed=opts.seed)
-    ref = kit.reference(spec, model, head, check)
-    norm = (model.cfg.norm_mean, model.cfg.norm_std)
+    model, opts, bundle = job.model, job.opts, job.bundle
+    calib, check, n_real, labels = kit.feeds(spec, model, job.windows, job.schedules, seed=opts.seed)
+    ref = kit.reference(spec, model, job.head, check)
     golden = Golden(bundle, spec.name, check)
     golden.save("reference", ref)
     fp32 = bundle / "onnx" / f"{spec.name}.fp32.onnx"
     with tempfile.TemporaryDirectory() as tmp:
-        module, args = kit.build(spec, model, head), kit.example_args(spec, model)
+        module, args = kit.build(spec, model, job.head), kit.example_args(spec, model)
         looped = LoopedSampler(module, spec, args, Path(tmp)) if spec.sampler is not None else None
         export_info = looped.export_fp32(fp32) if looped is not None else export_onnx(module, args, spec, fp32)
         artefacts = []
@@ -40,12 +41,12 @@ def export_graph(spec, model, head, windows, schedules, opts, target: str, bundl
             path, quant = _quantised(precision, spec, fp32, looped, calib, opts)
             # The golden rows run on their own: dynamic INT8 scales depend on the whole batch.
             out, golden_out = run_onnx_many(path, [check, golden.inputs], opts.threads)
-            validation = check_artefact(spec, precision, out, ref, opts.limits, norm, labels, n_real)
+            validation = check_artefact(spec, precision, out, ref, opts.limits, job.norm, labels, n_real)
             kept = "" if precision in opts.precisions else " [quantisation source, not kept]"
-            log(summary_line(spec.name, precision, export_info, validation) + kept)
+            job.log(summary_line(spec.name, precision, export_info, validation) + kept)
             golden.save(f"output.{precision}", golden_out)
             if precision in opts.precisions:  # else the FP32 graph was only the source of quantisation
-                artefacts.append(artefact_entry(spec, precision, target, "onnx", bundle, path, export_info, quant,
+                artefacts.append(artefact_entry(spec, precision, job.target.name, "onnx", bundle, path, export_info, quant,
                                                 validation))
     if "fp32" not in opts.precisions:
         fp32.unlink()
@@ -72,6 +73,6 @@ def _quantised(precision: str, spec, fp32: Path, looped, calib: dict, opts) -> t
                                                                                            float_head=head)
 
 
-def manifest_section(manifest: dict, opts) -> dict:
+def manifest_section(manifest: dict, job: ExportJob) -> dict:
     """The cpu target adds nothing to the manifest beyond the common sections."""
     return manifest
