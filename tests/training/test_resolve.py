@@ -53,7 +53,7 @@ def test_warmup_is_cut_to_the_steps():
 
 
 def test_a_run_saves_tables_that_resolve_to_the_same_run(tmp_path):
-    from flowfm_edge.training.run_config import write_run_config
+    from flowfm_edge.training.checkpoint import write_run_config
 
     run = resolve_run_config({"source": "synthetic", "rate": 50, "preset": "tiny", "view_shift": 30, "lr": 2e-3})
     path = write_run_config(tmp_path / "run.toml", run.tables())
