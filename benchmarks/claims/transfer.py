@@ -19,7 +19,7 @@ The hand-crafted features and raw windows are scored once per protocol (they do 
 on the run). Reported per variant: mean +- SD over seeds of each figure, and the paired
 gain over the untrained twin. Writes ``benchmarks/results/claims_transfer_<data>_<preset>_<steps>steps.{json,md,png}``.
 
-    python benchmarks/claims_transfer.py --preset nano --steps 1000 --seeds 0,1,2 \\
+    python -m benchmarks.claims.transfer --preset nano --steps 1000 --seeds 0,1,2 \\
         --variants recipe,rot-view,rot-both,mag,demean,r16,hapt+synthetic
 """
 
@@ -32,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from claims_common import RESULTS, RUNS, data_name, markdown_table, pyplot, recipe_tag, train_config, write_outputs
+from benchmarks.claims.runs import RUNS, add_out_dir, data_name, recipe_tag, train_config, write_outputs
+from benchmarks.kit import ints, markdown_table
 from flowfm_edge.data import load_source
 from flowfm_edge.models import ModelConfig
+from flowfm_edge.plots import pyplot, save_figure
 from flowfm_edge.recipe import model_overrides
 from flowfm_edge.training import load_model, read_config, train
 
@@ -137,13 +139,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--shots", default="1,5,10", type=lambda s: tuple(int(x) for x in s.split(",") if x))
+    ap.add_argument("--shots", default="1,5,10", type=lambda s: tuple(ints(s)))
     ap.add_argument("--draws", type=int, default=10, help="few-shot draws per k")
     ap.add_argument("--rotations", default="random,30,60,90", type=lambda s: tuple(x for x in s.split(",") if x))
     ap.add_argument("--rotation-seed", type=int, default=0)
     ap.add_argument("--train-only", action="store_true", help="train the runs one at a time and stop")
     ap.add_argument("--score-only", action="store_true", help="score the runs already trained (train none)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
+    add_out_dir(ap)
     args = ap.parse_args()
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -184,7 +187,7 @@ def report(args, names: list[str], seeds: list[int], runs: dict) -> None:
         result["rows"].append(row)
         print(f"{name:<15} seed {seed}: home {row['home']['FlowFM r']:.3f} transfer {row['transfer']['FlowFM r']:.3f} "
               f"rotation drop {row['rotation_drop']['FlowFM r']['random']:+.3f}", flush=True)
-        write_report(stem, result, names)
+        write_report(args.out_dir, stem, result, names)
 
 
 def stat(values: list[float]) -> tuple[float, float]:
@@ -219,7 +222,7 @@ def summarise(result: dict, names: list[str]) -> list[dict]:
     return out
 
 
-def write_report(stem: str, result: dict, names: list[str]) -> None:
+def write_report(out_dir: Path, stem: str, result: dict, names: list[str]) -> None:
     summary = summarise(result, names)
     result["summary"] = summary
     if not summary:
@@ -257,11 +260,11 @@ def write_report(stem: str, result: dict, names: list[str]) -> None:
     md += "\n\nDrop of HAPT per-subject macro-F1 when the test windows are rotated (fitted as recorded):\n\n"
     md += markdown_table(["variant", "features", "as recorded", *[c if c == "random" else f"{c} deg" for c in conditions]],
                          rot)
-    write_outputs(stem, json.loads(json.dumps(result)), md)
-    plot(stem, summary, b)
+    out = write_outputs(out_dir, stem, json.loads(json.dumps(result)), md)
+    plot(out.with_suffix(".png"), stem, summary, b)
 
 
-def plot(stem: str, summary: list[dict], baselines: dict) -> None:
+def plot(path: Path, stem: str, summary: list[dict], baselines: dict) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     x = np.arange(len(summary))
@@ -283,9 +286,7 @@ def plot(stem: str, summary: list[dict], baselines: dict) -> None:
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6)
     fig.suptitle(stem.replace("_", " "), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -1,69 +1,78 @@
 """Cohort-scale figures: the shard store (conversion, training throughput, peak memory), device-file
 conversion, and embedding recordings with an INT8 bundle (1 and 2 processes, Ray).
 
-    python benchmarks/cohort_scale.py store --gb 20 --participants 200 --steps 300 --repeats 2
-    python benchmarks/cohort_scale.py devices --participants 4 --hours 6 --workers 1,2
-    python benchmarks/cohort_scale.py embed --bundle bundles/tiny --recordings 8 --hours 2 --ray
+    python -m benchmarks.perf.cohort_scale store --gb 20 --participants 200 --steps 300 --repeats 2
+    python -m benchmarks.perf.cohort_scale devices --participants 4 --hours 6 --workers 1,2
+    python -m benchmarks.perf.cohort_scale embed --bundle bundles/tiny --recordings 8 --hours 2 --ray
 
 ``store``: synthetic windows (HAPT-shaped windows from the simulator, tiled per participant with a
 per-participant gain) are written as ``.npz`` sources, converted with ``data shard`` (windows/s,
 GB/s), then nano trains ``--steps`` steps from (a) the whole store, (b) a store of its first
 ``--memory-gb`` GB and (c) the same windows in memory, each in its own process with one torch
 thread, variants interleaved per repeat; windows/s over the steps after the first 20 and the
-process's peak resident memory (``ru_maxrss``, which counts mapped file pages while they are
-mapped). ``devices``: ``.cwa`` files written from the format's description (the tests' writer),
+process's peak resident memory (VmHWM, which counts mapped file pages while they are mapped;
+earlier results, to 2026-12-03, read ``ru_maxrss``). ``devices``: ``.cwa`` files written from the
+format's description (:mod:`benchmarks.kit.device_files`),
 converted into a store through actipy with 1 and 2 workers: participant-hours of recording per
 second. ``embed``: ``embed-files`` over Sensor Logger recordings with the bundle's INT8 encoder,
 one process, two processes (``--part 1/2`` and ``2/2`` side by side), and Ray Data with two actors.
-Every part writes ``benchmarks/results/cohort_scale_<part>.json``.
+Every part writes ``benchmarks/results/cohort_scale_<part>.json`` (or ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path("benchmarks/results")
+from benchmarks.kit import result_path, start_environment, write_result
+
 WINDOW_BYTES = 3 * 300 * 4
-
-
-def write_json(name: str, result: dict) -> None:
-    from flowfm_edge.bench.environment import environment
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result["env"] = environment(threads=1)
-    (RESULTS / f"cohort_scale_{name}.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS / f'cohort_scale_{name}.json'}")
 
 
 # --- store -----------------------------------------------------------------------------------------
 
-TRAIN = r"""
-import csv, json, resource, sys, tempfile, numpy as np, torch
-torch.set_num_threads(1)
-from flowfm_edge.data import WindowSet, load_source
-from flowfm_edge.models import ModelConfig
-from flowfm_edge.training import TrainConfig, train
-kind, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ws = load_source(path)
-if kind == "memory":
-    ws = WindowSet(X=np.asarray(ws.X), y=None, pid=ws.pid)
-with tempfile.TemporaryDirectory() as out:
-    train(ws, out, ModelConfig.from_preset("nano"), TrainConfig(steps=steps, warmup=10, log_every=1, ckpt_every=10**9),
-          progress=False, device="cpu")
-    t = [float(r["elapsed_s"]) for r in csv.DictReader(open(out + "/metrics.csv"))]
-print(json.dumps({"windows_per_s": (steps - 20) * 64 / (t[-1] - t[19]), "windows": len(ws),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+def train_from(kind: str, path: str, steps: int) -> dict:
+    """Nano trained ``steps`` steps from the store at ``path`` (``kind`` "store") or from its windows loaded into
+    memory ("memory"), one torch thread; windows/s after the first 20 steps and this process's peak RSS.
+    Run in a fresh process of its own (:func:`train_in_child`), so the peak is this training's."""
+    import csv
+    import tempfile
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # before torch loads in this fresh process
+    import torch
+
+    from benchmarks.kit.program import vm_hwm_kb
+    from flowfm_edge.data import WindowSet, load_source
+    from flowfm_edge.models import ModelConfig
+    from flowfm_edge.training import TrainConfig, train
+
+    torch.set_num_threads(1)
+    ws = load_source(path)
+    if kind == "memory":
+        ws = WindowSet(X=np.asarray(ws.X), y=None, pid=ws.pid)
+    with tempfile.TemporaryDirectory() as out:
+        train(ws, out, ModelConfig.from_preset("nano"), TrainConfig(steps=steps, warmup=10, log_every=1, ckpt_every=10**9),
+              progress=False, device="cpu")
+        with open(Path(out) / "metrics.csv") as f:
+            t = [float(r["elapsed_s"]) for r in csv.DictReader(f)]
+    return {"windows_per_s": (steps - 20) * 64 / (t[-1] - t[19]), "windows": len(ws), "peak_rss_mb": vm_hwm_kb() / 1024}
+
+
+def train_in_child(kind: str, path: str, steps: int) -> dict:
+    """:func:`train_from` in a fresh interpreter (spawned)."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(train_from, kind, path, steps).result()
 
 
 def make_sources(root: Path, gb: float, participants: int, files: int) -> list[str]:
@@ -104,7 +113,7 @@ def sub_store(store: Path, out: Path, gb: float) -> Path:
     return out
 
 
-def bench_store(args) -> None:
+def bench_store(args) -> dict:
     from flowfm_edge.data.store import write_store
 
     root = Path(args.work)
@@ -129,14 +138,9 @@ def bench_store(args) -> None:
     variants = {"store, all": ("store", store), f"store, first {args.memory_gb:g} GB": ("store", small),
                 f"memory, same {args.memory_gb:g} GB": ("memory", small)}
     runs: dict[str, list[dict]] = {k: [] for k in variants}
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
     for rep in range(args.repeats):
         for name, (kind, path) in variants.items():
-            out = subprocess.run([sys.executable, "-c", TRAIN, kind, str(path), str(args.steps)], capture_output=True,
-                                 text=True, env=env)
-            if out.returncode:
-                raise SystemExit(out.stderr)
-            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            runs[name].append(train_in_child(kind, str(path), args.steps))
             r = runs[name][-1]
             print(f"  repeat {rep + 1}: {name:<24} {r['windows_per_s']:7.1f} windows/s, peak RSS {r['peak_rss_mb']:.0f} MB",
                   flush=True)
@@ -148,20 +152,17 @@ def bench_store(args) -> None:
     for name, row in table.items():
         row["x_memory"] = row["windows_per_s"] / mem
         print(f"{name:<26} {row['gb']:6.1f} {row['windows_per_s']:10.1f} {row['x_memory']:9.3f} {row['peak_rss_mb']:12.0f}")
-    write_json("store", {"args": vars(args), "conversion": conversion, "training": table})
+    return {"conversion": conversion, "training": table}
 
 
 # --- devices ---------------------------------------------------------------------------------------
 
-def bench_devices(args) -> None:
-    import importlib.util
+def bench_devices(args) -> dict:
     from datetime import datetime
 
+    from benchmarks.kit import device_files as writer
     from flowfm_edge.data.store import write_store
 
-    spec = importlib.util.spec_from_file_location("device_files", Path("tests/data/readers/device_files.py"))
-    writer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(writer)
     root = Path(args.work) / "devices"
     raw = root / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -187,7 +188,7 @@ def bench_devices(args) -> None:
                          "windows": index["windows"], "mb_per_s": mb / s}
         print(f"  {workers} worker(s): {s:.1f} s, {rows[workers]['participant_hours_per_s']:.1f} participant-hours/s, "
               f"{rows[workers]['mb_per_s']:.1f} MB/s of .cwa", flush=True)
-    write_json("devices", {"args": vars(args), "cwa_mb": mb, "workers": rows})
+    return {"cwa_mb": mb, "workers": rows}
 
 
 def _split(raw: Path, parts: int) -> list[Path]:
@@ -206,7 +207,7 @@ def _split(raw: Path, parts: int) -> list[Path]:
 
 # --- embed -----------------------------------------------------------------------------------------
 
-def bench_embed(args) -> None:
+def bench_embed(args) -> dict:
     root = Path(args.work) / "embed"
     recs = root / "recordings"
     recs.mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def bench_embed(args) -> None:
         rows["ray, 2 actors"] = {"seconds": s, "windows": rows_out, "windows_per_s": rows_out / s}
         print(f"  ray, 2 actors: {rows_out} windows in {s:.1f} s, {rows_out / s:.0f} windows/s (includes Ray start-up)",
               flush=True)
-    write_json("embed", {"args": vars(args), "recording_hours": args.recordings * args.hours, "rows": rows})
+    return {"recording_hours": args.recordings * args.hours, "rows": rows}
 
 
 def _windows(out: Path) -> int:
@@ -284,8 +285,12 @@ def main() -> None:
     e.add_argument("--ray", action="store_true")
     for p in (s, d, e):
         p.add_argument("--work", default="runs/cohort-scale", help="scratch folder (large for `store`)")
+        p.add_argument("--out", type=Path, help="the result JSON (default benchmarks/results/cohort_scale_PART.json)")
     args = ap.parse_args()
-    {"store": bench_store, "devices": bench_devices, "embed": bench_embed}[args.part](args)
+    env = start_environment(threads=1)
+    result = {"store": bench_store, "devices": bench_devices, "embed": bench_embed}[args.part](args)
+    recorded = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"}
+    write_result(result_path(args.out, f"cohort_scale_{args.part}"), {"args": recorded, **result}, env)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ end to end: from the publish of the message holding a window's last sample to th
 - ``kill``: a kill -9 of the gateway under the same load, then a start: the windows lost (counted against the
   stream's grid) beside the bound the restarted gateway reported.
 
-    python benchmarks/gateway_mqtt.py --bundle bundles/tiny --devices 100 1000 --seconds 60 --faults --kill
+    python -m benchmarks.perf.gateway_mqtt --bundle bundles/tiny --devices 100 1000 --seconds 60 --faults --kill
 
 Writes ``benchmarks/results/gateway_mqtt.json`` (or ``--out``) and prints a Markdown summary.
 """
@@ -23,10 +23,8 @@ Writes ``benchmarks/results/gateway_mqtt.json`` (or ``--out``) and prints a Mark
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -36,10 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("gateway_harness", HERE.parent / "tests/runtimes/gateway_harness.py")
-h = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(h)
+from benchmarks.kit import mqtt as h
+from benchmarks.kit import result_path, start_environment, write_result
+from flowfm_edge.bench.environment import load_average
 
 HOP_S, WINDOW_S = 5, 10
 
@@ -107,10 +104,6 @@ def proc_cpu_s(pid: int) -> float:
 def proc_hwm_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def latencies(fleet: Fleet, events: list[tuple[dict, float]]) -> np.ndarray:
@@ -293,16 +286,15 @@ def kill(args, n: int, folder: Path) -> dict:
     return out
 
 
-def environment(args) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    mosq = subprocess.run([h.mosquitto_binary(), "-h"], capture_output=True, text=True).stdout.splitlines()[0]
+def versions(args) -> dict:
+    """What this benchmark depends on beside the machine: the broker, the libraries, the gateway's settings."""
     import onnxruntime
     import paho.mqtt
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "mosquitto": mosq,
-            "onnxruntime": onnxruntime.__version__, "paho_mqtt": paho.mqtt.__version__, "bundle": str(args.bundle),
-            "threads": args.threads, "gateway_config": args.gateway_config.read_text() if args.gateway_config else None,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": load_average()}
+    mosquitto = subprocess.run([h.mosquitto_binary(), "-h"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {"mosquitto": mosquitto, "onnxruntime": onnxruntime.__version__, "paho_mqtt": paho.mqtt.__version__,
+            "bundle": str(args.bundle), "threads": args.threads,
+            "gateway_config": args.gateway_config.read_text() if args.gateway_config else None}
 
 
 def main() -> None:
@@ -318,9 +310,10 @@ def main() -> None:
     ap.add_argument("--aligned", action="store_true", help="all device clocks start together: window bursts")
     ap.add_argument("--gateway-config", type=Path, help="a gateway.toml for the gateway (e.g. [stream] max_delay_s)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/flowfm-gateway-bench"))
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "gateway_mqtt.json")
+    ap.add_argument("--out", type=Path, help="the result JSON (default benchmarks/results/gateway_mqtt.json)")
     args = ap.parse_args()
-    res = {"environment": environment(args), "steady": [], "faults": None, "kill": None}
+    env = start_environment(threads=args.threads)
+    res = {"setup": versions(args), "steady": [], "faults": None, "kill": None}
     for n in args.devices:
         res["steady"].append(steady(args, n, args.work / f"steady-{n}"))
         print(json.dumps(res["steady"][-1]), flush=True)
@@ -330,10 +323,7 @@ def main() -> None:
     if args.kill:
         res["kill"] = kill(args, max(args.devices), args.work / "kill")
         print(json.dumps(res["kill"]), flush=True)
-    res["environment"]["load_average_end"] = load_average()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(result_path(args.out, "gateway_mqtt"), res, env)
 
 
 if __name__ == "__main__":

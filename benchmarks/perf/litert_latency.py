@@ -14,7 +14,7 @@ reported. Prints a table; writes JSON and Markdown.
 
     flowfm-edge train --data hapt --preset tiny --steps 300 --out runs/tiny
     flowfm-edge probe runs/tiny --data hapt
-    python benchmarks/litert_latency.py --run runs/tiny --calib hapt --f1-data hapt
+    python -m benchmarks.perf.litert_latency --run runs/tiny --calib hapt --f1-data hapt
 
 Bundles are kept under ``--work`` (default ``runs/<run>-litert-bench``) and reused unless
 ``--fresh``.
@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.kit import ints, result_path, start_environment, time_blocks, write_result
+from flowfm_edge.bench.report import table
+
 GRAPHS = ("encoder", "classifier", "velocity", "sampler")
 LITERT = ("fp32", "fp16", "int8-dynamic", "int8")
 ORT = ("fp32", "int8", "int8-dynamic")
-RESULTS = Path("benchmarks/results")
 
 
 # --- the timing worker: numpy + one runtime, run as a child process ----------------------------------------
@@ -50,23 +52,6 @@ def _feeds(inputs: dict[str, list], seed: int = 0) -> dict[str, np.ndarray]:
             if name == "x":
                 feeds[name][:, 2] += 1.0  # gravity on z
     return feeds
-
-
-def _timed(call, repeats: int, calls: int, warmup: int = 3) -> dict:
-    t0 = time.perf_counter()
-    call()
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        call()
-    blocks = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            call()
-        blocks.append((time.perf_counter() - t0) / calls * 1e3)
-    b = np.array(blocks)
-    return {"median_ms": float(np.median(b)), "min_ms": float(b.min()), "max_ms": float(b.max()),
-            "cv_percent": float(100 * b.std() / b.mean()), "first_ms": first * 1e3, "repeats": repeats, "calls": calls}
 
 
 def worker(request: dict) -> list[dict]:
@@ -85,13 +70,14 @@ def worker(request: dict) -> list[dict]:
             opts.intra_op_num_threads, opts.inter_op_num_threads = request["threads"], 1
             session = ort.InferenceSession(job["path"], opts, providers=["CPUExecutionProvider"])
             call = lambda: session.run(None, feeds)  # noqa: E731
-        out.append({**job, **_timed(call, request["repeats"], request["calls"])})
+        out.append({**job, **time_blocks(call, request["repeats"], request["calls"])})
     return out
 
 
 def run_worker(runtime: str, threads: int, jobs: list[dict], repeats: int, calls: int) -> list[dict]:
     request = {"runtime": runtime, "threads": threads, "jobs": jobs, "repeats": repeats, "calls": calls}
-    res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(request)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", __spec__.name, "--worker", json.dumps(request)], capture_output=True,
+                         text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{runtime} timing worker failed (status {res.returncode}): {res.stderr[-1500:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -140,28 +126,26 @@ def held_out_f1(ws, test, run: Path, litert_bundle: Path, ort_bundle: Path) -> d
 
 def markdown(report: dict) -> str:
     lat = {(r["runtime"], r["name"], r["precision"], r["threads"]): r for r in report["latency"]}
-    size = report["bytes"]
-    lines = ["| graph | precision | LiteRT MB | LiteRT 1t ms | LiteRT 2t ms | ORT MB | ORT 1t ms | ORT 2t ms | LiteRT gate |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name in report["graphs"]:
-        for p in LITERT + tuple(q for q in ORT if q not in LITERT):
-            def cell(rt, t):
-                r = lat.get((rt, name, p, t))
-                return f"{r['median_ms']:.2f}" if r else "—"
 
-            def mb(rt):
-                b = size.get(f"{rt}:{name}.{p}")
-                return f"{b / 1e6:.2f}" if b else "—"
+    def ms(rt, name, p, t):
+        r = lat.get((rt, name, p, t))
+        return f"{r['median_ms']:.2f}" if r else "—"
 
-            gate = report["gates"].get(f"{name}.{p}", "—")
-            lines.append(f"| {name} | {p} | {mb('litert')} | {cell('litert', 1)} | {cell('litert', 2)} | {mb('ort')} "
-                         f"| {cell('ort', 1)} | {cell('ort', 2)} | {gate} |")
+    def mb(rt, name, p):
+        b = report["bytes"].get(f"{rt}:{name}.{p}")
+        return f"{b / 1e6:.2f}" if b else "—"
+
+    rows = [[name, p, mb("litert", name, p), ms("litert", name, p, 1), ms("litert", name, p, 2), mb("ort", name, p),
+             ms("ort", name, p, 1), ms("ort", name, p, 2), report["gates"].get(f"{name}.{p}", "—")]
+            for name in report["graphs"] for p in LITERT + tuple(q for q in ORT if q not in LITERT)]
+    lines = [table(["graph", "precision", "LiteRT MB", "LiteRT 1t ms", "LiteRT 2t ms", "ORT MB", "ORT 1t ms", "ORT 2t ms",
+                    "LiteRT gate"], rows)]
     f1 = report.get("held_out_f1")
     if f1:
         lines += ["", f"Held-out macro-F1 ({f1['data']}, {f1['test_windows']} windows of {f1['test_subjects']} "
                       f"subjects): torch {f1['macro_f1']['torch']:.4f}", "",
-                  "| classifier artefact | macro-F1 | drop (points) |", "|---|---|---|"]
-        lines += [f"| {k} | {f1['macro_f1'][k]:.4f} | {d:+.2f} |" for k, d in f1["drop_points"].items()]
+                  table(["classifier artefact", "macro-F1", "drop (points)"],
+                        [[k, f"{f1['macro_f1'][k]:.4f}", f"{d:+.2f}"] for k, d in f1["drop_points"].items()])]
     return "\n".join(lines) + "\n"
 
 
@@ -186,29 +170,48 @@ def gate_outcomes(manifest: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="trained run with a probe head (flowfm-edge probe); required")
     ap.add_argument("--calib", default="hapt", help="calibration/validation data (synthetic, hapt, .npz)")
     ap.add_argument("--f1-data", help="labelled data whose held-out subjects measure each classifier's macro-F1")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2", type=ints)
     ap.add_argument("--repeats", type=int, default=7, help="timed blocks per artefact")
     ap.add_argument("--calls", type=int, default=20, help="calls per timed block")
     ap.add_argument("--work", type=Path, help="where the bundles go (default runs/<run>-litert-bench)")
     ap.add_argument("--fresh", action="store_true", help="re-export even if the bundles exist")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/litert_latency_<run>.json)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    return ap
+
+
+def time_bundle(rt: str, manifest: dict, bundle: Path, args) -> tuple[list[dict], dict]:
+    """Every artefact of one bundle at batch 1 and each thread count, in a child process per thread count; sizes."""
+    jobs, sizes, latency = [], {}, []
+    for a in manifest["artefacts"]:
+        inputs = {t["name"]: [1 if isinstance(d, str) else d for d in t["shape"]] for t in manifest["graphs"][a["name"]]["inputs"]}
+        jobs.append({"runtime": rt, "name": a["name"], "graph": a["graph"], "precision": a["precision"],
+                     "path": str(bundle / a["file"]["path"]), "inputs": inputs})
+        sizes[f"{rt}:{a['name']}.{a['precision']}"] = a["file"]["bytes"]
+    for threads in args.threads:
+        for r in run_worker(rt, threads, jobs, args.repeats, args.calls):
+            latency.append({**r, "threads": threads})
+            print(f"  {rt:<7} {r['name']:<16} {r['precision']:<13} {threads}t: {r['median_ms']:8.2f} ms "
+                  f"(min {r['min_ms']:.2f}, max {r['max_ms']:.2f})", file=sys.stderr, flush=True)
+    return latency, sizes
+
+
+def main(argv=None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
     if args.run is None:
         ap.error("the following arguments are required: --run")
-
     from flowfm_edge.data import load_source, subject_split
-    from flowfm_edge.bench.environment import environment, load_average
 
-    env = environment(threads=None)  # each latency row names its thread count
+    env = start_environment(threads=None)  # each latency row names its thread count
     work = args.work or Path("runs") / f"{args.run.name}-litert-bench"
     ws = load_source(args.calib)
     test = None
@@ -216,41 +219,24 @@ def main(argv=None) -> int:
         if args.f1_data != args.calib:
             raise SystemExit("--f1-data must equal --calib, so calibration avoids the held-out subjects")
         train, test = subject_split(ws.pid, seed=42, where=ws.source)
-        calib = ws.subset(train)
-    else:
-        calib = ws
-    manifests = {"litert": export(args.run, work / "android", "android", LITERT, calib, args.fresh),
-                 "ort": export(args.run, work / "cpu", "cpu", ORT, calib, args.fresh)}
+    calib = ws.subset(train) if test is not None else ws
     bundles = {"litert": work / "android", "ort": work / "cpu"}
+    manifests = {"litert": export(args.run, bundles["litert"], "android", LITERT, calib, args.fresh),
+                 "ort": export(args.run, bundles["ort"], "cpu", ORT, calib, args.fresh)}
     latency, sizes = [], {}
     for rt, m in manifests.items():
-        jobs = []
-        for a in m["artefacts"]:
-            inputs = {t["name"]: [1 if isinstance(d, str) else d for d in t["shape"]] for t in m["graphs"][a["name"]]["inputs"]}
-            jobs.append({"runtime": rt, "name": a["name"], "graph": a["graph"], "precision": a["precision"],
-                         "path": str(bundles[rt] / a["file"]["path"]), "inputs": inputs})
-            sizes[f"{rt}:{a['name']}.{a['precision']}"] = a["file"]["bytes"]
-        for threads in [int(t) for t in args.threads.split(",")]:
-            for r in run_worker(rt, threads, jobs, args.repeats, args.calls):
-                latency.append({**r, "threads": threads})
-                print(f"  {rt:<7} {r['name']:<16} {r['precision']:<13} {threads}t: {r['median_ms']:8.2f} ms "
-                      f"(min {r['min_ms']:.2f}, max {r['max_ms']:.2f})", file=sys.stderr, flush=True)
+        lat, size = time_bundle(rt, m, bundles[rt], args)
+        latency, sizes = latency + lat, sizes | size
     f1 = held_out_f1(ws, test, args.run, bundles["litert"], bundles["ort"]) if test is not None else None
-    names = list(dict.fromkeys(a["name"] for a in manifests["litert"]["artefacts"]))
-    report = {"run": str(args.run), "graphs": names, "batch": 1, "statistic": "median over blocks of mean call time",
-              "repeats": args.repeats, "calls": args.calls,
-              "environment": {**env, "load_average_end": load_average()},
-              "litert_versions": manifests["litert"].get("litert"), "bytes": sizes, "latency": latency,
-              "gates": gate_outcomes(manifests["litert"]), "held_out_f1": f1,
+    report = {"run": str(args.run), "graphs": list(dict.fromkeys(a["name"] for a in manifests["litert"]["artefacts"])),
+              "batch": 1, "statistic": "median over blocks of mean call time", "repeats": args.repeats,
+              "calls": args.calls, "litert_versions": manifests["litert"].get("litert"), "bytes": sizes,
+              "latency": latency, "gates": gate_outcomes(manifests["litert"]), "held_out_f1": f1,
               "classifier_int8_size_ratio": sizes.get("litert:classifier.fp32", 0) / max(1, sizes.get("litert:classifier.int8", 1))}
-    out = args.out or RESULTS / f"litert_latency_{args.run.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
     md = markdown(report)
-    out.with_suffix(".md").write_text(md)
+    write_result(result_path(args.out, f"litert_latency_{args.run.name}"), report, env, md)
     print(md)
-    print(f"classifier FP32/full-INT8 size ratio: {report['classifier_int8_size_ratio']:.2f}x; load average {report['environment']['load_average_end']}")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    print(f"classifier FP32/full-INT8 size ratio: {report['classifier_int8_size_ratio']:.2f}x")
     return 0
 
 

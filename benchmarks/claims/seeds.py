@@ -19,17 +19,17 @@ same recipe and seed as a FlowFM run), scored under the same FD protocol with DD
 against its best DDIM, the matched FlowFM setting is the fewest-NFE one whose FD is at or below
 the upper end of the reference's interval (``flowfm_edge.evaluation.frechet.matches``), and the
 NFE ratio is the reference's NFE over it. ``--earlier-twins`` reads seeds measured before from a
-``claims_training_time.py`` result (its final FlowFM and twin sweeps).
+``benchmarks.claims.training_time`` result (its final FlowFM and twin sweeps).
 
     flowfm-edge train --data hapt --preset tiny --steps 10000 --seed 1 --resume \\
         --out runs/claims/hapt-tiny-flow-p0-10000steps-seed1
     flowfm-edge probe runs/claims/hapt-tiny-flow-p0-10000steps-seed1 --data hapt
-    CLAIMS_THREADS=2 python benchmarks/claims_seeds.py --data hapt --preset tiny --steps 10000 \\
+    CLAIMS_THREADS=2 python -m benchmarks.claims.seeds --data hapt --preset tiny --steps 10000 \\
         --runs runs/claims/hapt-tiny-flow-p0-10000steps-seed1 \\
         --earlier benchmarks/results/probe_hapt_tiny_10000steps.json:4.48:2.14:8.36
     flowfm-edge train --data hapt --preset tiny --steps 10000 --seed 1 --objective diffusion --resume \\
         --out runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1
-    CLAIMS_THREADS=2 python benchmarks/claims_seeds.py ... --twins runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
+    CLAIMS_THREADS=2 python -m benchmarks.claims.seeds ... --twins runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
         --earlier-twins benchmarks/results/claims_training_time_hapt_tiny.json
 """
 
@@ -40,7 +40,9 @@ import json
 import statistics
 from pathlib import Path
 
-from claims_common import best_quality, data_name, feature_net, load, markdown_table, training_reference, write_outputs
+from benchmarks.claims.runs import (add_out_dir, arguments, best_quality, data_name, feature_net, load,
+                                    training_reference, write_outputs)
+from benchmarks.kit import ints, markdown_table
 from flowfm_edge.evaluation.frechet import format_fd, matches
 from flowfm_edge.training import read_config
 
@@ -99,7 +101,7 @@ def twin_row(run: Path, args, real, reference, net) -> dict:
 
 
 def earlier_twins(path: str) -> tuple[dict, dict]:
-    """Per seed, the final FlowFM and twin sweeps of a ``claims_training_time.py`` result."""
+    """Per seed, the final FlowFM and twin sweeps of a ``benchmarks.claims.training_time`` result."""
     seeds = json.loads(Path(path).read_text())["seeds"]
     return ({s["seed"]: s["curves"]["flow"][-1]["rows"] for s in seeds},
             {s["seed"]: {"seed": s["seed"], "source": path, "rows": s["curves"]["diffusion"][-1]["rows"]} for s in seeds})
@@ -134,7 +136,7 @@ def summary(rows: list[dict]) -> dict:
             "best FD": stat([r["fd"]["fd"] for r in rows if "fd" in r])}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="hapt")
     ap.add_argument("--preset", default="tiny")
@@ -142,14 +144,19 @@ def main() -> None:
     ap.add_argument("--runs", default="", help="comma-separated run directories, each probed with `flowfm-edge probe`")
     ap.add_argument("--earlier", default="", help="comma-separated seeds measured before: PROBE_JSON[:FD[:LOW:HIGH]], "
                                                   "or a claims_seeds_*.json result (all its rows)")
-    ap.add_argument("--flow-steps", default="1,2,4,8", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--flow-steps", default="1,2,4,8", type=ints)
     ap.add_argument("--solver", default="midpoint")
     ap.add_argument("--n", type=int, default=1000, help="generated windows per FD")
     ap.add_argument("--twins", default="", help="comma-separated diffusion twins at the same budget (matched by seed)")
-    ap.add_argument("--earlier-twins", default="", help="a claims_training_time.py result JSON: seeds measured before")
-    ap.add_argument("--ddim-steps", default="10,25,50", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--earlier-twins", default="", help="a benchmarks.claims.training_time result JSON: seeds measured before")
+    ap.add_argument("--ddim-steps", default="10,25,50", type=ints)
     ap.add_argument("--ddpm-steps", type=int, default=1000, help="the twin's DDPM ancestral steps (0: none)")
-    args = ap.parse_args()
+    add_out_dir(ap)
+    return ap
+
+
+def gather(args) -> tuple[list[dict], dict]:
+    """Every seed's row (earlier ones and the runs scored now) and every twin (by seed) with its NFE match."""
     runs = [Path(r) for r in args.runs.split(",") if r]
     twin_runs = [Path(r) for r in args.twins.split(",") if r]
     rows = [row for e in args.earlier.split(",") if e for row in earlier_rows(e)]
@@ -159,33 +166,44 @@ def main() -> None:
         net = feature_net(args.data)
         rows += [run_row(run, args, real, reference, net) for run in runs]
         twins |= {t["seed"]: t for t in (twin_row(run, args, real, reference, net) for run in twin_runs)}
-    if not rows:
-        ap.error("give --runs or --earlier")
     flow_sweeps |= {r["seed"]: r["fd_rows"] for r in rows if "fd_rows" in r}
     missing = [seed for seed in twins if seed not in flow_sweeps]
     if missing:
         raise SystemExit(f"twins of seeds {missing} have no FlowFM sweep at that seed; give its run in --runs")
     for seed, twin in twins.items():
         twin["match"] = nfe_match(flow_sweeps[seed], twin["rows"])
-    stats = summary(rows)
+    return rows, twins
+
+
+def seeds_table(rows: list[dict], stats: dict) -> str:
+    """One row per seed, then mean +- SD over seeds."""
     fd = lambda r: (f"{r['fd']['fd']:.2f} [{r['fd']['ci_low']:.2f}, {r['fd']['ci_high']:.2f}]"  # noqa: E731
                     if "ci_low" in r.get("fd", {}) else "-")
+    pm = lambda k, sign="": f"{stats[k]['mean']:{sign}.3f} +- {stats[k]['sd']:.3f}"  # noqa: E731
     table = [[r["seed"], r["FlowFM r"], r["untrained encoder"], r["FlowFM r"] - r["untrained encoder"], r["hand-crafted"],
               r["raw windows"], fd(r), r["source"]] for r in rows]
-    table.append(["mean +- SD", f"{stats['FlowFM r']['mean']:.3f} +- {stats['FlowFM r']['sd']:.3f}",
-                  f"{stats['untrained encoder']['mean']:.3f} +- {stats['untrained encoder']['sd']:.3f}",
-                  f"{stats['gain over untrained']['mean']:+.3f} +- {stats['gain over untrained']['sd']:.3f}",
+    table.append(["mean +- SD", pm("FlowFM r"), pm("untrained encoder"), pm("gain over untrained", "+"),
                   rows[0]["hand-crafted"], rows[0]["raw windows"],
                   f"{stats['best FD']['mean']:.2f} +- {stats['best FD']['sd']:.2f}", ""])
-    md = markdown_table(["seed", "FlowFM r", "untrained (same seed)", "gain", "hand-crafted", "raw", "best FD [95% CI]",
-                         "source"], table)
+    return markdown_table(["seed", "FlowFM r", "untrained (same seed)", "gain", "hand-crafted", "raw", "best FD [95% CI]",
+                           "source"], table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser()
+    args = ap.parse_args(argv)
+    rows, twins = gather(args)
+    if not rows:
+        ap.error("give --runs or --earlier")
+    stats = summary(rows)
+    md = seeds_table(rows, stats)
     if twins:
         md += "\n\n" + twin_table(twins)
         stats["matched NFE ratio"] = {ref: [t["match"][ref]["nfe_ratio"] for t in twins.values() if ref in t["match"]]
                                       for ref in ("ddpm", "best ddim")}
     stem = f"claims_seeds_{data_name(args.data)}_{args.preset}_{args.steps}steps"
-    write_outputs(stem, {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
-                         "twins": list(twins.values()), "summary": stats}, md)
+    write_outputs(args.out_dir, stem, {"protocol": {k: str(v) for k, v in arguments(args).items()}, "rows": rows,
+                                       "twins": list(twins.values()), "summary": stats}, md)
 
 
 def twin_table(twins: dict) -> str:

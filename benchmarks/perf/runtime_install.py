@@ -2,7 +2,7 @@
 the time to import the stream engine and to print ``flowfm-edge --help``, beside the full install (this
 environment: torch and every extra).
 
-    python benchmarks/runtime_install.py --bundle bundles/tiny [--wheels DIR] [--baseline-src DIR] [--repeats 7]
+    python -m benchmarks.perf.runtime_install --bundle bundles/tiny [--wheels DIR] [--baseline-src DIR] [--repeats 7]
 
 Two fresh venvs get this checkout (a copy) the way a user installs it, with the venv's own pip: ``compiled``
 with pip's defaults (every module compiled to bytecode at install) and ``no-compile`` with ``pip install
@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-IMPORT_STREAM = ("import time; t = time.perf_counter(); import flowfm_edge.runtimes.stream; "
-                 "print(time.perf_counter() - t)")
+from benchmarks.kit import result_path, start_environment, write_result
+
+ROOT = Path(__file__).resolve().parents[2]
+IMPORT_TIME = [str(ROOT / "benchmarks" / "kit" / "program.py"), "--import-time", "flowfm_edge.runtimes.stream"]
 TRAINING = ("torch", "scipy", "sklearn", "matplotlib")
 BOOTSTRAP = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence")  # python -m venv's
 
@@ -63,10 +64,7 @@ def make_venv(where: Path, source: Path, wheels: Path | None, *pip_args: str) ->
     index = ["--no-index", "--find-links", str(wheels)] if wheels else []
     subprocess.run([str(where / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *index, *pip_args,
                     str(source)], check=True, env=clean_env())
-    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    site = subprocess.run([str(where / "bin" / "python"), "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    return where, Path(site)
+    return where, next((where / "lib").glob("python*/site-packages"))
 
 
 def largest(site: Path, n: int = 8) -> dict:
@@ -90,12 +88,12 @@ def median_s(cmd: list[str], repeats: int, env: dict, inner: bool) -> float:
     for _ in range(repeats):
         t = time.perf_counter()  # run from / so that `python -m` finds no flowfm_edge in the working directory
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True, cwd="/")
-        times.append(float(res.stdout.strip().splitlines()[-1]) if inner else time.perf_counter() - t)
+        times.append(float(res.stdout.split()[-1]) if inner else time.perf_counter() - t)
     return statistics.median(times)
 
 
 def timings(python: str, cli: list[str], repeats: int, env: dict) -> dict:
-    return {"import_stream_s": median_s([python, "-c", IMPORT_STREAM], repeats, env, inner=True),
+    return {"import_stream_s": median_s([python, *IMPORT_TIME], repeats, env, inner=True),
             "help_wall_s": median_s([*cli, "--help"], repeats, env, inner=False)}
 
 
@@ -106,47 +104,49 @@ def copy_source(src: Path, dest: Path) -> Path:
     return dest
 
 
-def main() -> None:
+def runtime_venvs(args, source: Path, tmp: Path) -> dict:
+    """The runtime install twice: pip's default (bytecode compiled) and ``--no-compile``, before and after use."""
+    venv, site = make_venv(tmp / "compiled", source, args.wheels)
+    found = [m for m in TRAINING if (site / m).is_dir()]
+    out = {"compiled": {**disk(venv, site), "largest_du_mib": largest(site), "training_modules_found": found,
+                        **timings(str(venv / "bin" / "python"), [str(venv / "bin" / "flowfm-edge")], args.repeats,
+                                  clean_env())}}
+    lean, lean_site = make_venv(tmp / "no-compile", source, args.wheels, "--no-compile")
+    out["no_compile"] = {"installed": disk(lean, lean_site)}
+    samples = tmp / "samples.csv"
+    samples.write_text("".join(f"d{d},{i / 30:.4f},0.1,0.0,1.0\n" for d in range(4) for i in range(30 * 60)))
+    stream = ["stream", str(args.bundle), "--input", str(samples), "--output", str(tmp / "events.jsonl")]
+    for cmd in (["--help"], stream):
+        subprocess.run([str(lean / "bin" / "flowfm-edge"), *cmd], capture_output=True, check=True, env=clean_env())
+    out["no_compile"]["after_help_and_stream"] = disk(lean, lean_site)
+    return out
+
+
+def full_install(src: Path, repeats: int) -> dict:
+    """Start-up of the checkout at ``src`` in this environment (torch and every extra), its modules compiled first."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src / "flowfm_edge")], check=True)
+    return timings(sys.executable, [sys.executable, "-m", "flowfm_edge.cli"], repeats, clean_env(PYTHONPATH=str(src)))
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", type=Path, required=True, help="A bundle with a classifier, for the stream run.")
     ap.add_argument("--wheels", type=Path, help="Install only from this wheel folder (pip --no-index --find-links).")
     ap.add_argument("--baseline-src", type=Path, help="An older checkout's files, timed in the full install too.")
     ap.add_argument("--repeats", type=int, default=7)
-    args = ap.parse_args()
-    from flowfm_edge.bench.environment import environment
-
-    result = {"command": " ".join(sys.argv), "env": environment(threads=None)}
+    ap.add_argument("--out", type=Path, help="the result JSON (default benchmarks/results/runtime_install.json)")
+    args = ap.parse_args(argv)
+    env = start_environment(threads=None)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         source = copy_source(ROOT, tmp / "src")
-        venv, site = make_venv(tmp / "compiled", source, args.wheels)
-        py = str(venv / "bin" / "python")
-        code = f"import importlib.util as u; print([m for m in {TRAINING!r} if u.find_spec(m)])"
-        found = subprocess.run([py, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-        result["compiled"] = {**disk(venv, site), "largest_du_mib": largest(site), "training_modules_found": found,
-                              **timings(py, [str(venv / "bin" / "flowfm-edge")], args.repeats, clean_env())}
-        lean, lean_site = make_venv(tmp / "no-compile", source, args.wheels, "--no-compile")
-        result["no_compile"] = {"installed": disk(lean, lean_site)}
-        samples = tmp / "samples.csv"
-        samples.write_text("".join(f"d{d},{i / 30:.4f},0.1,0.0,1.0\n" for d in range(4) for i in range(30 * 60)))
-        stream = ["stream", str(args.bundle), "--input", str(samples), "--output", str(tmp / "events.jsonl")]
-        for cmd in (["--help"], stream):
-            subprocess.run([str(lean / "bin" / "flowfm-edge"), *cmd], capture_output=True, check=True, env=clean_env())
-        result["no_compile"]["after_help_and_stream"] = disk(lean, lean_site)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(source / "flowfm_edge")], check=True)
-        full = clean_env(PYTHONPATH=str(source))
-        result["full"] = timings(sys.executable, [sys.executable, "-m", "flowfm_edge.cli"], args.repeats, full)
+        result = runtime_venvs(args, source, tmp)
+        result["full"] = full_install(source, args.repeats)
         if args.baseline_src:
             base = copy_source(args.baseline_src, tmp / "baseline")
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(base / "flowfm_edge")], check=True)
-            old = clean_env(PYTHONPATH=str(base))
-            result["baseline_full"] = {"src": str(args.baseline_src), **timings(
-                sys.executable, [sys.executable, "-m", "flowfm_edge.cli"], args.repeats, old)}
-    out = ROOT / "benchmarks" / "results" / "runtime_install.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k not in ("env",)}, indent=2))
-    print(f"wrote {out}")
+            result["baseline_full"] = {"src": str(args.baseline_src), **full_install(base, args.repeats)}
+    write_result(result_path(args.out, "runtime_install"), result, env)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ the median of ``--rounds`` rounds of ``--calls`` calls, the variants interleaved
 them alike. The classifier variants also label HAPT's held-out subjects (the probe's
 subject-wise split, seed 42); the macro-F1 drop against torch is reported (gate: 0.5 point).
 
-    python benchmarks/encoder_int8.py --run runs/hapt-tiny --calib hapt --f1-data hapt
+    python -m benchmarks.perf.encoder_int8 --run runs/hapt-tiny --calib hapt --f1-data hapt
 """
 
 from __future__ import annotations
@@ -39,16 +39,14 @@ import copy
 import json
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.kit import ints, interleaved_ms, result_path, start_environment, write_result
+from flowfm_edge.bench.report import table
 from flowfm_edge.data import load_source, subject_split
-from flowfm_edge.bench.environment import environment, load_average
-
-RESULTS = Path("benchmarks/results")
 VARIANTS = ("fp32", "fused-fp32", "static", "static-8bit", "static-qop", "fused-static", "dynamic", "fused-dynamic",
             "attn-fp32", "attn-dynamic", "slim-fp32", "slim-dynamic")
 
@@ -177,20 +175,6 @@ def bound_call(s, x: np.ndarray):
     return lambda: s.run_with_iobinding(io)
 
 
-def timings(calls: dict, rounds: int, n: int) -> dict:
-    """Median ms per call of every callable, rounds interleaved."""
-    per = {k: [] for k in calls}
-    for fn in calls.values():
-        fn()
-    for _ in range(rounds):
-        for k, fn in calls.items():
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            per[k].append(1e3 * (time.perf_counter() - t0) / n)
-    return {k: float(np.median(v)) for k, v in per.items()}
-
-
 def macro_f1(data: str, clf, files: dict) -> dict:
     from sklearn.metrics import f1_score
 
@@ -206,76 +190,91 @@ def macro_f1(data: str, clf, files: dict) -> dict:
     return {"test_windows": int(len(test)), "macro_f1": f1, "drop_points": {k: 100 * (f1["torch"] - v) for k, v in f1.items()}}
 
 
-def main() -> None:
-    from flowfm_edge.export.graphs import ClassifierGraph, EncoderGraph, graph_spec
-    from flowfm_edge.export.inputs import example_args
-    from flowfm_edge.export.onnx.convert import export_onnx
-    from flowfm_edge.training import load_classifier
-
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, required=True, help="a run with a probe head (`flowfm-edge probe RUN --data hapt`)")
     ap.add_argument("--calib", default="hapt", help="calibration windows (128 drawn from its labelled split)")
     ap.add_argument("--f1-data", default="hapt")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2", type=ints)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--sessions", default="default,nospin,iobind", help="session settings timed: default, nospin, iobind")
     ap.add_argument("--variants", default="all", help="comma list of the encoder variants timed (default: all)")
     ap.add_argument("--name", default=None, help="results file suffix (default: the run's name)")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="the result JSON (default benchmarks/results/encoder_int8_NAME.json)")
+    return ap
+
+
+def build_all(clf, classes, calib: np.ndarray, tmp: Path) -> dict[str, dict]:
+    """Every variant of the encoder and the classifier graphs, from their FP32 exports (as exported, and with the
+    attention split for onnxruntime's fusion, checked equal to the model first)."""
+    from flowfm_edge.export.graphs import ClassifierGraph, EncoderGraph, graph_spec
+    from flowfm_edge.export.inputs import example_args
+    from flowfm_edge.export.onnx.convert import export_onnx
+
+    model, head = clf.model.eval(), clf.head.eval()
+    built = {}
+    for graph, module in (("encoder", EncoderGraph(model)), ("classifier", ClassifierGraph(model, head))):
+        spec = graph_spec(graph, model.cfg, n_classes=len(classes))
+        fp32, split_fp32 = tmp / f"{graph}.fp32.onnx", tmp / f"{graph}-split.fp32.onnx"
+        export_onnx(module.eval(), example_args(spec, model), spec, fp32)
+        split = split_attention(module).eval()
+        with torch.no_grad():
+            gap = (split(torch.from_numpy(calib)) - module(torch.from_numpy(calib))).abs().max().item()
+        if gap >= 1e-4:
+            raise SystemExit(f"split attention differs from the model by {gap}")
+        export_onnx(split, example_args(spec, model), spec, split_fp32)
+        built[graph] = build_variants(fp32, split_fp32, tmp, calib, model.cfg, head=graph == "classifier")
+    return built
+
+
+def time_encoders(model, built: dict, x1: np.ndarray, threads: int, timed: set, args, f1: dict | None) -> list[dict]:
+    """Torch eager and every timed encoder variant under every session setting, at ``threads``, interleaved."""
+    torch.set_num_threads(threads)
+    calls = {("torch", "-"): lambda: model.embed(torch.from_numpy(x1))}
+    for v, f in built.items():
+        if v not in timed:
+            continue
+        for opt in args.sessions.split(","):
+            s = session(f["path"], threads, spin=opt == "default")
+            calls[(v, opt)] = bound_call(s, x1) if opt == "iobind" else lambda s=s: s.run(None, {"x": x1})
+    with torch.no_grad():
+        ms = {k: float(np.median(v)) for k, v in interleaved_ms(calls, args.rounds, args.calls).items()}
+    rows = []
+    for (v, opt), t in ms.items():
+        drop = None if f1 is None or v == "torch" else round(f1["drop_points"].get(v, float("nan")), 3)
+        rows.append({"graph": "encoder", "variant": v, "session": opt, "threads": threads, "batch": 1,
+                     "median_ms": round(t, 4), "speedup_vs_torch": round(ms[("torch", "-")] / t, 2), "f1_drop_points": drop})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    from flowfm_edge.training import load_classifier
+
+    ap = parser()
+    args = ap.parse_args(argv)
     timed = set(VARIANTS) if args.variants == "all" else set(args.variants.split(","))
     bad = sorted(set(args.sessions.split(",")) - {"default", "nospin", "iobind"}) + sorted(timed - set(VARIANTS))
     if bad:
         ap.error(f"unknown session settings or variants: {', '.join(bad)}; variants: {', '.join(VARIANTS)}")
-    env = environment(threads=None)  # each row names its thread count
+    env = start_environment(threads=None)  # each row names its thread count
     clf, classes = load_classifier(args.run)
-    model, head = clf.model.eval(), clf.head.eval()
-    cfg = model.cfg
     ws = load_source(args.calib)
     calib = np.ascontiguousarray(ws.X[np.random.default_rng(0).choice(len(ws), 128, replace=False)], dtype=np.float32)
-    x1 = calib[:1]
-    rows, f1 = [], None
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        built = {}
-        for graph, module in (("encoder", EncoderGraph(model)), ("classifier", ClassifierGraph(model, head))):
-            spec = graph_spec(graph, cfg, n_classes=len(classes))
-            fp32, split_fp32 = tmp / f"{graph}.fp32.onnx", tmp / f"{graph}-split.fp32.onnx"
-            export_onnx(module.eval(), example_args(spec, model), spec, fp32)
-            split = split_attention(module).eval()
-            with torch.no_grad():
-                gap = (split(torch.from_numpy(calib)) - module(torch.from_numpy(calib))).abs().max().item()
-            assert gap < 1e-4, f"split attention differs from the model by {gap}"
-            export_onnx(split, example_args(spec, model), spec, split_fp32)
-            built[graph] = build_variants(fp32, split_fp32, tmp, calib, cfg, head=graph == "classifier")
+        built = build_all(clf, classes, calib, Path(tmp))
         f1 = macro_f1(args.f1_data, clf, built["classifier"]) if args.f1_data else None
-        for threads in (int(t) for t in args.threads.split(",")):
-            torch.set_num_threads(threads)
-            calls = {("torch", "-"): lambda: model.embed(torch.from_numpy(x1))}
-            for v, f in built["encoder"].items():
-                if v not in timed:
-                    continue
-                for opt in args.sessions.split(","):
-                    s = session(f["path"], threads, spin=opt == "default")
-                    calls[(v, opt)] = bound_call(s, x1) if opt == "iobind" else lambda s=s: s.run(None, {"x": x1})
-            with torch.no_grad():
-                ms = timings(calls, args.rounds, args.calls)
-            for (v, opt), t in ms.items():
-                rows.append({"graph": "encoder", "variant": v, "session": opt, "threads": threads, "batch": 1,
-                             "median_ms": round(t, 4), "speedup_vs_torch": round(ms[("torch", "-")] / t, 2),
-                             "f1_drop_points": None if f1 is None or v == "torch" else round(f1["drop_points"].get(v, float("nan")), 3)})
-                print(json.dumps(rows[-1]), flush=True)
+        for threads in args.threads:
+            rows += time_encoders(clf.model, built["encoder"], calib[:1], threads, timed, args, f1)
         notes = {g: {v: {k: x for k, x in f.items() if k != "path"} for v, f in b.items()} for g, b in built.items()}
     cols = ["threads", "variant", "session", "median_ms", "speedup_vs_torch", "f1_drop_points"]
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    name = args.name or args.run.name
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"encoder_int8_{name}.json").write_text(json.dumps(
-        {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "macro_f1": f1, "variants": notes,
-         "env": {**env, "load_average_end": load_average()}}, indent=2))
-    (RESULTS / f"encoder_int8_{name}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    md = table(cols, [[r[c] for c in cols] for r in rows])
+    write_result(result_path(args.out, f"encoder_int8_{args.name or args.run.name}"),
+                 {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "macro_f1": f1, "variants": notes},
+                 env, md)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ features and the raw windows are probed once on the same folds. Reported per var
 macro-F1 per-subject mean (mean and SD over seeds) and the gain over the untrained encoder
 (mean over seeds of the paired difference, with its SD).
 
-    python benchmarks/ablate_representation.py --data hapt --preset nano --steps 600 --seeds 0,1,2 \\
+    python -m benchmarks.claims.ablate_representation --data hapt --preset nano --steps 600 --seeds 0,1,2 \\
         --variants main,matrices,mask50,mask75,views,bottleneck,noise-heavy,p0.25,combo
 """
 
@@ -22,13 +22,16 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from claims_common import RESULTS, RUNS, best_quality, data_name, feature_net, markdown_table, pyplot, training_reference, write_outputs
+from benchmarks.claims.runs import (RUNS, add_out_dir, best_quality, data_name, feature_net, training_reference,
+                                    write_outputs)
+from benchmarks.kit import ints, markdown_table
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.baselines import fixed_features, untrained_like
 from flowfm_edge.evaluation.embed import embed_windows
 from flowfm_edge.evaluation.probe import probe_folds, probe_protocol
 from flowfm_edge.evaluation.splits import subject_folds
 from flowfm_edge.models import ModelConfig
+from flowfm_edge.plots import pyplot, save_figure
 from flowfm_edge.training import TrainConfig, load_model, read_config, train
 
 # name: (ModelConfig overrides, TrainConfig overrides). "main" is the recipe before these ablations.
@@ -79,24 +82,51 @@ def ensure(args, name: str, seed: int):
     return out, round(time.perf_counter() - t0, 1)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="hapt")
     ap.add_argument("--preset", default="nano")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default="0,1,2", type=ints)
     ap.add_argument("--variants", default="main,matrices,mask50,mask75,views,bottleneck,noise-heavy,p0.25,combo")
     ap.add_argument("--no-baselines", action="store_true", help="skip the hand-crafted and raw-window probes")
     ap.add_argument("--tag", default="", help="suffix of the result files (for runs split across processes)")
-    ap.add_argument("--fd-steps", default="", help="also score unconditional generation (r from the run's prior) at "
-                                                   "these Euler steps, e.g. 16: FD with its 95%% interval, N = 1000")
+    ap.add_argument("--fd-steps", default="", type=ints, help="also score unconditional generation (r from the run's "
+                                                              "prior) at these Euler steps, e.g. 16: FD with its 95%% "
+                                                              "interval, N = 1000")
     ap.add_argument("--merge", default="", help="comma-separated tags: merge their result files into one table and stop")
-    args = ap.parse_args()
+    add_out_dir(ap)
+    return ap
+
+
+def variant_row(args, name: str, seed: int, ws, folds, quality) -> dict:
+    """One run of ``name`` at ``seed`` (trained unless cached), probed beside its untrained twin; FD if asked."""
+    y = np.asarray(ws.y)
+    run, seconds = ensure(args, name, seed)
+    model, config = load_model(run)
+    p = probe_folds(embed_windows(model, ws.X), y, ws.pid, folds, n_classes=ws.n_classes)
+    p0 = probe_folds(embed_windows(untrained_like(model, seed), ws.X), y, ws.pid, folds, n_classes=ws.n_classes)
+    f1, f10 = p["per_subject"]["macro_f1"]["mean"], p0["per_subject"]["macro_f1"]["mean"]
+    row = {"variant": name, "seed": seed, "run": str(run), "train_seconds": seconds, "f1": f1,
+           "f1_pooled": p["pooled"]["macro_f1"], "f1_untrained": f10, "f1_untrained_pooled": p0["pooled"]["macro_f1"],
+           "gain": f1 - f10, "kappa": p["per_subject"]["kappa"]["mean"], "converged": p["converged"] and p0["converged"],
+           "final_loss": final_loss(run)}
+    if quality:
+        net, real, reference = quality
+        q = best_quality(model, "flow", real, net, args.fd_steps, reference=reference, seed=seed)
+        row |= {"fd": q["best"]["frechet"], "fd_sampler": q["best"]["sampler"], "fd_r": q["best"]["r"],
+                "fd_floor": q["floor"], "static_generated": q["best"]["static_fraction"]["generated"]}
+    print(f"{name:<12} seed {seed}: FlowFM {f1:.3f}  untrained {f10:.3f}  gain {f1 - f10:+.3f}"
+          f"  ({seconds or 'cached'} s)", flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.merge:
         return merge(args)
     threadpool_limits(1)  # one BLAS thread, like torch here: two such processes share the 2 cores
     ws = load_source(args.data, split="labelled")
-    y = np.asarray(ws.y)
     folds = subject_folds(ws.pid)
     stem = f"ablation_representation_{data_name(args.data)}_{args.preset}_{args.steps}steps{args.tag}"
     result = {"claim": "the FlowFM encoder beats its untrained twin and hand-crafted features (linear probe)",
@@ -104,33 +134,14 @@ def main() -> None:
                                                     "data": args.data, "variants": {k: VARIANTS[k] for k in
                                                                                      args.variants.split(",")}},
               "baselines": {}, "rows": []}
-    sets = {} if args.no_baselines else fixed_features(ws)
-    for name, F in sets.items():
-            result["baselines"][name] = probe_folds(F, y, ws.pid, folds, n_classes=ws.n_classes)
-            print(f"{name}: {result['baselines'][name]['per_subject']['macro_f1']['mean']:.3f}", flush=True)
-    fd_steps = [int(x) for x in args.fd_steps.split(",") if x]
-    if fd_steps:
-        net, (real, reference) = feature_net(args.data), training_reference(args.data)
+    for name, F in ({} if args.no_baselines else fixed_features(ws)).items():
+        result["baselines"][name] = probe_folds(F, np.asarray(ws.y), ws.pid, folds, n_classes=ws.n_classes)
+        print(f"{name}: {result['baselines'][name]['per_subject']['macro_f1']['mean']:.3f}", flush=True)
+    quality = (feature_net(args.data), *training_reference(args.data)) if args.fd_steps else None
     for name in args.variants.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            run, seconds = ensure(args, name, seed)
-            model, config = load_model(run)
-            p = probe_folds(embed_windows(model, ws.X), y, ws.pid, folds, n_classes=ws.n_classes)
-            p0 = probe_folds(embed_windows(untrained_like(model, seed), ws.X), y, ws.pid, folds, n_classes=ws.n_classes)
-            f1, f10 = p["per_subject"]["macro_f1"]["mean"], p0["per_subject"]["macro_f1"]["mean"]
-            result["rows"].append({"variant": name, "seed": seed, "run": str(run), "train_seconds": seconds,
-                                   "f1": f1, "f1_pooled": p["pooled"]["macro_f1"], "f1_untrained": f10,
-                                   "f1_untrained_pooled": p0["pooled"]["macro_f1"], "gain": f1 - f10,
-                                   "kappa": p["per_subject"]["kappa"]["mean"], "converged": p["converged"] and p0["converged"],
-                                   "final_loss": final_loss(run)})
-            if fd_steps:
-                q = best_quality(model, "flow", real, net, fd_steps, reference=reference, seed=seed)
-                result["rows"][-1] |= {"fd": q["best"]["frechet"], "fd_sampler": q["best"]["sampler"],
-                                       "fd_r": q["best"]["r"], "fd_floor": q["floor"],
-                                       "static_generated": q["best"]["static_fraction"]["generated"]}
-            print(f"{name:<12} seed {seed}: FlowFM {f1:.3f}  untrained {f10:.3f}  gain {f1 - f10:+.3f}"
-                  f"  ({seconds or 'cached'} s)", flush=True)
-            report(stem, result)
+        for seed in args.seeds:
+            result["rows"].append(variant_row(args, name, seed, ws, folds, quality))
+            report(args.out_dir, stem, result)
 
 
 def merge(args) -> None:
@@ -138,15 +149,16 @@ def merge(args) -> None:
     stem = f"ablation_representation_{data_name(args.data)}_{args.preset}_{args.steps}steps"
     merged, rows = None, {}
     for tag in args.merge.split(","):
-        part = json.loads((RESULTS / f"{stem}{tag}.json").read_text())
+        part = json.loads((args.out_dir / f"{stem}{tag}.json").read_text())
         merged = merged or part
         merged["baselines"] |= part["baselines"]
         merged["protocol"]["variants"] |= part["protocol"]["variants"]
         rows |= {(r["variant"], r["seed"]): r for r in part["rows"]}
     order = list(dict.fromkeys(v for v, _ in rows))
     merged["rows"] = sorted(rows.values(), key=lambda r: (order.index(r["variant"]), r["seed"]))
-    merged.pop("env", None)
-    report(stem, merged)
+    for key in ("env", "command", "date", "machine"):  # the merged file records its own
+        merged.pop(key, None)
+    report(args.out_dir, stem, merged)
 
 
 def final_loss(run) -> float:
@@ -173,14 +185,14 @@ def summarise(rows: list[dict]) -> list[list]:
     return out
 
 
-def report(stem: str, result: dict) -> None:
+def report(out_dir, stem: str, result: dict) -> None:
     table = summarise(result["rows"])
     base = [[k, "-", v["per_subject"]["macro_f1"]["mean"], v["per_subject"]["macro_f1"]["sd"], "-", "-", "-", "-", "-"]
             for k, v in result["baselines"].items()]
     md = markdown_table(["variant", "seeds", "FlowFM F1 (per-subject mean, mean over seeds)", "SD over seeds",
                          "untrained F1", "gain over untrained", "SD of gain", "final loss",
                          "FD unconditional (mean; 95% CI per seed)"], table + base)
-    write_outputs(stem, json.loads(json.dumps(result)), md)
+    out = write_outputs(out_dir, stem, json.loads(json.dumps(result)), md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(table))
@@ -192,9 +204,7 @@ def report(stem: str, result: dict) -> None:
     ax.set_xticks(x, [t[0] for t in table], fontsize=7, rotation=20)
     ax.set(ylabel="macro-F1 (per-subject mean)", ylim=(0.4, 1.0), title=stem.replace("_", " "))
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(f"benchmarks/results/{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ Two modes:
   minutes every few hours (so idle expiry and reconnection are exercised); RSS is sampled
   every simulated hour to show whether memory grows.
 
-    python benchmarks/gateway_stream.py --bundle bundles/tiny --devices 100 --minutes 10 --repeats 5
-    python benchmarks/gateway_stream.py --bundle bundles/tiny --soak-hours 24 --devices 8 --chunk 5
+    python -m benchmarks.perf.gateway_stream --bundle bundles/tiny --devices 100 --minutes 10 --repeats 5
+    python -m benchmarks.perf.gateway_stream --bundle bundles/tiny --soak-hours 24 --devices 8 --chunk 5
 
 Writes ``benchmarks/results/gateway_stream.json`` (or ``--out``) and a Markdown table next to it.
 """
@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.kit import result_path, start_environment, write_result
 
 RATES = (50, 100, 25, 30)
 
@@ -97,11 +99,56 @@ class Clock:
         return self.now
 
 
+class Tally:
+    """What one run counts: windows, time spent inside the gateway's calls, latencies, hourly RSS in a soak."""
+
+    def __init__(self, keep_all: bool):
+        from flowfm_edge.runtimes.stream_stats import LatencyHistogram
+
+        self.windows, self.in_gateway, self.rss_hourly = 0, 0.0, []
+        self.histogram, self.latencies, self.keep_all = LatencyHistogram(), [], keep_all
+
+    def call(self, fn, *args) -> None:
+        """``fn(*args)`` timed; the events it returns counted."""
+        s = time.perf_counter()
+        events = fn(*args)
+        self.in_gateway += time.perf_counter() - s
+        self.windows += len(events)
+        self.histogram.add([e.latency_s for e in events])
+        if self.keep_all:
+            self.latencies += [e.latency_s for e in events]
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else self.histogram.percentile(q)
+
+    def max(self) -> float:
+        return float(max(self.latencies)) if self.latencies else self.histogram.max
+
+
+def feed(args, gw, clock: Clock, devices: list[Device], tally: Tally, started: float) -> None:
+    """Every device's stream, ``--chunk`` seconds per push, round-robin; a soak takes devices offline and samples RSS."""
+    steps = int((args.soak_hours * 3600 if args.soak_hours else args.minutes * 60) / args.chunk)
+    for step in range(steps):
+        clock.now = step * args.chunk
+        hour = clock.now / 3600
+        for k, dev in enumerate(devices):
+            if args.soak_hours and hour > 1 and (hour + k + 1 / 6) % 3 < 1 / 3:  # offline 20 min of every 3 h, staggered
+                dev.skip(args.chunk)
+                continue
+            tally.call(gw.push, dev.name, *dev.chunk(args.chunk))
+        tally.call(gw.poll)
+        if args.soak_hours and int((step + 1) * args.chunk) % 3600 == 0:
+            tally.rss_hourly.append({"hour": round((step + 1) * args.chunk / 3600, 3), "rss_mb": round(rss_mb(), 2),
+                                     "windows": tally.windows, "active_devices": gw.stats()["active"],
+                                     "reconnections": gw.stats()["total"]["segments"] - len(devices),
+                                     "wall_s": round(time.perf_counter() - started, 2)})
+            print(json.dumps(tally.rss_hourly[-1]), file=sys.stderr, flush=True)
+
+
 def worker(args) -> dict:
     """One run in this process: returns its figures."""
     from flowfm_edge.bench.environment import load_average
     from flowfm_edge.runtimes.stream import GatewayStream
-    from flowfm_edge.runtimes.stream_stats import LatencyHistogram
 
     rss_start = rss_mb()
     clock = Clock()
@@ -110,60 +157,22 @@ def worker(args) -> dict:
     rss_loaded = rss_mb()
     rng = np.random.default_rng(args.seed)
     devices = [Device(i, rng) for i in range(args.devices)]
-    seconds = args.soak_hours * 3600 if args.soak_hours else args.minutes * 60
-    steps = int(seconds / args.chunk)
-    latency, latencies = LatencyHistogram(), []
-    windows, in_gateway = 0, 0.0
-    rss_hourly = []
+    tally = Tally(keep_all=not args.soak_hours)
     started, cpu_started = time.perf_counter(), time.process_time()
-    for step in range(steps):
-        clock.now = step * args.chunk
-        hour = clock.now / 3600
-        for k, dev in enumerate(devices):
-            if args.soak_hours and hour > 1 and (hour + k + 1 / 6) % 3 < 1 / 3:  # offline 20 min of every 3 h, staggered
-                dev.skip(args.chunk)
-                continue
-            t, xyz = dev.chunk(args.chunk)
-            s = time.perf_counter()
-            events = gw.push(dev.name, t, xyz)
-            in_gateway += time.perf_counter() - s
-            windows += len(events)
-            latency.add([e.latency_s for e in events])
-            if not args.soak_hours:
-                latencies += [e.latency_s for e in events]
-        s = time.perf_counter()
-        events = gw.poll()
-        in_gateway += time.perf_counter() - s
-        windows += len(events)
-        latency.add([e.latency_s for e in events])
-        if not args.soak_hours:
-            latencies += [e.latency_s for e in events]
-        if args.soak_hours and int((step + 1) * args.chunk) % 3600 == 0:
-            rss_hourly.append({"hour": round((step + 1) * args.chunk / 3600, 3), "rss_mb": round(rss_mb(), 2),
-                               "windows": windows, "active_devices": gw.stats()["active"],
-                               "reconnections": gw.stats()["total"]["segments"] - len(devices),
-                               "wall_s": round(time.perf_counter() - started, 2)})
-            print(json.dumps(rss_hourly[-1]), file=sys.stderr, flush=True)
-    s = time.perf_counter()
-    events = gw.close()
-    in_gateway += time.perf_counter() - s
-    windows += len(events)
-    latency.add([e.latency_s for e in events])
-    if not args.soak_hours:
-        latencies += [e.latency_s for e in events]
+    feed(args, gw, clock, devices, tally, started)
+    tally.call(gw.close)
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     stats = gw.stats()["total"]
-    lat = np.asarray(latencies) if latencies else None
-    p = (lambda q: float(np.percentile(lat, q))) if lat is not None else (lambda q: latency.percentile(q))
-    return {"windows": windows, "wall_s": wall, "gateway_s": in_gateway, "cpu_s": cpu, "windows_per_s": windows / wall,
-            "windows_per_cpu_s": windows / cpu, "loadavg": load_average(),
-            "windows_per_s_gateway": windows / in_gateway, "samples": stats["received"],
-            "samples_per_s": stats["received"] / wall, "latency_p50_ms": p(50) * 1e3, "latency_p99_ms": p(99) * 1e3,
-            "latency_max_ms": (float(lat.max()) if lat is not None else latency.max) * 1e3,
+    return {"windows": tally.windows, "wall_s": wall, "gateway_s": tally.in_gateway, "cpu_s": cpu,
+            "windows_per_s": tally.windows / wall, "windows_per_cpu_s": tally.windows / cpu, "loadavg": load_average(),
+            "windows_per_s_gateway": tally.windows / tally.in_gateway, "samples": stats["received"],
+            "samples_per_s": stats["received"] / wall, "latency_p50_ms": tally.percentile(50) * 1e3,
+            "latency_p99_ms": tally.percentile(99) * 1e3, "latency_max_ms": tally.max() * 1e3,
             "peak_rss_mb": max(peak_rss_mb(), rss_mb()), "rss_start_mb": rss_start, "rss_after_load_mb": rss_loaded,
-            "rss_end_mb": rss_mb(), "rss_hourly": rss_hourly, "stream_stats": stats, "batches": gw.stats()["batches"],
-            "torch_imported": "torch" in sys.modules, "scipy_imported": "scipy" in sys.modules}
+            "rss_end_mb": rss_mb(), "rss_hourly": tally.rss_hourly, "stream_stats": stats,
+            "batches": gw.stats()["batches"], "torch_imported": "torch" in sys.modules,
+            "scipy_imported": "scipy" in sys.modules}
 
 
 def worker_args(args, seed: int) -> list[str]:
@@ -173,7 +182,7 @@ def worker_args(args, seed: int) -> list[str]:
 
 
 def run_once(args, extra: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", *extra]
+    cmd = [sys.executable, "-m", __spec__.name, "--worker", *extra]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"worker failed ({' '.join(cmd)}):\n{res.stderr[-3000:]}")
@@ -186,28 +195,26 @@ def load_text(load: list[float] | None) -> str:
 
 
 def markdown(result: dict) -> str:
-    rows = []
-    for r in result["runs"]:
-        rows.append(f"| {r['repeat']} | {r['windows']:,} | {r['windows_per_s']:,.0f} | {r['windows_per_s_gateway']:,.0f} | "
-                    f"{r['windows_per_cpu_s']:,.0f} | {r['latency_p50_ms']:.1f} | {r['latency_p99_ms']:.1f} | "
-                    f"{r['peak_rss_mb']:.1f} | {load_text(r['loadavg'])} |")
-    m = result["median"]
-    c = result["config"]
+    from flowfm_edge.bench.report import table
+
+    m, c = result["median"], result["config"]
     head = (f"{c['devices']} devices, {c.get('soak_hours') or c['minutes']} {'h' if c.get('soak_hours') else 'min'} "
             f"of stream each, {c['chunk']} s per push, hop {c['hop']} s, batch {c['batch_size']}, "
             f"{c['precision']}, {c['threads']} threads{', pipeline' if c.get('pipeline') else ''}\n\n")
-    table = ("| run | windows | windows/s (wall) | windows/s (in gateway) | windows per CPU-s | latency p50 ms | "
-             "latency p99 ms | peak RSS MB | load avg at end |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
-             f"\n| **median** | | **{m['windows_per_s']:,.0f}** | {m['windows_per_s_gateway']:,.0f} | "
-             f"{m['windows_per_cpu_s']:,.0f} | **{m['latency_p50_ms']:.1f}** | **{m['latency_p99_ms']:.1f}** | "
-             f"**{m['peak_rss_mb']:.1f}** | |\n")
+    rows = [[r["repeat"], f"{r['windows']:,}", f"{r['windows_per_s']:,.0f}", f"{r['windows_per_s_gateway']:,.0f}",
+             f"{r['windows_per_cpu_s']:,.0f}", f"{r['latency_p50_ms']:.1f}", f"{r['latency_p99_ms']:.1f}",
+             f"{r['peak_rss_mb']:.1f}", load_text(r["loadavg"])] for r in result["runs"]]
+    rows.append(["**median**", "", f"**{m['windows_per_s']:,.0f}**", f"{m['windows_per_s_gateway']:,.0f}",
+                 f"{m['windows_per_cpu_s']:,.0f}", f"**{m['latency_p50_ms']:.1f}**", f"**{m['latency_p99_ms']:.1f}**",
+                 f"**{m['peak_rss_mb']:.1f}**", ""])
+    text = head + table(["run", "windows", "windows/s (wall)", "windows/s (in gateway)", "windows per CPU-s",
+                         "latency p50 ms", "latency p99 ms", "peak RSS MB", "load avg at end"], rows) + "\n"
     hourly = [h for r in result["runs"] for h in r["rss_hourly"]]
     if hourly:
-        table += ("\n| hour | RSS MB | windows so far | active devices | reconnections after expiry so far |\n"
-                  "|---|---|---|---|---|\n")
-        table += "\n".join(f"| {h['hour']:.0f} | {h['rss_mb']:.1f} | {h['windows']:,} | {h['active_devices']} | "
-                           f"{h.get('reconnections', '')} |" for h in hourly) + "\n"
-    return head + table
+        text += "\n" + table(["hour", "RSS MB", "windows so far", "active devices", "reconnections after expiry so far"],
+                             [[f"{h['hour']:.0f}", f"{h['rss_mb']:.1f}", f"{h['windows']:,}", h["active_devices"],
+                               h.get("reconnections", "")] for h in hourly]) + "\n"
+    return text
 
 
 def main() -> None:
@@ -230,12 +237,10 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    from flowfm_edge.bench.environment import environment, load_average
-
+    env = start_environment(threads=args.threads)
     repeats = 1 if args.soak_hours else args.repeats
     config = {k: v for k, v in vars(args).items() if k not in ("worker", "out")}
-    result = {"config": {**config, "bundle": str(args.bundle)}, "environment": environment(threads=args.threads),
-              "runs": []}
+    result = {"config": {**config, "bundle": str(args.bundle)}, "runs": []}
     for i in range(repeats):
         r = run_once(args, worker_args(args, args.seed + i))
         r["repeat"] = i + 1
@@ -247,14 +252,9 @@ def main() -> None:
     keys = ("windows_per_s", "windows_per_s_gateway", "windows_per_cpu_s", "latency_p50_ms", "latency_p99_ms",
             "peak_rss_mb")
     result["median"] = {k: statistics.median(r[k] for r in result["runs"]) for k in keys}
-    result["environment"]["load_average_end"] = load_average()
     stem = "gateway_stream_soak" if args.soak_hours else "gateway_stream"
-    out = args.out or Path(__file__).parent / "results" / f"{stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
+    write_result(result_path(args.out, stem), result, env, markdown(result))
     print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

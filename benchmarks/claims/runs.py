@@ -1,11 +1,13 @@
-"""Shared pieces of the paper-claim scripts (``claims_*.py``): runs, feature net, quality, output.
+"""What the claim scripts share: their pretraining runs, the frozen feature net, the FD protocol, their output.
 
 Runs live under ``runs/claims/`` and are named by everything that defines them, so a run
-one script trained is reused by another (training is deterministic given the name).
+one script trained is reused by another (training is deterministic given the name). Results go
+to ``--out-dir`` (default ``benchmarks/results/``) through :func:`benchmarks.kit.write_result`.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowfm_edge.bench.environment import environment, load_average
+from benchmarks.kit import RESULTS, start_environment, write_result
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import load_feature_net, quality_sweep, save_feature_net, train_feature_net
 from flowfm_edge.evaluation.quality import N_WINDOWS, reference_windows
@@ -26,17 +28,16 @@ from flowfm_edge.training import TrainConfig, load_model, read_config, train
 # One thread per process: on the shared 2-core CPU, two threads per process trained ~10x slower
 # (23 vs 240 windows/s for nano) because the threads of competing processes contend.
 torch.set_num_threads(int(os.environ.get("CLAIMS_THREADS", "1")))
-START_ENVIRONMENT = environment(threads=torch.get_num_threads())  # when the claim script starts; its load at the end too
+START_ENVIRONMENT = start_environment(threads=torch.get_num_threads())  # when the claim script starts
 
 RUNS = Path("runs/claims")
-RESULTS = Path("benchmarks/results")
 
 
 def train_config(steps: int, seed: int, **kw) -> TrainConfig:
     """The one pretraining recipe every claim uses (``flowfm_edge.recipe``; warm-up 10% of the steps).
 
     ``CLAIMS_COMPILE=1`` adds ``torch.compile`` (the same loss; faster for long fp32 runs, see
-    benchmarks/README.md, "Training throughput").
+    benchmarks/NOTES.md, "Training throughput").
     """
     kw.setdefault("compile", os.environ.get("CLAIMS_COMPILE", "0") == "1")
     return TrainConfig(**train_overrides(steps=steps, seed=seed, warmup=max(1, min(100, steps // 10)), **kw))
@@ -123,28 +124,17 @@ def load(run: Path):
     return load_model(run)[0]
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows])
+def add_out_dir(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--out-dir", type=Path, default=RESULTS, help="where the result files go (default: benchmarks/results)")
 
 
-def write_outputs(stem: str, result: dict, markdown: str) -> tuple[Path, Path]:
-    """``benchmarks/results/STEM.json`` and ``STEM.md``; the caller writes ``STEM.png``."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result["env"] = {**START_ENVIRONMENT, "load_average_end": load_average()}
-    js, md = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
-    js.write_text(json.dumps(result, indent=2))
-    md.write_text(markdown + "\n")
+def arguments(args: argparse.Namespace) -> dict:
+    """A script's arguments as its result records them (where its files went is not part of the protocol)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out_dir"}
+
+
+def write_outputs(out_dir: Path, stem: str, result: dict, markdown: str) -> Path:
+    """``OUT_DIR/STEM.json`` (led by its command, date and machine) and ``STEM.md``; the caller draws
+    ``STEM.png`` beside them. Returns the JSON's path."""
     print(markdown)
-    print(f"wrote {js}, {md}")
-    return js, md
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return write_result(Path(out_dir) / f"{stem}.json", result, START_ENVIRONMENT, markdown)

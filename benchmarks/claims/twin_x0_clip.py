@@ -10,7 +10,7 @@ script measures what that remedy gives on the same draws as `bench compare` (its
 draws, its 1,000 real windows, its feature network), in PyTorch: the twin at its best, so that
 FlowFM is not compared with a sampler that has an easy fix.
 
-    python benchmarks/twin_x0_clip.py --run runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
+    python -m benchmarks.claims.twin_x0_clip --run runs/claims/hapt-tiny-diffusion-p0-10000steps-seed1 \\
         --bundle bundles/fvd-tiny-10000steps-seed1/diffusion --feature-net runs/claims/feature-net-hapt \\
         --clipped 10,25,50 --plain 10 --ddpm 1000 --name hapt_tiny_10000steps_seed1
 
@@ -22,20 +22,16 @@ are the per-axis minimum and maximum of the whole pretrain split, normalised.
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.kit import ints, interleaved_ms, result_path, start_environment, write_result
 from flowfm_edge.bench.quality import QualityContext, generator_quality
 from flowfm_edge.evaluation.frechet import format_fd
 from flowfm_edge.models.diffusion import predict_z0, timesteps
-from flowfm_edge.runtimes.base import load
-from flowfm_edge.training.checkpoint import load_model
-
-RESULTS = Path("benchmarks/results")
+from flowfm_edge.runtimes.base import load, noise
+from flowfm_edge.training import load_model
 
 
 @torch.no_grad()
@@ -83,7 +79,8 @@ class ClippedTwin:
         self.manifest, self.has_prior = rt.manifest, rt.has_prior
 
     def generate(self, n: int, steps: int, solver: str, seed: int) -> np.ndarray:
-        z, r = (torch.from_numpy(a) for a in self.rt._unconditional(n, seed))
+        z = torch.from_numpy(noise(n, self.rt.channels, self.rt.window, seed))
+        r = torch.from_numpy(self.rt.unconditional_r(n, seed))  # the same generator's draws after the noise
         return sample(self.model, z, r, solver, steps, self.bounds, seed).numpy()
 
 
@@ -97,13 +94,8 @@ def score(ctx: QualityContext, rt, model, sampler: str, steps: int, bounds) -> d
 def clip_cost(model, steps: int, bounds, repeats: int = 7, calls: int = 5) -> dict:
     """PyTorch eager ms per window of DDIM-``steps`` at batch 1 without and with the clip, interleaved; medians."""
     z, r = torch.randn(1, model.cfg.channels, model.cfg.window), torch.zeros(1, model.cfg.r_dim)
-    times = {"plain": [], "clipped": []}
-    for _ in range(repeats):
-        for kind, b in (("plain", None), ("clipped", bounds)):
-            start = time.perf_counter()
-            for _ in range(calls):
-                sample(model, z, r, "ddim", steps, b)
-            times[kind].append((time.perf_counter() - start) / calls * 1e3)
+    times = interleaved_ms({kind: lambda b=b: sample(model, z, r, "ddim", steps, b)
+                            for kind, b in (("plain", None), ("clipped", bounds))}, repeats, calls)
     med = {k: float(np.median(v)) for k, v in times.items()}
     return {"sampler": f"ddim-{steps}", "batch": 1, "ms_per_window": med, "ratio": med["clipped"] / med["plain"],
             "repeats": repeats, "calls": calls}
@@ -123,15 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="bench compare's --seed")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--name", required=True, help="results are written to benchmarks/results/twin_x0_clip_NAME.json")
+    ap.add_argument("--out", help="the result JSON instead (default: from --name)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    env = start_environment(threads=a.threads)
     ctx = QualityContext.load(a.data, a.feature_net, a.n, a.seed)
     rt = load(a.bundle, "onnxruntime", "fp32", 1)
     model, _ = load_model(a.run)
     model.eval()
     norm = model.normalize(torch.from_numpy(ctx.pretrain)).double()  # (M, 3, L)
     bounds = (norm.amin(dim=(0, 2))[None, :, None], norm.amax(dim=(0, 2))[None, :, None])
-    ints = lambda text: [int(k) for k in text.split(",") if k]  # noqa: E731
     plan = ([("ddim", k, None) for k in ints(a.plain)] + [("ddim", k, bounds) for k in ints(a.clipped)]
             + [("ddpm", k, bounds) for k in ints(a.ddpm)])
     rows = []
@@ -145,12 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     if cost:
         print(f"{cost['sampler']} PyTorch eager, batch 1: {cost['ms_per_window']['plain']:.2f} ms plain, "
               f"{cost['ms_per_window']['clipped']:.2f} ms clipped ({cost['ratio']:.3f}x)")
-    out = RESULTS / f"twin_x0_clip_{a.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"run": a.run, "bundle": a.bundle, "data": a.data, "n": a.n, "seed": a.seed,
-                               "bounds_normalised": [bounds[0].flatten().tolist(), bounds[1].flatten().tolist()],
-                               "real_vs_real_floor": ctx.floor, "rows": rows, "clip_cost": cost}, indent=1))
-    print(f"wrote {out}")
+    write_result(result_path(a.out, f"twin_x0_clip_{a.name}"),
+                 {"run": a.run, "bundle": a.bundle, "data": a.data, "n": a.n, "seed": a.seed,
+                  "bounds_normalised": [bounds[0].flatten().tolist(), bounds[1].flatten().tolist()],
+                  "real_vs_real_floor": ctx.floor, "rows": rows, "clip_cost": cost}, env)
 
 
 if __name__ == "__main__":

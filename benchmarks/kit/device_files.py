@@ -1,4 +1,4 @@
-"""Write device files from the formats' published descriptions, for the reader tests.
+"""Write device files from the formats' published descriptions, for the reader tests and the cohort benchmarks.
 
 Axivity .cwa (OpenMovement, cwa.h): a file is a 1024-byte metadata header ("MD") followed by 512-byte data blocks ("AX"), each holding
 80 samples of three little-endian int16 axes (256 units per g at +-8 g), a packed timestamp

@@ -22,8 +22,8 @@ The runs are the ones ``ensure_run`` names (``runs/claims/``), so the other clai
 them. After every slice the curves so far are saved beside them; ``--resume`` continues an
 interrupted comparison from its last slice, and a fresh start retrains both runs.
 
-    python benchmarks/claims_training_time.py --data hapt --preset nano --steps 300 --slice 50 --seeds 0
-    CLAIMS_THREADS=2 python benchmarks/claims_training_time.py --data hapt --preset tiny --steps 10000 --slice 2000 \
+    python -m benchmarks.claims.training_time --data hapt --preset nano --steps 300 --slice 50 --seeds 0
+    CLAIMS_THREADS=2 python -m benchmarks.claims.training_time --data hapt --preset tiny --steps 10000 --slice 2000 \
         --solver midpoint --flow-steps 1,2,4,8 --resume
 """
 
@@ -37,10 +37,12 @@ import statistics
 
 import numpy as np
 
-from claims_common import (RUNS, best_quality, data_name, feature_net, load, markdown_table, model_config, pyplot, recipe_tag,
-                           run_dir, train_config, training_reference, write_outputs)
+from benchmarks.claims.runs import (RUNS, add_out_dir, arguments, best_quality, data_name, feature_net, load, model_config,
+                                    recipe_tag, run_dir, train_config, training_reference, write_outputs)
+from benchmarks.kit import markdown_table
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation.frechet import format_fd, matches
+from flowfm_edge.plots import pyplot, save_figure
 from flowfm_edge.training import read_config, train
 
 
@@ -141,8 +143,7 @@ def plot(result: dict, path) -> None:
            ylabel="best FD, unconditional (95% bootstrap; grey: target's upper end, dotted: floor)", yscale="log",
            title=f"FlowFM vs diffusion twin: quality along training ({result['protocol']['data']}, {result['protocol']['preset']})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -160,6 +161,7 @@ def main() -> None:
     ap.add_argument("--ddpm-steps", type=int, default=1000, help="DDPM ancestral steps for the final target (0: none)")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted comparison with the same settings "
                                                            "(otherwise both runs start over)")
+    add_out_dir(ap)
     args = ap.parse_args()
     if args.steps % args.slice:
         raise SystemExit(f"--steps {args.steps} must be a multiple of --slice {args.slice}")
@@ -169,7 +171,7 @@ def main() -> None:
     net = feature_net(args.data)
     seeds = [one_seed(args, int(s), ws, real, reference, net) for s in args.seeds.split(",")]
     result = {"claim": "FlowFM reaches the diffusion twin's final quality in 49.6% of its training time",
-              "protocol": vars(args) | {"mode": "unconditional", "timing": "training loop elapsed_s, interleaved slices",
+              "protocol": arguments(args) | {"mode": "unconditional", "timing": "training loop elapsed_s, interleaved slices",
                                         "reference": reference, "bootstrap": "95% percentile interval, recentred; "
                                         "200 resamples, seed = run seed", "matched": "FD <= upper end of the "
                                         "target's interval"},
@@ -185,8 +187,8 @@ def main() -> None:
                          "diffusion train s", "flow train s", "flow final FD [95% CI]", "flow step at target",
                          "flow s at target", "flow time / diffusion time", "same, median step time x steps"], rows)
     stem = f"claims_training_time_{data_name(args.data)}_{args.preset}"
-    write_outputs(stem, result, md)
-    plot(result, f"benchmarks/results/{stem}.png")
+    out = write_outputs(args.out_dir, stem, result, md)
+    plot(result, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput under process-level settings: the memory allocator, and the cores split across processes.
 
-``train_throughput.py`` varies what one process can change (precision, attention kernel, compilation);
+``benchmarks.perf.train_throughput`` varies what one process can change (precision, attention kernel, compilation);
 this script varies what it cannot, by running it in child processes:
 
 - ``glibc``: the default allocator, all threads in one process (the reference);
@@ -14,7 +14,7 @@ this script varies what it cannot, by running it in child processes:
 Settings alternate within each repeat, so drift on a shared machine falls on all of them; the table
 reports medians.
 
-    python benchmarks/train_process_settings.py --preset tiny --repeats 3
+    python -m benchmarks.perf.train_process_settings --preset tiny --repeats 3
 """
 
 from __future__ import annotations
@@ -29,20 +29,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from flowfm_edge.bench.environment import environment, load_average
+from benchmarks.kit import result_path, start_environment, write_result
 
-HERE = Path(__file__).resolve().parent
 LIBRARIES = {"jemalloc": ("jemalloc", "libjemalloc2"),  # setting -> (library name, Debian package)
              "tcmalloc": ("tcmalloc_minimal", "libtcmalloc-minimal4")}
 JEMALLOC_CONF = "oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 
 def throughput(args, env: dict, cpus: str | None = None) -> tuple[subprocess.Popen, Path]:
-    """A child ``train_throughput.py`` run of one repeat, started, and the temporary file its JSON goes to."""
+    """A child ``benchmarks.perf.train_throughput`` run of one repeat, started, and the temporary file its JSON goes to."""
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
-    cmd = [sys.executable, str(HERE / "train_throughput.py"), "--preset", args.preset, "--batch", str(args.batch),
+    cmd = [sys.executable, "-m", "benchmarks.perf.train_throughput", "--preset", args.preset, "--batch", str(args.batch),
            "--steps", str(args.steps), "--warm", str(args.warm), "--repeats", "1", "--variants", args.variant,
-           "--json", out]
+           "--out", out]
     if cpus is not None:
         cmd = ["taskset", "-c", cpus] + cmd
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -54,25 +53,14 @@ def rate(child: tuple[subprocess.Popen, Path]) -> float:
     proc, path = child
     log, _ = proc.communicate()
     if proc.returncode:
-        raise RuntimeError(f"train_throughput.py failed ({proc.returncode}):\n{log[-2000:]}")
+        raise RuntimeError(f"benchmarks.perf.train_throughput failed ({proc.returncode}):\n{log[-2000:]}")
     value = json.loads(path.read_text())["results"][0]["windows_per_s_median"]
     path.unlink()
     return value
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=15, help="timed steps per run")
-    ap.add_argument("--warm", type=int, default=5, help="warm-up steps per run")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--variant", default="fp32", help="the train_throughput.py variant every setting runs")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of the one-process settings "
-                                                                         "(and processes of 'processes')")
-    ap.add_argument("--json", default=None, help="default: benchmarks/results/train_process_settings_<preset>.json")
-    args = ap.parse_args()
-
+def allocator_settings() -> tuple[dict[str, dict], dict[str, str]]:
+    """The environment of each setting that runs here, and why the others are skipped."""
     settings: dict[str, dict] = {"glibc": {}}
     skipped = {}
     for name, (library, package) in LIBRARIES.items():
@@ -83,7 +71,11 @@ def main() -> None:
         settings[name] = {"LD_PRELOAD": lib} | ({"MALLOC_CONF": JEMALLOC_CONF} if name == "jemalloc" else {})
     for name, why in skipped.items():
         print(f"skipping {name}: {why}", flush=True)
+    return settings, skipped
 
+
+def measure(args, settings: dict[str, dict]) -> dict[str, list[float]]:
+    """Windows/s of every setting and of one pinned process per core (summed), settings alternating per repeat."""
     threads = {"OMP_NUM_THREADS": str(args.threads)}
     runs: dict[str, list[float]] = {name: [] for name in [*settings, "processes"]}
     for rep in range(args.repeats):
@@ -95,7 +87,25 @@ def main() -> None:
         runs["processes"].append(sum(per_process))
         print(f"repeat {rep + 1}/{args.repeats}  {'processes':>10}  {sum(per_process):7.1f} windows/s "
               f"({' + '.join(f'{r:.1f}' for r in per_process)})", flush=True)
+    return runs
 
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=15, help="timed steps per run")
+    ap.add_argument("--warm", type=int, default=5, help="warm-up steps per run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--variant", default="fp32", help="the benchmarks.perf.train_throughput variant every setting runs")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of the one-process settings "
+                                                                         "(and processes of 'processes')")
+    ap.add_argument("--out", "--json", dest="out", default=None,
+                    help="the result JSON (default: benchmarks/results/train_process_settings_<preset>.json)")
+    args = ap.parse_args(argv)
+    env = start_environment(threads=args.threads)
+    settings, skipped = allocator_settings()
+    runs = measure(args, settings)
     base = statistics.median(runs["glibc"])
     labels = {"glibc": f"glibc malloc, 1 process x {args.threads} threads",
               "jemalloc": f"jemalloc, 1 process x {args.threads} threads",
@@ -109,13 +119,9 @@ def main() -> None:
         rows.append({"setting": name, "label": labels[name], "env": settings.get(name, {}),
                      "windows_per_s_median": med, "windows_per_s_runs": values, "speedup": med / base})
         print(f"{labels[name]:>45} {med:10.1f} {med / base:8.2f}   {', '.join(f'{v:.1f}' for v in values)}")
-    result = {"env": {**environment(threads=args.threads), "load_average_end": load_average()},
-              "preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
+    result = {"preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
               "variant": args.variant, "skipped": skipped, "results": rows}
-    path = Path(args.json or HERE / "results" / f"train_process_settings_{args.preset}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_result(result_path(args.out, f"train_process_settings_{args.preset}"), result, env)
 
 
 if __name__ == "__main__":

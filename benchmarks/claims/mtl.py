@@ -20,7 +20,7 @@ Protocol.
    ``probe.json`` of the FlowFM run at that budget. The baselines both tables share (hand-crafted, raw)
    must agree to 1e-9, which shows the folds are the same.
 
-    CLAIMS_THREADS=2 python benchmarks/claims_mtl.py --data hapt --preset tiny --flow-steps 10000 \\
+    CLAIMS_THREADS=2 python -m benchmarks.claims.mtl --data hapt --preset tiny --flow-steps 10000 \\
         --flow-probe benchmarks/results/probe_hapt_tiny_10000steps.json --resume
 """
 
@@ -36,8 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from claims_common import RESULTS, data_name, model_config, pyplot, run_dir, train_config, write_outputs
+from benchmarks.claims.runs import (RUNS, add_out_dir, arguments, data_name, model_config, run_dir, train_config,
+                                    write_outputs)
+from benchmarks.kit import markdown_table
 from flowfm_edge.data import load_source
+from flowfm_edge.plots import pyplot, save_figure
 from flowfm_edge.training import read_config, train
 
 CHANCE = 3 * math.log(2)  # three binary pretext tasks at p = 0.5
@@ -112,7 +115,7 @@ def summary(probe: dict) -> dict:
     return {row["features"]: row for row in probe["summary"]}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="hapt")
     ap.add_argument("--preset", default="tiny", help="FlowFM's preset (the MTL ResNet has one size)")
@@ -127,34 +130,29 @@ def main() -> None:
     ap.add_argument("--ratio-steps", type=int, default=8)
     ap.add_argument("--ratio-warm", type=int, default=3)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted MTL run (the budget is kept in "
-                                                           "the progress file)")
-    args = ap.parse_args()
-    ws = load_source(args.data, split="pretrain")
-    ws.meta["spec"] = args.data
-    stem = f"claims_mtl_{data_name(args.data)}_{args.preset}_{args.flow_steps}steps"
-    progress = RESULTS / f"{stem}.budget.json"
+                                                           "runs/claims/<result>.budget.json)")
+    add_out_dir(ap)
+    return ap
+
+
+def equal_wall_time(args, ws, stem: str) -> dict:
+    """The MTL run's step count for FlowFM's wall time, measured here (or, with --resume, as measured before)."""
+    progress = RUNS / f"{stem}.budget.json"
     if args.resume and progress.is_file():
         budget = json.loads(progress.read_text())
         print(f"budget from {progress}: {budget['mtl_steps']} MTL steps", flush=True)
-    else:
-        print("seconds per training step, FlowFM vs MTL ResNet, on this machine:", flush=True)
-        budget = step_ratio(ws, args.preset, args.ratio_repeats, args.ratio_steps, args.ratio_warm)
-        budget["mtl_steps"] = args.mtl_steps or round(args.flow_steps * budget["flow_s_per_step"]
-                                                      / budget["mtl_s_per_step"])
-        budget["flow_steps"] = args.flow_steps
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        progress.write_text(json.dumps(budget, indent=2))
-    print(f"FlowFM {budget['flow_s_per_step']:.3f} s/step, MTL {budget['mtl_s_per_step']:.3f} s/step "
-          f"(x{budget['mtl_over_flow']:.2f}): {args.flow_steps} FlowFM steps = {budget['mtl_steps']} MTL steps", flush=True)
-    run = train_mtl(args, ws, budget["mtl_steps"], args.seed)
-    curve = loss_curve(run)
-    print(f"MTL loss: last 10% {curve['last_10pct_mean']:.3f}, 10% before {curve['previous_10pct_mean']:.3f} "
-          f"(chance {CHANCE:.3f}); plateaued: {curve['plateaued']}", flush=True)
+        return budget
+    print("seconds per training step, FlowFM vs MTL ResNet, on this machine:", flush=True)
+    budget = step_ratio(ws, args.preset, args.ratio_repeats, args.ratio_steps, args.ratio_warm)
+    budget["mtl_steps"] = args.mtl_steps or round(args.flow_steps * budget["flow_s_per_step"] / budget["mtl_s_per_step"])
+    budget["flow_steps"] = args.flow_steps
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text(json.dumps(budget, indent=2))
+    return budget
 
-    from flowfm_edge.evaluation.probe_commands import run_probe
 
-    mtl = run_probe(run, args.data)
-    flow = flow_probe(args)
+def probe_table(args, budget: dict, mtl: dict, flow: dict) -> tuple[str, float]:
+    """FlowFM's and the MTL ResNet's probes (each beside its untrained twin) on the same folds, and FlowFM - MTL."""
     m, f = summary(mtl), summary(flow)
     for name in SHARED:
         if name in m and name in f and abs(m[name]["f1_mean"] - f[name]["f1_mean"]) > 1e-9:
@@ -167,26 +165,45 @@ def main() -> None:
             *((name, m[name], name) for name in SHARED if name in m)]
     table = [[label, r["dim"], f"{r['f1_mean']:.3f} +- {r['f1_sd']:.3f}", f"{r['f1_pooled']:.3f}",
               f"{r['kappa_mean']:.3f} +- {r['kappa_sd']:.3f}", "yes" if r["converged"] else "NO"] for _, r, label in rows]
-    header = ["features", "dim", "macro-F1 per subject", "pooled", "kappa per subject", "converged"]
-    md = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n" + \
-         "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in table)
-    gap = f["FlowFM r"]["f1_mean"] - m["FlowFM r"]["f1_mean"]
-    md += (f"\n\nFlowFM - MTL at the same wall time: {gap:+.3f} macro-F1 per subject. MTL loss over the last 10% of "
-           f"its run {curve['last_10pct_mean']:.3f} (chance {CHANCE:.3f}), plateaued: {curve['plateaued']}.")
-    result = {"claim": "FlowFM's representation >= the SSL-Wearables-style MTL baseline at the same pretraining wall "
-                       "time (HAR linear probe)", "protocol": vars(args), "budget": budget, "mtl_run": str(run),
-              "mtl_loss": curve, "mtl_probe": mtl, "flow_probe": {k: flow[k] for k in ("run", "step", "summary")},
-              "flow_minus_mtl": gap, "met": gap >= 0}
-    write_outputs(stem, result, md)
+    md = markdown_table(["features", "dim", "macro-F1 per subject", "pooled", "kappa per subject", "converged"], table)
+    return md, f["FlowFM r"]["f1_mean"] - m["FlowFM r"]["f1_mean"]
+
+
+def plot_loss(curve: dict, budget: dict, path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(curve["step"], curve["loss"], lw=0.8, label="MTL self-supervised loss")
     ax.axhline(CHANCE, color="k", ls="--", lw=0.8, label="chance (3 ln 2)")
     ax.set(xlabel="step", ylabel="summed BCE of 3 pretext tasks", title=f"MTL ResNet, {budget['mtl_steps']} steps")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    ws = load_source(args.data, split="pretrain")
+    ws.meta["spec"] = args.data
+    stem = f"claims_mtl_{data_name(args.data)}_{args.preset}_{args.flow_steps}steps"
+    budget = equal_wall_time(args, ws, stem)
+    print(f"FlowFM {budget['flow_s_per_step']:.3f} s/step, MTL {budget['mtl_s_per_step']:.3f} s/step "
+          f"(x{budget['mtl_over_flow']:.2f}): {args.flow_steps} FlowFM steps = {budget['mtl_steps']} MTL steps", flush=True)
+    run = train_mtl(args, ws, budget["mtl_steps"], args.seed)
+    curve = loss_curve(run)
+    print(f"MTL loss: last 10% {curve['last_10pct_mean']:.3f}, 10% before {curve['previous_10pct_mean']:.3f} "
+          f"(chance {CHANCE:.3f}); plateaued: {curve['plateaued']}", flush=True)
+
+    from flowfm_edge.evaluation.probe_commands import run_probe
+
+    mtl, flow = run_probe(run, args.data), flow_probe(args)
+    md, gap = probe_table(args, budget, mtl, flow)
+    md += (f"\n\nFlowFM - MTL at the same wall time: {gap:+.3f} macro-F1 per subject. MTL loss over the last 10% of "
+           f"its run {curve['last_10pct_mean']:.3f} (chance {CHANCE:.3f}), plateaued: {curve['plateaued']}.")
+    result = {"claim": "FlowFM's representation >= the SSL-Wearables-style MTL baseline at the same pretraining wall "
+                       "time (HAR linear probe)", "protocol": arguments(args), "budget": budget, "mtl_run": str(run),
+              "mtl_loss": curve, "mtl_probe": mtl, "flow_probe": {k: flow[k] for k in ("run", "step", "summary")},
+              "flow_minus_mtl": gap, "met": gap >= 0}
+    out = write_outputs(args.out_dir, stem, result, md)
+    plot_loss(curve, budget, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -12,23 +12,25 @@ setting when its FD is at or below the upper end of the twin's interval; the NFE
 smallest matching FlowFM NFE is reported (latency at matched quality, in one runtime, is what
 ``flowfm-edge bench compare`` measures on exported bundles).
 
-    python benchmarks/generation_nfe.py --data hapt --preset nano --steps 1000 --seed 0
+    python -m benchmarks.claims.generation_nfe --data hapt --preset nano --steps 1000 --seed 0
 """
 
 from __future__ import annotations
 
 import argparse
 
-from claims_common import (best_quality, data_name, ensure_run, feature_net, load, markdown_table, pyplot,
-                           training_reference, write_outputs)
+from benchmarks.claims.runs import (add_out_dir, arguments, best_quality, data_name, ensure_run, feature_net, load,
+                                    training_reference, write_outputs)
+from benchmarks.kit import ints, markdown_table
 from flowfm_edge.evaluation.frechet import format_fd, matches
+from flowfm_edge.plots import pyplot, save_figure
 from flowfm_edge.recipe import RECIPE
 from flowfm_edge.solvers import SOLVERS
 
 FLOW_SOLVERS = ("euler", "midpoint", "heun", "rk4", "euler-sde")
 
 
-def flow_rows(model, real, net, reference, nfe_budgets: list[int], seed: int) -> list[dict]:
+def flow_rows(model, real, net, reference, nfe_budgets: list[int], seed: int) -> tuple[list[dict], dict]:
     rows = []
     for solver in FLOW_SOLVERS:
         per_step = 1 if solver == "euler-sde" else SOLVERS[solver][1]
@@ -41,46 +43,32 @@ def flow_rows(model, real, net, reference, nfe_budgets: list[int], seed: int) ->
     return rows, floor
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="hapt")
-    ap.add_argument("--preset", default="nano")
-    ap.add_argument("--steps", type=int, default=1000, help="training steps of each model")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--p-dgs", type=float, default=None, help="DGS probability of both runs (default: the recipe's)")
-    ap.add_argument("--nfe", default="4,8,16,32,64", help="FlowFM NFE budgets")
-    ap.add_argument("--ddim-steps", default="10,25,50,100,250")
-    ap.add_argument("--ddpm-steps", type=int, default=1000)
-    args = ap.parse_args()
-    p = RECIPE["p_dgs"] if args.p_dgs is None else args.p_dgs
-    net, (real, reference) = feature_net(args.data), training_reference(args.data)
-    flow = load(ensure_run(args.data, args.preset, "flow", args.steps, args.seed, p))
-    twin = load(ensure_run(args.data, args.preset, "diffusion", args.steps, args.seed, p))
-    rows, floor = flow_rows(flow, real, net, reference, [int(n) for n in args.nfe.split(",")], args.seed)
-    q = best_quality(twin, "diffusion", real, net, [int(s) for s in args.ddim_steps.split(",")], reference=reference,
-                     seed=args.seed, ddpm_steps=args.ddpm_steps)
-    twin_rows = [{"model": "twin", **r} for r in q["rows"]]
-    print("  twin: " + ", ".join(f"{r['sampler']} {format_fd(r['frechet'], 1)}" for r in twin_rows), flush=True)
+def matched(rows: list[dict], twin_rows: list[dict]) -> dict:
+    """Per twin setting: the fewest-NFE FlowFM setting whose FD is at or below the upper end of the twin's interval."""
     decisions = {}
     for target in twin_rows:
         ok = sorted((r for r in rows if matches(r["frechet"], target["frechet"])), key=lambda r: r["nfe"])
         decisions[target["sampler"]] = ({"flow_setting": ok[0]["sampler"], "flow_nfe": ok[0]["nfe"],
                                          "twin_nfe": target["nfe"], "nfe_ratio": target["nfe"] / ok[0]["nfe"]}
                                         if ok else None)
+    return decisions
+
+
+def nfe_tables(rows: list[dict], twin_rows: list[dict], floor: dict, decisions: dict) -> str:
     table = [[r["model"], r["sampler"], r["nfe"], format_fd(r["frechet"], 2), r["r"],
               f"{r['static_fraction']['generated']:.3f}", f"{r['psd_db']:.2f}"] for r in rows + twin_rows]
     md = markdown_table(["model", "sampler", "NFE", "FD [95% CI]", "r", "static fraction", "PSD distance (dB)"], table)
     md += f"\n\nfloor (two halves of the training split): {format_fd(floor, 2)}; real static fraction " \
           f"{rows[0]['static_fraction']['real']:.3f}\n\n"
-    md += markdown_table(["twin setting", "smallest matching FlowFM setting", "FlowFM NFE", "twin NFE", "NFE ratio"],
-                         [[k, v["flow_setting"], v["flow_nfe"], v["twin_nfe"], f"{v['nfe_ratio']:.1f}x"] if v else
-                          [k, "none", "-", "-", "-"] for k, v in decisions.items()])
-    stem = f"generation_nfe_{data_name(args.data)}_{args.preset}_{args.steps}steps_p{p:g}"
-    write_outputs(stem, {"protocol": vars(args) | {"p_dgs": p, "recipe": RECIPE}, "reference": reference,
-                         "floor": floor, "flow": rows, "twin": twin_rows, "matched": decisions}, md)
+    return md + markdown_table(["twin setting", "smallest matching FlowFM setting", "FlowFM NFE", "twin NFE", "NFE ratio"],
+                               [[k, v["flow_setting"], v["flow_nfe"], v["twin_nfe"], f"{v['nfe_ratio']:.1f}x"] if v else
+                                [k, "none", "-", "-", "-"] for k, v in decisions.items()])
+
+
+def plot(rows: list[dict], twin_rows: list[dict], floor: dict, path, title: str) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for i, solver in enumerate(FLOW_SOLVERS + ("ddim", "ddpm")):
+    for solver in FLOW_SOLVERS + ("ddim", "ddpm"):
         rs = [r for r in rows + twin_rows if r["sampler"].rsplit("-", 1)[0] == solver]
         if rs:
             ax.errorbar([r["nfe"] for r in rs], [r["frechet"]["fd"] for r in rs],
@@ -89,11 +77,38 @@ def main() -> None:
                         marker="o" if solver in FLOW_SOLVERS else "s", capsize=2, label=solver)
     if floor:
         ax.axhspan(floor["ci_low"], floor["ci_high"], color="k", alpha=0.1, label="real vs real")
-    ax.set(xscale="log", yscale="log", xlabel="NFE", ylabel="FD (95% CI)", title=stem.replace("_", " "))
+    ax.set(xscale="log", yscale="log", xlabel="NFE", ylabel="FD (95% CI)", title=title)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"benchmarks/results/{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="hapt")
+    ap.add_argument("--preset", default="nano")
+    ap.add_argument("--steps", type=int, default=1000, help="training steps of each model")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--p-dgs", type=float, default=None, help="DGS probability of both runs (default: the recipe's)")
+    ap.add_argument("--nfe", default="4,8,16,32,64", type=ints, help="FlowFM NFE budgets")
+    ap.add_argument("--ddim-steps", default="10,25,50,100,250", type=ints)
+    ap.add_argument("--ddpm-steps", type=int, default=1000)
+    add_out_dir(ap)
+    args = ap.parse_args(argv)
+    p = RECIPE["p_dgs"] if args.p_dgs is None else args.p_dgs
+    net, (real, reference) = feature_net(args.data), training_reference(args.data)
+    flow = load(ensure_run(args.data, args.preset, "flow", args.steps, args.seed, p))
+    twin = load(ensure_run(args.data, args.preset, "diffusion", args.steps, args.seed, p))
+    rows, floor = flow_rows(flow, real, net, reference, args.nfe, args.seed)
+    q = best_quality(twin, "diffusion", real, net, args.ddim_steps, reference=reference, seed=args.seed,
+                     ddpm_steps=args.ddpm_steps)
+    twin_rows = [{"model": "twin", **r} for r in q["rows"]]
+    print("  twin: " + ", ".join(f"{r['sampler']} {format_fd(r['frechet'], 1)}" for r in twin_rows), flush=True)
+    decisions = matched(rows, twin_rows)
+    stem = f"generation_nfe_{data_name(args.data)}_{args.preset}_{args.steps}steps_p{p:g}"
+    out = write_outputs(args.out_dir, stem, {"protocol": arguments(args) | {"p_dgs": p, "recipe": RECIPE},
+                                             "reference": reference, "floor": floor, "flow": rows, "twin": twin_rows,
+                                             "matched": decisions}, nfe_tables(rows, twin_rows, floor, decisions))
+    plot(rows, twin_rows, floor, out.with_suffix(".png"), stem.replace("_", " "))
 
 
 if __name__ == "__main__":

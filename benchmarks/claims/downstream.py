@@ -13,7 +13,7 @@ untrained (same seed), hand-crafted HAR features and raw windows. Fine-tune and 
 early on validation loss (patience 10, at most 100 epochs) and a result whose folds hit the
 cap is marked. Reported: macro F1 as mean +- SD over test subjects and pooled.
 
-    python benchmarks/claims_downstream.py --data hapt --preset tiny --steps 10000 --mtl-steps 3000 --seeds 0
+    python -m benchmarks.claims.downstream --data hapt --preset tiny --steps 10000 --mtl-steps 3000 --seeds 0
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import argparse
 
 import numpy as np
 
-from claims_common import data_name, ensure_run, load, markdown_table, pyplot, write_outputs
+from benchmarks.claims.runs import add_out_dir, arguments, data_name, ensure_run, load, write_outputs
+from benchmarks.kit import markdown_table
 from flowfm_edge.data import load_source
 from flowfm_edge.evaluation import FitConfig, evaluate_downstream
 from flowfm_edge.evaluation.baselines import fixed_features, untrained_like
 from flowfm_edge.evaluation.probe import probe_folds
 from flowfm_edge.evaluation.splits import subject_folds
+from flowfm_edge.plots import pyplot, save_figure
 
 OBJECTIVES = ("flow", "diffusion", "mtl")
 PROTOCOLS = ("linear-probe", "fine-tune")
@@ -58,6 +60,7 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--tag", default="", help="suffix of the result files (for rows measured in separate invocations)")
     ap.add_argument("--no-baselines", action="store_true", help="skip the hand-crafted and raw-window probes")
+    add_out_dir(ap)
     args = ap.parse_args()
     ws = load_source(args.data, split="labelled")
     rows = [] if args.no_baselines else baseline_rows(ws, args)
@@ -99,6 +102,7 @@ def scratch(args, ws, seed: int, rows: list) -> None:
 
 
 def report(args, rows: list) -> None:
+    """The table over seeds so far, written with its plot (after every row, so an interrupted run keeps them)."""
     summary = {}
     for r in rows:
         summary.setdefault((r["model"], r["protocol"]), []).append(r)
@@ -108,18 +112,17 @@ def report(args, rows: list) -> None:
     md = markdown_table(["model", "protocol", "macro-F1 per subject (mean)", "SD over subjects", "macro-F1 pooled",
                          "seeds", "converged"], table)
     result = {"claim": "FlowFM's representation beats SSL-Wearables' on downstream HAR (macro F1)",
-              "protocol": vars(args) | {"metric": "macro F1; per-subject mean +- SD and pooled"}, "rows": rows}
+              "protocol": arguments(args) | {"metric": "macro F1; per-subject mean +- SD and pooled"}, "rows": rows}
     stem = f"claims_downstream_{data_name(args.data)}_{args.preset}_{args.steps}steps{args.tag}"
-    write_outputs(stem, result, md)
+    out = write_outputs(args.out_dir, stem, result, md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(range(len(table)), [t[2] for t in table], yerr=[t[3] for t in table], capsize=3,
            color=[{"flow": "C0", "diffusion": "C1", "mtl": "C2"}.get(t[0], "C7") for t in table])
     ax.set_xticks(range(len(table)), [f"{t[0]}\n{t[1]}" for t in table], fontsize=7)
     ax.set(ylabel="macro F1 (per-subject mean +- SD)", ylim=(0, 1), title=f"Downstream HAR, {data_name(args.data)}, {args.preset}, {args.steps} steps")
-    fig.tight_layout()
-    fig.savefig(f"benchmarks/results/{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out.with_suffix(".png"))
+
 
 if __name__ == "__main__":
     main()

@@ -9,14 +9,13 @@ machine's measured matmul peak in fp32 and bf16 at the same thread count.
 ``--curve N`` also trains N steps on HAPT's pretraining windows, the same seed, with the fp32 eager loop
 (``amp off``, PyTorch's attention kernel) and with each variant, and reports how far the loss curves part.
 
-    python benchmarks/train_throughput.py --preset tiny --repeats 5 --curve 200
+    python -m benchmarks.perf.train_throughput --preset tiny --repeats 5 --curve 200
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from flowfm_edge.bench.environment import environment, load_average
+from benchmarks.kit import result_path, start_environment, write_result
 from flowfm_edge.data.contract import WindowSet
 from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.training import TrainConfig, train
@@ -98,7 +97,7 @@ def loss_curves(preset: str, steps: int, batch: int, names: list[str]) -> dict:
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--batch", type=int, default=64)
@@ -107,17 +106,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
     ap.add_argument("--curve", type=int, default=0, help="also compare loss curves over this many HAPT steps")
-    ap.add_argument("--json", default=None, help="default: benchmarks/results/train_throughput_<preset>.json")
-    args = ap.parse_args()
-    names = args.variants.split(",")
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown:
-        ap.error(f"unknown variants {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    ap.add_argument("--out", "--json", dest="out", default=None,
+                    help="the result JSON (default: benchmarks/results/train_throughput_<preset>.json)")
+    return ap
 
-    threads = torch.get_num_threads()
-    env = environment(threads=threads)
-    flops = step_flops(args.preset, args.batch) / args.batch
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+
+def rates(args, names: list[str]) -> tuple[dict, dict]:
+    """Windows/s and first-step seconds of every variant, variants alternating within each repeat."""
     runs: dict[str, list[float]] = {name: [] for name in names}
     first_step: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(args.repeats):
@@ -126,27 +121,38 @@ def main() -> None:
             runs[name].append(rate)
             first_step[name].append(first)
             print(f"repeat {rep + 1}/{args.repeats}  {name:>18}  {rate:7.1f} windows/s  (first step {first:.1f} s)", flush=True)
+    return runs, first_step
 
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser()
+    args = ap.parse_args(argv)
+    names = args.variants.split(",")
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        ap.error(f"unknown variants {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    threads = torch.get_num_threads()
+    env = start_environment(threads=threads)
+    flops = step_flops(args.preset, args.batch) / args.batch
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    runs, first_step = rates(args, names)
     base = statistics.median(runs[names[0]])
-    default_dtype = autocast_dtype("auto", torch.device("cpu"))
-    rows = []
     print(f"\n{args.preset}, batch {args.batch}, {threads} threads, {flops / 1e9:.2f} GFLOP per window; "
-          f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
-          f"default autocast on this CPU: {default_dtype or 'fp32'} (native bf16: {cpu_has_bf16()})")
+          f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; default autocast on this "
+          f"CPU: {autocast_dtype('auto', torch.device('cpu')) or 'fp32'} (native bf16: {cpu_has_bf16()})")
     print(f"{'variant':>18} {'windows/s':>10} {'x ' + names[0]:>9} {'GFLOP/s':>8} {'% fp32 peak':>11} {'% bf16 peak':>11}")
+    rows = []
     for name in names:
         med = statistics.median(runs[name])
         gflops = med * flops / 1e9
-        row = {"variant": name, "config": VARIANTS[name], "windows_per_s_median": med, "windows_per_s_runs": runs[name],
-               "first_step_s_median": statistics.median(first_step[name]),
-               "speedup": med / base, "gflop_per_s": gflops, "fraction_fp32_peak": gflops / peaks["fp32"],
-               "fraction_bf16_peak": gflops / peaks["bf16"]}
-        rows.append(row)
-        print(f"{name:>18} {med:10.1f} {med / base:9.2f} {gflops:8.0f} {100 * row['fraction_fp32_peak']:10.0f}% "
-              f"{100 * row['fraction_bf16_peak']:10.0f}%")
-    result = {"env": {**env, "native_bf16": cpu_has_bf16(), "load_average_end": load_average()},
-              "preset": args.preset, "batch": args.batch, "steps": args.steps, "warm": args.warm,
-              "gflop_per_window": flops / 1e9, "peak_gflop_per_s": peaks, "results": rows}
+        rows.append({"variant": name, "config": VARIANTS[name], "windows_per_s_median": med,
+                     "windows_per_s_runs": runs[name], "first_step_s_median": statistics.median(first_step[name]),
+                     "speedup": med / base, "gflop_per_s": gflops, "fraction_fp32_peak": gflops / peaks["fp32"],
+                     "fraction_bf16_peak": gflops / peaks["bf16"]})
+        print(f"{name:>18} {med:10.1f} {med / base:9.2f} {gflops:8.0f} {100 * rows[-1]['fraction_fp32_peak']:10.0f}% "
+              f"{100 * rows[-1]['fraction_bf16_peak']:10.0f}%")
+    result = {"native_bf16": cpu_has_bf16(), "preset": args.preset, "batch": args.batch, "steps": args.steps,
+              "warm": args.warm, "gflop_per_window": flops / 1e9, "peak_gflop_per_s": peaks, "results": rows}
     if args.curve:
         curves = loss_curves(args.preset, args.curve, args.batch, names)
         result["loss_curves"] = {"steps": args.curve, "data": "hapt:pretrain", **curves}
@@ -154,10 +160,7 @@ def main() -> None:
         for name, c in curves.items():
             print(f"{name:>18}  max |diff| every 10 steps {c['max_abs_diff']:.4f}   last 50 steps "
                   f"{c['last_50_mean']:.4f} ({100 * c['last_50_rel_diff']:.1f}% from fp32)")
-    path = Path(args.json or f"benchmarks/results/train_throughput_{args.preset}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_result(result_path(args.out, f"train_throughput_{args.preset}"), result, env)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
-"""A real Mosquitto, the gateway as a process, simulated wearables and an event collector, for the gateway tests
-and ``benchmarks/gateway_mqtt.py`` (which loads this file by path). Nothing here stands in for the broker."""
+"""A real Mosquitto, the gateway as a process, simulated wearables and an event collector.
+
+Shared by the gateway tests and ``benchmarks.perf.gateway_mqtt``. Nothing here stands in for the broker: it
+is the mosquitto binary (Debian package ``mosquitto``), started on a free loopback port.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+from .program import CHECKOUT, command
+
 T0 = 1_700_000_000.0
 
 
@@ -28,7 +31,7 @@ def mosquitto_binary() -> str | None:
 
 
 def need_mosquitto() -> str:
-    """The broker binary; skips the test where it is absent (fails in CI, where ``.ci/run`` installs it)."""
+    """The broker binary; in a test, skips it where the binary is absent (fails in CI, where ``.ci/run`` installs it)."""
     import pytest
 
     path = mosquitto_binary()
@@ -178,11 +181,6 @@ class Collector:
         self.c.loop_stop()
 
 
-# the torch-free entry point with the training stack made unimportable: every gateway test shows it runs without
-TORCH_FREE = ("import sys; [sys.modules.__setitem__(m, None) for m in ('torch', 'scipy', 'sklearn', 'matplotlib')]; "
-              "from flowfm_edge.runtimes.commands import main; main(sys.argv[1:])")
-
-
 class GatewayProcess:
     """``python -m flowfm_edge.runtimes gateway`` (torch, scipy, scikit-learn and matplotlib blocked) against
     ``port``, or the ``gateway`` command of an installed ``flowfm-edge`` (``program``, run as installed: no
@@ -194,11 +192,12 @@ class GatewayProcess:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.metrics_port = free_port()
         self.state = self.folder / "gateway.state"
-        self.cmd = [*([program] if program else [sys.executable, "-c", TORCH_FREE]), "gateway", str(bundle),
-                    "--port", str(port), "--client-id", "gw-test", "--state", str(self.state),
+        # the torch-free entry point with the training stack made unimportable: every gateway test shows it runs without
+        self.cmd = [*([program] if program else command("flowfm_edge.runtimes", torch_free=True)), "gateway",
+                    str(bundle), "--port", str(port), "--client-id", "gw-test", "--state", str(self.state),
                     "--metrics-port", str(self.metrics_port), *args]
         base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} if program else \
-            {**os.environ, "PYTHONPATH": str(REPO)}
+            {**os.environ, "PYTHONPATH": str(CHECKOUT)}
         self.env = {**base, "FLOWFM_EDGE_PROGRESS_S": "2", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.runs = 0

@@ -12,8 +12,8 @@ sampler unrolled (one step's nodes per step) and hand that graph to ``quantize_s
 its time and the session start-up of the result are measured the same way, each under
 ``--unrolled-limit`` seconds (a step count past the limit is reported as not finished).
 
-    python benchmarks/sampler_export.py --flow-run RUN --diffusion-run RUN --calib hapt
-    python benchmarks/sampler_export.py --quick       # untrained nano models, synthetic calibration
+    python -m benchmarks.perf.sampler_export --flow-run RUN --diffusion-run RUN --calib hapt
+    python -m benchmarks.perf.sampler_export --quick --out /tmp/sampler_export.json   # untrained nano models, synthetic calibration
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export_latency import make_run, ort_call, timed
+from benchmarks.kit import ints, result_path, start_environment, time_call, write_result
+from benchmarks.perf.export_latency import ort_call
+from benchmarks.perf.untrained_run import make_run
+from flowfm_edge.bench.report import table
 from flowfm_edge.export import ExportOptions, Limits, export_bundle
-from flowfm_edge.bench.environment import environment, load_average
-
-RESULTS = Path("benchmarks/results")
 
 
 def latency(path: Path, feeds: dict, repeats: int) -> dict:
@@ -40,7 +40,7 @@ def latency(path: Path, feeds: dict, repeats: int) -> dict:
     t0 = time.perf_counter()
     call = ort_call(path, 1, feeds)
     start = time.perf_counter() - t0
-    return {"session_start_s": round(start, 3), "batch1_ms": round(timed(call, repeats, 1)["median_ms"], 2)}
+    return {"session_start_s": round(start, 3), "batch1_ms": round(time_call(call, repeats, 1)["median_ms"], 2)}
 
 
 def loop_row(run: Path, objective: str, steps: int, args, tmp: Path) -> dict:
@@ -114,7 +114,11 @@ def unrolled_row(run: Path, steps: int, args) -> dict:
     return row | {"export_s": round(time.perf_counter() - t0, 2), **queue.get()}
 
 
-def main() -> None:
+COLUMNS = ["model", "sampler", "graph", "export_s", "int8_quantise_s", "fp32_mb", "int8_mb", "int8_traj_error",
+           "int8_gate", "fp32_session_start_s", "int8_session_start_s", "fp32_batch1_ms", "int8_batch1_ms"]
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flow-run", type=Path)
     ap.add_argument("--diffusion-run", type=Path)
@@ -125,13 +129,19 @@ def main() -> None:
     ap.add_argument("--unrolled-steps", default="10,25,50", help="twin step counts of the baseline (0 for none)")
     ap.add_argument("--unrolled-limit", type=float, default=300.0, help="seconds before a baseline export is stopped")
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--max-traj-error", type=float, default=0.5, help="INT8 sampler gate, as benchmarks/flowfm_vs_diffusion.sh "
-                                                                       "sets it (the export default is 0.1)")
+    ap.add_argument("--max-traj-error", type=float, default=0.5, help="INT8 sampler gate, as "
+                                                                       "benchmarks.claims.flowfm_vs_diffusion sets it "
+                                                                       "(the export default is 0.1)")
     ap.add_argument("--quick", action="store_true", help="nano models, synthetic calibration, few step counts")
     ap.add_argument("--name", default=None, help="results file suffix (default: the preset, or 'runs')")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="the result JSON (default benchmarks/results/sampler_export_NAME.json)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     torch.set_num_threads(1)
-    env = environment(threads=1)
+    env = start_environment(threads=1)
     if args.quick:
         args.preset, args.calib, args.flow_steps, args.ddim_steps, args.unrolled_steps = "nano", "synthetic", "8,64", "10,100", "10"
         args.repeats = 3
@@ -141,24 +151,17 @@ def main() -> None:
         runs = {obj: run or make_run(tmp / f"untrained-{obj}", args.preset, objective=obj)
                 for obj, run in (("flow", args.flow_run), ("diffusion", args.diffusion_run))}
         for objective, steps_list in (("diffusion", args.ddim_steps), ("flow", args.flow_steps)):
-            for steps in (int(s) for s in steps_list.split(",")):
+            for steps in ints(steps_list):
                 rows.append(loop_row(runs[objective], objective, steps, args, tmp))
                 print(json.dumps(rows[-1]), flush=True)
-        for steps in (int(s) for s in args.unrolled_steps.split(",") if int(s) > 0):
+        for steps in (s for s in ints(args.unrolled_steps) if s > 0):
             rows.append(unrolled_row(runs["diffusion"], steps, args))
             print(json.dumps(rows[-1]), flush=True)
-    cols = ["model", "sampler", "graph", "export_s", "int8_quantise_s", "fp32_mb", "int8_mb", "int8_traj_error",
-            "int8_gate", "fp32_session_start_s", "int8_session_start_s", "fp32_batch1_ms", "int8_batch1_ms"]
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols) + " |"
-           for r in rows]
+    md = table(COLUMNS, [[f"{r[c]:.3g}" if isinstance(r.get(c), float) else r.get(c, "-") for c in COLUMNS] for r in rows])
     name = args.name or ("runs" if args.flow_run or args.diffusion_run else args.preset)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
-              "env": {**env, "load_average_end": load_average()}}
-    (RESULTS / f"sampler_export_{name}.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / f"sampler_export_{name}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_result(result_path(args.out, f"sampler_export_{name}"),
+                 {"protocol": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, env, md)
+    print(md)
 
 
 if __name__ == "__main__":
