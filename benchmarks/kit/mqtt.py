@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .program import CHECKOUT, command
+from .program import CHECKOUT as REPO
+from .program import command
 
 T0 = 1_700_000_000.0
 
@@ -197,7 +198,7 @@ class GatewayProcess:
                     str(bundle), "--port", str(port), "--client-id", "gw-test", "--state", str(self.state),
                     "--metrics-port", str(self.metrics_port), *args]
         base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} if program else \
-            {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+            {**os.environ, "PYTHONPATH": str(REPO)}
         self.env = {**base, "FLOWFM_EDGE_PROGRESS_S": "2", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.runs = 0

@@ -23,6 +23,8 @@ START = datetime(2024, 5, 1, 9)
 class Workspace:
     """The session's nano ``run``, its FP32 encoder + classifier ``bundle``, a signed copy and its key pair, under ``tmp``."""
 
+    T0 = T0
+
     def __init__(self, tmp: Path, run: Path, bundle: Path, activity):
         from flowfm_edge.bundle.signing import sign_bundle
 
