@@ -1,6 +1,8 @@
 """A module run as a program under watch: ``python -m benchmarks.kit.program [--torch-free] [--peak-rss] MODULE [ARGS ...]``.
 
-Runs ``MODULE`` in this process as ``python -m MODULE ARGS`` would. ``--torch-free`` first makes torch,
+Runs ``MODULE`` in this process as ``python -m MODULE ARGS`` would; ``MODULE:FUNCTION ARGS`` instead calls
+that function with the arguments (strings) and prints ``RESULT <JSON>``, or ``ERROR <type>: <message>``
+and exits 1 when it raises. ``--torch-free`` first makes torch,
 scipy, scikit-learn and matplotlib unimportable, so the run shows it needs none of them (the gateway
 tests and benchmarks run the gateway so). ``--peak-rss`` prints ``PEAK_RSS_KB <kB>`` on stderr at the
 end: the process's VmHWM, not ``ru_maxrss``, which survives fork and exec, so that a child of a large
@@ -15,6 +17,7 @@ install benchmark does in a fresh venv.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import runpy
 import subprocess
@@ -55,15 +58,34 @@ def main(argv: list[str] | None = None) -> int:
     if "--torch-free" in flags:
         for name in TRAINING_STACK:
             sys.modules[name] = None  # an import of it now raises ImportError
-    module, sys.argv = args[0], args
-    code = 0
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    target, sys.argv = args[0], args
+    code = call(target, args[1:]) if ":" in target else run(target)
     if "--peak-rss" in flags:
         print(MARK, vm_hwm_kb(), file=sys.stderr, flush=True)
     return code
+
+
+def run(module: str) -> int:
+    """``module`` as ``__main__``; its exit status."""
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def call(target: str, args: list[str]) -> int:
+    """``module:function`` called with ``args``: prints its result as JSON (objects with a length as their type and
+    length), or the error it raised."""
+    module, function = target.split(":", 1)
+    try:
+        result = getattr(importlib.import_module(module), function)(*args)
+    except Exception as exc:  # noqa: BLE001  what the function raises is the result
+        print(f"ERROR {type(exc).__name__}: {' '.join(str(exc).split())}", flush=True)
+        return 1
+    summary = lambda o: f"{type(o).__name__} of {len(o)}" if hasattr(o, "__len__") else type(o).__name__  # noqa: E731
+    print("RESULT", json.dumps(result, default=summary), flush=True)
+    return 0
 
 
 def command(module: str, *args: str, torch_free: bool = False, peak: bool = False) -> list[str]:

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-G = 9.80665
-T0 = 1_700_000_000_000_000_000  # Sensor Logger's ns clock
-START = datetime(2024, 5, 1, 9)
+from benchmarks.kit import recordings
 
 
 class Workspace:
     """The session's nano ``run``, its FP32 encoder + classifier ``bundle``, a signed copy and its key pair, under ``tmp``."""
 
-    T0 = T0
+    T0 = recordings.T0
+    # Sensor Logger exports as a phone writes them (benchmarks/kit/recordings.py)
+    csv_text = staticmethod(recordings.csv_text)
+    recording = staticmethod(recordings.recording)
+    zipped = staticmethod(recordings.zipped)
 
     def __init__(self, tmp: Path, run: Path, bundle: Path, activity):
         from flowfm_edge.bundle.signing import sign_bundle
@@ -64,15 +64,9 @@ class Workspace:
                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
         return private, public
 
-    def sample_csv(self, minutes: float = 1.0, devices: int = 4, t0: float = 1_700_000_000.0) -> str:
+    def sample_csv(self, minutes: float = 1.0, devices: int = 4) -> str:
         """``device,timestamp,x,y,z`` lines at 30 Hz replaying the activity windows."""
-        X = self.activity.X
-        lines = ["device,timestamp,x,y,z"]
-        for i in range(int(minutes * 60 * 30)):
-            for d in range(devices):
-                w = X[(i // 300 + d) % len(X)][:, i % 300]
-                lines.append(f"dev{d},{t0 + i / 30:.4f},{w[0]:.5f},{w[1]:.5f},{w[2]:.5f}")
-        return "\n".join(lines) + "\n"
+        return recordings.sample_csv(self.activity.X, minutes, devices)
 
     # ---- the command line --------------------------------------------------------------------------
 
@@ -143,38 +137,3 @@ class Workspace:
         src, X = self.npz(root / "src.npz", ["big", "small"], seed=3, per=per)
         write_store([src], root / "s")
         return root / "s", X
-
-    # ---- Sensor Logger recordings ------------------------------------------------------------------
-
-    @staticmethod
-    def csv_text(seconds: float = 21, rate: int = 100, amp: float = 2.0) -> str:
-        """A Sensor Logger TotalAcceleration.csv: gravity on x, a 1 Hz swing of ``amp`` m/s^2 on y."""
-        t = np.arange(int(seconds * rate)) / rate
-        rows = [f"{T0 + int(round(s * 1e9))},{s:.4f},0.0,{amp * np.sin(2 * np.pi * s):.5f},{G:.5f}" for s in t]
-        return "time,seconds_elapsed,z,y,x\n" + "\n".join(rows) + "\n"
-
-    @classmethod
-    def recording(cls, folder: Path, text: str | None = None) -> Path:
-        """A Sensor Logger export folder holding ``text`` (default :meth:`csv_text`)."""
-        folder.mkdir(parents=True)
-        (folder / "TotalAcceleration.csv").write_text(text or cls.csv_text())
-        return folder
-
-    @staticmethod
-    def zipped(path: Path, members: list[tuple[str, str]]) -> Path:
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-            for name, text in members:
-                z.writestr(name, text)
-        return path
-
-    @staticmethod
-    def bomb(path: Path, mb: int) -> Path:
-        """A Sensor Logger zip whose CSV is one valid row repeated to ``mb`` MB: about 400:1."""
-        row = f"{T0},0.0,0.0,0.0,{G}\n".encode()
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-            with z.open("TotalAcceleration.csv", "w", force_zip64=True) as f:
-                f.write(b"time,seconds_elapsed,z,y,x\n")
-                block = row * ((1 << 20) // len(row))
-                for _ in range(mb):
-                    f.write(block)
-        return path
