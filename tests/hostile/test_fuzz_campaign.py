@@ -1,6 +1,6 @@
 """A longer fuzz campaign: the property tests of ``tests/test_fuzz.py`` and ``tests/test_fuzz_cohort.py`` at
-``FLOWFM_HOSTILE_EXAMPLES`` examples each (default 300; CI's fast suite runs them at 150 and 60), and one check
-of their own: a signed manifest, mutated anywhere, never passes the trust check.
+``FLOWFM_HOSTILE_EXAMPLES`` examples each (default 1,500, device files a sixth of that; CI's fast suite runs
+them at 150 and 60), and one check of their own: a signed manifest, mutated anywhere, never passes the trust check.
 
 Every drawn input is accepted (and holds up: finite windows in g, a participant's own windows, configs in
 range, EC keys only) or refused with the reader's own error; anything else fails the test.
@@ -19,7 +19,7 @@ pytest.importorskip("hypothesis", reason="the fuzz suite needs hypothesis (the [
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-EXAMPLES = os.environ.get("FLOWFM_HOSTILE_EXAMPLES", "300")
+EXAMPLES = os.environ.get("FLOWFM_HOSTILE_EXAMPLES", "1500")
 
 
 def campaign(name: str):
