@@ -8,8 +8,9 @@ benchmark started) and the machine (CPU model); ``python -m benchmarks.report`` 
 ``benchmarks/README.md`` from those files.
 
 Beside this module: :mod:`.program` (a module run as a program with the training stack blocked, or its
-peak memory read), :mod:`.mqtt` (a real Mosquitto and the gateway as a process) and :mod:`.device_files`
-(accelerometer files written from their formats' descriptions); the tests share the last two. Importing the
+peak memory read), :mod:`.mqtt` (a real Mosquitto and the gateway as a process), :mod:`.device_files`
+(accelerometer files written from their formats' descriptions) and :mod:`.recordings` (Sensor Logger exports,
+zip bombs, stream files); the tests share the last three. Importing the
 kit loads nothing beyond the standard library (``flowfm_edge.bench`` on first use), so the programs that
 :mod:`.program` runs and measures carry nothing of it.
 
