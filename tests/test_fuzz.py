@@ -25,7 +25,7 @@ from flowfm_edge.bundle.manifest import listed_files, read_manifest, verify_file
 from flowfm_edge.bundle.schema import BundleError
 from flowfm_edge.runtimes.stream_io import InputError, SampleReader, byte_lines  # noqa: E402
 
-# FLOWFM_FUZZ_EXAMPLES=5000 runs a longer campaign (benchmarks/hostile_inputs.py does)
+# FLOWFM_FUZZ_EXAMPLES=5000 runs a longer campaign (tests/hostile/test_fuzz_campaign.py runs one at 1,500)
 FUZZ = settings(max_examples=int(os.environ.get("FLOWFM_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
 

@@ -4,7 +4,7 @@ shards, run files, signing keys.
 Each ``check_*`` function feeds one drawn input to the reader and says what it ended in: "accepted" (valid
 input, and the result holds up: finite windows in g, the store's own windows) or "clear error" (the reader's
 own error type). An assertion failure is a silently wrong result; any other exception escaping is a crash.
-``benchmarks/hostile_cohort.py`` counts the same checks over a larger corpus. Example counts are bounded so
+``tests/hostile/test_fuzz_campaign.py`` runs the same checks over a larger corpus. Example counts are bounded so
 the file runs in about a minute (device files start a Java reader each: fewer examples).
 """
 
@@ -132,13 +132,11 @@ def test_fuzz_sensor_logger_zip(tmp_path_factory, raw):
 # ---- device files -------------------------------------------------------------------------------
 
 def device_seeds(folder: Path) -> dict[str, bytes]:
-    """One minute of a valid .cwa, .bin and .gt3x (the tests' writers), to be damaged."""
-    import importlib.util
+    """One minute of a valid .cwa, .bin and .gt3x (written by benchmarks.kit.device_files), to be damaged."""
     from datetime import datetime
 
-    spec = importlib.util.spec_from_file_location("device_files", Path(__file__).parent / "data" / "readers" / "device_files.py")
-    writer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(writer)
+    from benchmarks.kit import device_files as writer
+
     acc = np.tile([0.0, 0.0, 1.0], (6000, 1))
     start = datetime(2024, 5, 1, 9)
     folder.mkdir(parents=True, exist_ok=True)

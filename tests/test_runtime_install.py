@@ -9,7 +9,6 @@ so its site-packages holds exactly what the runtime install brings.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -156,9 +155,8 @@ def test_training_commands_fail_in_one_line(runtime, tmp_path, command, args):
 
 
 def test_gateway_needs_its_extra_then_labels_as_stream_does(runtime, stream_bundle, tmp_path):
-    spec = importlib.util.spec_from_file_location("gateway_harness", ROOT / "tests" / "runtimes" / "gateway_harness.py")
-    harness = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harness)
+    from benchmarks.kit import mqtt as harness
+
     harness.need_mosquitto()
     pytest.importorskip("paho.mqtt", reason="needs the [gateway] extra: pip install 'flowfm-edge[gateway]'")
     venv, _, source = runtime

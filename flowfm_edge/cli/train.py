@@ -56,7 +56,7 @@ def train(
 ):
     """Train FlowFM (encoder + flow-matching generator, jointly). Works under torchrun for DDP.
 
-    An option left out takes the run file's value (--config), else the recipe's (flowfm_edge/recipe.py, chosen by benchmarks/ablate_representation.py), else the default of the typed configs (ModelConfig, TrainConfig). The run saves what it resolved to as OUT/run.toml.
+    An option left out takes the run file's value (--config), else the recipe's (flowfm_edge/recipe.py, chosen by `benchmarks.claims.ablate_representation`), else the default of the typed configs (ModelConfig, TrainConfig). The run saves what it resolved to as OUT/run.toml.
     """
     from ..training.run import train_run
     from ..training.run_config import options_given, resolve_run_config

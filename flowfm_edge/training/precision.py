@@ -57,7 +57,7 @@ def cpu_bf16_pays(threads: int) -> bool:
 
     The AVX512-BF16 flag alone does not tell: on one 2-core AMD EPYC bf16 matmuls ran 4.1x faster than
     fp32 (tiny trained 2.15x faster), on one 2-core Intel Xeon with the same flag 0.49x (tiny 0.64x);
-    benchmarks/README.md, "Training throughput". Costs about 0.1 s.
+    benchmarks/NOTES.md, "Training throughput". Costs about 0.1 s.
     """
     return matmul_rate(torch.bfloat16) >= BF16_MIN_GAIN * matmul_rate(torch.float32)
 

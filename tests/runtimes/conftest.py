@@ -1,13 +1,8 @@
 """Fixtures of the MQTT gateway tests: a real Mosquitto per test, the harness, the nano stream bundle."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-_spec = importlib.util.spec_from_file_location("gateway_harness", Path(__file__).parent / "gateway_harness.py")
-harness_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness_module)
+from benchmarks.kit import mqtt as harness_module
 
 
 @pytest.fixture

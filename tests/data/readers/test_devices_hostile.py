@@ -1,7 +1,6 @@
 """Device files under careless and hostile input: same names in two folders, twins, damaged files, gzip bombs."""
 
 import gzip
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -16,12 +15,9 @@ pytest.importorskip("actipy", reason="needs the [devices] extra (actipy): pip in
 if shutil.which("java") is None:
     pytest.skip("needs a Java runtime for actipy (apt-get install default-jre-headless)", allow_module_level=True)
 
+from benchmarks.kit import device_files  # noqa: E402
 from flowfm_edge.data.contract import DataError  # noqa: E402
 from flowfm_edge.data.readers import convert, devices  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("device_files", Path(__file__).parent / "device_files.py")
-device_files = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(device_files)
 
 START = datetime(2024, 5, 1, 9, 0, 0)
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,9 +1,7 @@
 import gzip
-import importlib.util
 import shutil
 import sys
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +10,8 @@ pytest.importorskip("actipy", reason="needs the [devices] extra (actipy): pip in
 if shutil.which("java") is None:
     pytest.skip("needs a Java runtime for actipy (apt-get install default-jre-headless)", allow_module_level=True)
 
+from benchmarks.kit import device_files  # noqa: E402
 from flowfm_edge.data.readers import convert, devices  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("device_files", Path(__file__).parent / "device_files.py")
-device_files = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(device_files)
 
 START = datetime(2024, 5, 1, 9, 0, 0)
 

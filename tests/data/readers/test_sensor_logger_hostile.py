@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from benchmarks.kit.recordings import bomb, zipped
 from flowfm_edge.data.contract import DataError
 from flowfm_edge.data.readers import convert, limits, sensor_logger
 
@@ -24,13 +25,6 @@ def csv_text(seconds=12.0, rate=100, t0=T0, amp=2.0):
 def folder(path, text=None):
     path.mkdir(parents=True)
     (path / "TotalAcceleration.csv").write_text(text or csv_text())
-    return path
-
-
-def zipped(path, members):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in members:
-            z.writestr(name, text)
     return path
 
 
@@ -60,18 +54,6 @@ def test_two_csvs_of_one_name_in_a_zip_are_refused(tmp_path):
     zipped(tmp_path / "r.zip", [("a/TotalAcceleration.csv", csv_text()), ("b/TotalAcceleration.csv", csv_text(20))])
     with pytest.raises(DataError, match="holds a/TotalAcceleration.csv and b/TotalAcceleration.csv"):
         convert("sensor-logger", tmp_path)
-
-
-def bomb(path, mb):
-    """A zip whose TotalAcceleration.csv is a valid header then ``mb`` MB of one repeated row (about 1000:1)."""
-    row = f"{T0},0.0,0.0,0.0,{G}\n".encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open("TotalAcceleration.csv", "w", force_zip64=True) as f:
-            f.write(b"time,seconds_elapsed,z,y,x\n")
-            block = row * ((1 << 20) // len(row))
-            for _ in range(mb):
-                f.write(block)
-    return path
 
 
 def test_a_zip_bomb_is_refused_from_its_header(tmp_path):
