@@ -1,6 +1,6 @@
 """The training recipe of ``train``, ``quickstart`` and the benchmark scripts: what it changes from the defaults.
 
-Chosen by ``benchmarks.claims.ablate_representation`` (the table is in benchmarks/README.md). Every
+Chosen by ``benchmarks.claims.ablate_representation`` (the table is in benchmarks/NOTES.md). Every
 field the recipe leaves out keeps the default of ``ModelConfig`` or ``TrainConfig``, which the
 ablations measured best or could not tell from the alternatives. The one change: the recipe
 trains without Dynamic Guidance Switching (``p_dgs`` 0.0: the best probe), while a

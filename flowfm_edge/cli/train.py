@@ -44,7 +44,7 @@ def train(
     objective: Optional[str] = typer.Option(None, help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: Optional[int] = typer.Option(None, help="Seed for weights, batches, noise and DGS (0 to 2**32 - 1)."),
     amp: Optional[str] = typer.Option(None, help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (inductor): pays only on long runs where autocast is fp32, after about a minute of compiling (benchmarks/README.md, \"Training throughput\")."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (inductor): pays only on long runs where autocast is fp32, after about a minute of compiling (benchmarks/NOTES.md, \"Training throughput\")."),
     ckpt_every: Optional[int] = typer.Option(None, min=1, help="Checkpoint every N steps (resumable)."),
     resume: bool = typer.Option(False, help="Continue from OUT/checkpoint if present."),
     force: bool = typer.Option(False, "--force", help="OUT holds a run: delete it (checkpoint, head, prior, model card, metrics) and start over. Without --resume or --force such an OUT is refused."),

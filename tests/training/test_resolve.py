@@ -76,7 +76,7 @@ def test_a_run_file_that_is_not_text_or_not_a_file_is_named(tmp_path):
 
 
 def test_the_train_command_keeps_no_defaults_of_its_own():
-    from flowfm_edge.cli import train
+    from flowfm_edge.cli.train import train
 
     options = {name: p.default for name, p in inspect.signature(train).parameters.items()
                if name in {k for keys in SECTIONS.values() for k in keys}}
