@@ -1,4 +1,4 @@
-"""Fixed-step ODE solvers for dx/dt = v(x, t) from t = 0 to 1 (SPEC 3).
+"""Fixed-step ODE solvers for dx/dt = v(x, t) from t = 0 to 1 (docs/design.md#sampling).
 
 They know nothing of the network: ``velocity`` is any callable ``(x, t) -> v`` with ``x``
 (B, ...) and ``t`` a scalar tensor. The loops are plain Python over a fixed time grid, so

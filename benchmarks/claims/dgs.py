@@ -3,7 +3,7 @@
 Protocol. FlowFM is trained for ``--steps`` steps at each DGS probability p (the chance of
 replacing r by zeros per training sample), otherwise identically. For each run:
 downstream macro F1 of the linear probe (``evaluate_downstream`` on the labelled split,
-subject-wise splits, SPEC 5) and generation quality: Frechet distance (FD) in the frozen
+subject-wise splits, docs/design.md#splits) and generation quality: Frechet distance (FD) in the frozen
 feature net's space, best over Euler steps, in both modes (reconstruction: r =
 embed(real window); unconditional: r from the model's prior where it has one, else 0), of
 ``--n`` (1,000) generated windows against as many real windows of the split the runs train

@@ -2,11 +2,11 @@
 
 Protocol. Each pretraining objective (flow, diffusion, mtl) is trained for ``--steps``
 steps on the unlabelled + labelled windows of ``--data`` with the same recipe and seed
-(``--mtl-steps`` for the 10.5M-parameter MTL ResNet, which ignores the preset (SPEC 4) and
+(``--mtl-steps`` for the 10.5M-parameter MTL ResNet, which ignores the preset (docs/design.md#baselines) and
 costs far more per step on a CPU). Each is then evaluated with
 ``flowfm_edge.evaluation.evaluate_downstream`` under the linear probe (frozen encoder) and
 fine-tuning (all layers); "scratch" is the FlowFM encoder architecture from random weights,
-trained on labels only. Splits are by subject (SPEC 5: LOSO for <= 10 subjects, else
+trained on labels only. Splits are by subject (docs/design.md#splits: LOSO for <= 10 subjects, else
 5 x 80/20 with seeds 42/41). The linear probe is the one converged probe of
 ``flowfm_edge.evaluation.probe``; beside it on the same folds: each pretrained architecture
 untrained (same seed), hand-crafted HAR features and raw windows. Fine-tune and scratch stop

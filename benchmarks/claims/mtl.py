@@ -2,7 +2,7 @@
 
 Protocol.
 1. **The budget.** FlowFM's budget is ``--flow-steps`` steps of ``--preset`` under the recipe. The MTL
-   ResNet (10.5M parameters, arrow of time + permutation + time warp; SPEC 4) gets the same wall time
+   ResNet (10.5M parameters, arrow of time + permutation + time warp; docs/design.md#baselines) gets the same wall time
    on this machine: both models' seconds per training step are measured side by side here (the real
    loop on HAPT's pretraining windows, ``--ratio-repeats`` interleaved repeats of ``--ratio-steps`` timed
    steps after ``--ratio-warm``, medians), and the MTL run trains

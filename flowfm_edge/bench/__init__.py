@@ -1,5 +1,5 @@
 """Benchmarks of bundles: latency statistics, energy meters, the harness over a bundle's cases, FlowFM vs
-diffusion (SPEC 8), and their Markdown reports and plots (:mod:`.report`).
+diffusion (docs/design.md#benchmarks), and their Markdown reports and plots (:mod:`.report`).
 
 It runs bundles through :mod:`flowfm_edge.runtimes` and scores generators with
 :mod:`flowfm_edge.evaluation`; the ``bench`` commands are :mod:`flowfm_edge.cli.bench`.

@@ -1,4 +1,4 @@
-"""FlowFM vs its diffusion twin: one harness, one runtime per comparison, matched quality (SPEC 8).
+"""FlowFM vs its diffusion twin: one harness, one runtime per comparison, matched quality (docs/design.md#benchmarks).
 
 Both bundles' generators run through the same :class:`~.harness.Harness` (same meter, same
 real windows, same frozen feature network, same noise seeds): FlowFM's fused samplers at

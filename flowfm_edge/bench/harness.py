@@ -1,4 +1,4 @@
-"""The benchmark loop: every artefact x backend x precision (x steps) x batch x threads of a bundle (SPEC 8).
+"""The benchmark loop: every artefact x backend x precision (x steps) x batch x threads of a bundle (docs/design.md#benchmarks).
 
 The target table (:data:`flowfm_edge.export.TARGETS`) says which backends run the bundle's
 target; the manifest says which artefacts and precisions exist. Each case gets a fresh

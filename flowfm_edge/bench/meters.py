@@ -1,4 +1,4 @@
-"""Energy meters behind one interface: NVML, Jetson INA3221 rails, RAPL powercap (SPEC 8).
+"""Energy meters behind one interface: NVML, Jetson INA3221 rails, RAPL powercap (docs/design.md#benchmarks).
 
 Every meter gives cumulative joules (:meth:`EnergyMeter.read_j`) from a real hardware
 counter or sensor; :func:`choose_meter` picks the first one this machine has, and returns

@@ -1,4 +1,4 @@
-"""Quality of the exact artefact that was timed, measured through the same runtime (SPEC 8).
+"""Quality of the exact artefact that was timed, measured through the same runtime (docs/design.md#benchmarks).
 
 - generators (fused samplers, loop samplers): the protocol of
   :mod:`flowfm_edge.evaluation.quality`: Frechet distance (FD) of the frozen HAR feature

@@ -1,4 +1,4 @@
-"""Markdown tables and PNG plots of benchmark results (SPEC 8).
+"""Markdown tables and PNG plots of benchmark results (docs/design.md#benchmarks).
 
 :func:`bench_markdown` and :func:`compare_markdown` turn the JSON of ``bench`` and ``bench
 compare`` into a report; :func:`plot_latency_vs_steps` and :func:`plot_pareto` draw the

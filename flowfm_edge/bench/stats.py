@@ -1,4 +1,4 @@
-"""Latency statistics without cosmetics: every timed call counts, nothing is clipped (SPEC 8).
+"""Latency statistics without cosmetics: every timed call counts, nothing is clipped (docs/design.md#benchmarks).
 
 A measurement runs until it has both ``min_iters`` calls and ``min_seconds`` of timed work
 (:func:`time_calls`); a summary that falls short of either (because a cap stopped it) says so

@@ -1,4 +1,4 @@
-"""The bundle format, shared by the exporter that writes bundles and the runtimes that read them (SPEC 6).
+"""The bundle format, shared by the exporter that writes bundles and the runtimes that read them (docs/design.md#bundle-format).
 
 - :mod:`.manifest` and :mod:`.schema`: ``manifest.json``, its typed schema (``schema_version``),
   :class:`~.schema.BundleError` (what every reader of a bundle raises) and the file hashes; :mod:`.golden`: the golden check rows; :mod:`.metrics`: the error

@@ -1,4 +1,4 @@
-"""Calibration tuples for the generator, collected along real sampler trajectories (SPEC 6).
+"""Calibration tuples for the generator, collected along real sampler trajectories (docs/design.md#int8-calibration).
 
 The velocity network sees very different inputs at t = 0 (pure noise) and t = 1 (a window),
 so its INT8 ranges must be measured at **every** evaluation of the target schedule, not at

@@ -1,4 +1,4 @@
-"""Calibration and validation windows drawn by class and subject (SPEC 6).
+"""Calibration and validation windows drawn by class and subject (docs/design.md#int8-calibration).
 
 INT8 ranges are only as good as the windows they are measured on: a calibration set that
 is all walking from two subjects quantises sleep badly. :func:`stratified_indices` fills

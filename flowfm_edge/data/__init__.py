@@ -1,4 +1,4 @@
-"""Data layer: windows ``X`` (N, 3, 300) float32 in g at 30 Hz, labels, subjects (SPEC 2).
+"""Data layer: windows ``X`` (N, 3, 300) float32 in g at 30 Hz, labels, subjects (docs/design.md#data-contract).
 
 Sources: ``synthetic`` (:mod:`.synthetic`), ``hapt`` (:mod:`.hapt`), ``basicmotions``
 (:mod:`.basicmotions`), ``.npz`` window files and SSL-Wearables directories (:mod:`.npz`) and shard

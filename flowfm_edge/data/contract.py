@@ -1,4 +1,4 @@
-"""The window contract every part of flowfm-edge speaks (SPEC 2).
+"""The window contract every part of flowfm-edge speaks (docs/design.md#data-contract).
 
 A window is float32 ``(3, 300)``: x, y, z acceleration in g with gravity kept, sampled at
 30 Hz for 10 s, channels first. A :class:`WindowSet` is a stack of windows with their

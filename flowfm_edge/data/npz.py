@@ -1,4 +1,4 @@
-"""Window files on disk: the ``.npz`` format and the SSL-Wearables processed layout (SPEC 2).
+"""Window files on disk: the ``.npz`` format and the SSL-Wearables processed layout (docs/design.md#data-contract).
 
 ``.npz`` holds ``X`` (N, 3, 300) float32 in g, ``y`` (N,) int or str labels (absent for
 unlabelled data), ``pid`` (N,) subject ids and optionally ``classes`` (label names).

@@ -1,4 +1,4 @@
-"""Resampling windows to the contract's 300 samples (SPEC 2).
+"""Resampling windows to the contract's 300 samples (docs/design.md#data-contract).
 
 Polyphase (``scipy.signal.resample_poly``) is the default: it low-pass filters before
 decimating, so 50 or 100 Hz recordings do not alias into the 30 Hz band. Whole-window

@@ -1,4 +1,4 @@
-"""Resolving a data source name to windows, and splitting windows by subject (SPEC 2).
+"""Resolving a data source name to windows, and splitting windows by subject (docs/design.md#data-contract).
 
 A source is a built-in name from :data:`SOURCES` (``synthetic``, ``hapt``, ``basicmotions``),
 a path to an ``.npz`` window file, or an SSL-Wearables directory (which needs its native

@@ -1,4 +1,4 @@
-"""A seeded, physically grounded wrist accelerometer generator (SPEC 2, source ``synthetic``).
+"""A seeded, physically grounded wrist accelerometer generator (docs/design.md#data-contract, source ``synthetic``).
 
 Each window is built in the world frame (x forward, y left, z up) and seen by the sensor:
 

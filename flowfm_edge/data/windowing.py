@@ -1,4 +1,4 @@
-"""Cutting continuous recordings into contract windows (SPEC 2).
+"""Cutting continuous recordings into contract windows (docs/design.md#data-contract).
 
 Windows are cut at the recording's native rate (10 s = ``10 * rate`` samples) and then
 resampled to 300 samples, so a 50 Hz recording cut with a 5 s hop gives exactly the

@@ -1,4 +1,4 @@
-"""A representation and its baselines, probed on the same folds (SPEC 5).
+"""A representation and its baselines, probed on the same folds (docs/design.md#probe).
 
 Beside every learned representation stand three baselines any HAR representation must beat:
 the same encoder untrained (same config, normalisation and seed, random weights), the raw

@@ -1,4 +1,4 @@
-"""Downstream HAR evaluation of any registered model through ``model.embed`` (SPEC 5).
+"""Downstream HAR evaluation of any registered model through ``model.embed`` (docs/design.md#probe).
 
 Regimes:
 

@@ -1,4 +1,4 @@
-"""The frozen HAR feature network behind the Frechet distance (SPEC 5).
+"""The frozen HAR feature network behind the Frechet distance (docs/design.md#generation-quality).
 
 A small 1-D CNN trained with labels on real windows, never the model under test, so the
 distance measures what an activity classifier sees. Stored as ``NAME.safetensors`` (weights)

@@ -1,4 +1,4 @@
-"""Supervised training of a classifier on labelled windows, with early stopping (SPEC 5).
+"""Supervised training of a classifier on labelled windows, with early stopping (docs/design.md#probe).
 
 One loop, :func:`fit`, serves the three downstream regimes and the feature network of the
 quality metrics: class-weighted cross-entropy, Adam, early stopping on the validation

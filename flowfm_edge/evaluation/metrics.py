@@ -1,4 +1,4 @@
-"""Classification metrics, always saying how they were aggregated (SPEC 5).
+"""Classification metrics, always saying how they were aggregated (docs/design.md#probe).
 
 Macro F1 and Cohen's kappa (scikit-learn) are reported twice: as mean +- SD over test
 subjects (SSL-Wearables' way) and pooled over all test windows.

@@ -1,4 +1,4 @@
-"""The one linear probe: standardised features, a converged multinomial logistic regression (SPEC 5).
+"""The one linear probe: standardised features, a converged multinomial logistic regression (docs/design.md#probe).
 
 Every place that reports how good a representation is (``quickstart``, ``probe``,
 ``evaluate --protocol linear-probe``, the claims scripts) goes through :func:`probe_folds`:

@@ -1,4 +1,4 @@
-"""Generation quality, always next to the number of function evaluations (SPEC 5).
+"""Generation quality, always next to the number of function evaluations (docs/design.md#generation-quality).
 
 Metrics between real windows ``A`` and generated windows ``B`` (N, 3, 300) in g:
 

@@ -1,4 +1,4 @@
-"""Subject-wise evaluation splits (SPEC 5): no subject is ever on two sides of a split.
+"""Subject-wise evaluation splits (docs/design.md#splits): no subject is ever on two sides of a split.
 
 Leave-one-subject-out for datasets with at most 10 subjects; otherwise 5 x
 ``GroupShuffleSplit`` 80/20. Either way 12.5% of the training subjects are held out for

@@ -2,7 +2,7 @@
 
 **Transfer** (:func:`transfer_report`). A labelled target set is probed on its own folds
 (:func:`~.splits.folds_for`: an archive's train/test split where the source ships one, as
-BasicMotions does, else the subject folds of SPEC 5) with the project's one probe
+BasicMotions does, else the subject folds of docs/design.md#splits) with the project's one probe
 (:func:`~.probe.probe_folds`), for FlowFM's r beside the same encoder untrained and the
 hand-crafted and raw-window baselines. Beside the full probe stand **few-shot** rows: for
 k labelled windows per class, drawn from each fold's training part (training and validation

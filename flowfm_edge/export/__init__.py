@@ -1,4 +1,4 @@
-"""Export: a run in, a validated bundle out (SPEC 6).
+"""Export: a run in, a validated bundle out (docs/design.md#export).
 
 - :mod:`.exporter` (``export_bundle``) orchestrates; :mod:`.options` says what an export is
   asked for (read from the command line's options) and refuses options its target does not

@@ -1,4 +1,4 @@
-"""``export_bundle``: a run directory in, a validated, self-contained bundle directory out (SPEC 6).
+"""``export_bundle``: a run directory in, a validated, self-contained bundle directory out (docs/design.md#export).
 
 It orchestrates: it reads the run once into an :class:`~.job.ExportJob`, asks the model kit of
 the run's objective (:data:`MODEL_KITS`: FlowFM's, :mod:`.flowfm`, or the diffusion twin's,

@@ -1,7 +1,7 @@
 """Validate every artefact against PyTorch right after export, and enforce the quality gates.
 
 FP32 artefacts must match PyTorch within :data:`~.metrics.FP32_REL_TOLERANCE` (relative L2).
-INT8 artefacts must keep their task metric (SPEC 6): macro-F1 for the classifier (drop at
+INT8 artefacts must keep their task metric (docs/design.md#quality-gates): macro-F1 for the classifier (drop at
 most ``max_f1_drop``), the trajectory error for a fused sampler with the same noise (at most
 ``max_traj_error``, relative L2 in normalised units), and the relative L2 error for the
 encoder and the velocity network (at most ``max_rel_error``). A failed gate raises

@@ -1,4 +1,4 @@
-"""Model configuration and the size presets, named in one place (SPEC 3)."""
+"""Model configuration and the size presets, named in one place (docs/design.md#model)."""
 
 from __future__ import annotations
 

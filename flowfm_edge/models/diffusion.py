@@ -1,4 +1,4 @@
-"""The diffusion twin: FlowFM's encoder and DiT backbone trained as an epsilon-predicting DDPM (SPEC 4).
+"""The diffusion twin: FlowFM's encoder and DiT backbone trained as an epsilon-predicting DDPM (docs/design.md#diffusion-twin).
 
 Only the objective and the sampler differ from :class:`~flowfm_edge.models.flowfm.FlowFM`:
 the same :class:`Encoder` gives ``r``, the same :class:`VelocityNet` (here the *denoiser*)

@@ -1,4 +1,4 @@
-"""The velocity network v_theta: a DiT-1D with adaLN-Zero conditioning (SPEC 3).
+"""The velocity network v_theta: a DiT-1D with adaLN-Zero conditioning (docs/design.md#model).
 
 Follows facebookresearch/DiT: each block's shift/scale/gate for attention and MLP come
 from the conditioning vector ``c`` and start at zero, so every block begins as identity.

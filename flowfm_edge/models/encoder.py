@@ -1,4 +1,4 @@
-"""The representation encoder f_phi: a ViT-1D over 10-sample patches (SPEC 3)."""
+"""The representation encoder f_phi: a ViT-1D over 10-sample patches (docs/design.md#model)."""
 
 from __future__ import annotations
 

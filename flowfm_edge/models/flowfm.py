@@ -1,4 +1,4 @@
-"""FlowFM: encoder + conditional flow-matching generator, trained jointly (SPEC 3).
+"""FlowFM: encoder + conditional flow-matching generator, trained jointly (docs/design.md#model).
 
 Both networks work in normalised units ``z = (x - mean) / std``; :meth:`FlowFM.embed` and
 :meth:`FlowFM.sample` take and return raw windows in g, so every exported graph does too.

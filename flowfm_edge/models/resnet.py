@@ -1,4 +1,4 @@
-"""SSL-Wearables-style baseline: a 1-D ResNet-V2 trained by multi-task self-supervision (SPEC 4).
+"""SSL-Wearables-style baseline: a 1-D ResNet-V2 trained by multi-task self-supervision (docs/design.md#baselines).
 
 Re-implemented from the paper's description (Yuan et al., "Self-supervised learning for
 human activity recognition using 700,000 person-days of wearable data"): five stages of

@@ -1,4 +1,4 @@
-"""Run bundles: one API over every backend (SPEC 7).
+"""Run bundles: one API over every backend (docs/design.md#runtimes).
 
 >>> from flowfm_edge import runtimes
 >>> rt = runtimes.load("bundle", backend="onnxruntime", precision="fp32")   # doctest: +SKIP

@@ -1,4 +1,4 @@
-"""One runtime API over every backend: ``embed``, ``classify``, ``generate`` (SPEC 7).
+"""One runtime API over every backend: ``embed``, ``classify``, ``generate`` (docs/design.md#runtimes).
 
 A :class:`Backend` runs one named graph of a bundle at one precision on numpy feeds; the
 :class:`Runtime` on top checks shapes, draws noise, picks the sampler for the asked steps,

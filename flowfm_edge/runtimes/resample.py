@@ -12,7 +12,7 @@ the grid times ``anchor + k / 30``.
   band the models use. The filter is linear-phase and each output keeps the timestamp of
   its centre sample, so it adds latency (half its length, ~0.28 s) but no time shift.
   Segment edges are padded with the edge sample.
-- SPEC 2's offline default (``scipy.signal.resample_poly``) is sharper; on smooth motion
+- The offline default of docs/design.md#data-contract (``scipy.signal.resample_poly``) is sharper; on smooth motion
   the two agree to ~1e-3 g, which the stream tests check.
 
 The FIR assumes roughly uniform input spacing (jitter and slow drift are fine); its design

@@ -1,4 +1,4 @@
-"""How well generated windows match their prompt: per-prompt accuracy and Frechet distance (SPEC 5).
+"""How well generated windows match their prompt: per-prompt accuracy and Frechet distance (docs/design.md#generation-quality).
 
 A frozen HAR classifier trained on real data (:mod:`flowfm_edge.evaluation.feature_net`,
 never the model under test) labels the windows generated for each prompt. Per prompt:

@@ -1,4 +1,4 @@
-"""Fine-tune a trained FlowFM into a text-conditioned generator (SPEC 3, text-to-signal).
+"""Fine-tune a trained FlowFM into a text-conditioned generator (docs/design.md#text-to-signal).
 
 From a base run: the encoder is frozen, ``TextProj`` (``Linear(text_dim, dim)``) is added to
 the velocity network's conditioning, ``c = TimeEmbed(t) + RepProj(r) + TextProj(e)``, and

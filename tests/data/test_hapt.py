@@ -1,4 +1,4 @@
-"""UCI HAPT through the restricted unpickler (SPEC 2)."""
+"""UCI HAPT through the restricted unpickler (docs/design.md#data-contract)."""
 
 import importlib.util
 import io

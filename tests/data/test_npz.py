@@ -1,4 +1,4 @@
-"""The .npz window format and the SSL-Wearables directory layout (SPEC 2)."""
+"""The .npz window format and the SSL-Wearables directory layout (docs/design.md#data-contract)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Resampling to 300 samples and cutting recordings into windows (SPEC 2)."""
+"""Resampling to 300 samples and cutting recordings into windows (docs/design.md#data-contract)."""
 
 import numpy as np
 import pytest

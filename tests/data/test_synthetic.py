@@ -1,4 +1,4 @@
-"""The synthetic wrist generator and its credibility checks (SPEC 2)."""
+"""The synthetic wrist generator and its credibility checks (docs/design.md#data-contract)."""
 
 import time
 

@@ -107,7 +107,7 @@ def test_anti_alias_removes_motion_above_15_hz():
 
 
 def test_matches_offline_polyphase_resampling():
-    """The numpy-only stream agrees with SPEC 2's offline resample_poly on smooth motion."""
+    """The numpy-only stream agrees with the offline resample_poly of docs/design.md#data-contract on smooth motion."""
     from scipy.signal import resample_poly
 
     t = np.arange(3000) / 50  # 60 s at 50 Hz

@@ -1,4 +1,4 @@
-"""Readers for the public raw HAR datasets a user downloads (SPEC 2), one module per format.
+"""Readers for the public raw HAR datasets a user downloads (docs/design.md#data-contract), one module per format.
 
 Every reader turns a raw directory into a :class:`~flowfm_edge.data.contract.WindowSet`:
 ``X`` (N, 3, 300) float32 in g at 30 Hz, ``y`` (N,) integer codes into ``classes``, ``pid``

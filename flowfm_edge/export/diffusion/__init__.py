@@ -7,7 +7,7 @@ export, INT8, validation gates, golden files and the bundle itself are the FlowF
 - ``--graphs velocity`` exports the ``denoiser`` step, ``sampler`` one fused DDIM sampler per
   ``--steps`` value (``--solver`` does not apply);
 - the denoiser's INT8 calibration tuples ``(z_t, t, r)`` follow real sampler trajectories at
-  every step of every exported DDIM schedule and of DDPM-1000 (SPEC 6);
+  every step of every exported DDIM schedule and of DDPM-1000 (docs/design.md#int8-calibration);
 - the manifest lists DDPM-1000 as a sampler with ``"loop": "denoiser"``: runtimes run it as a
   per-step loop over the denoiser graph, with the schedule's ``alpha_bar`` from the manifest.
 """

@@ -1,4 +1,4 @@
-"""The diffusion twin's exported graphs and their declared signatures (SPEC 6).
+"""The diffusion twin's exported graphs and their declared signatures (docs/design.md#graphs).
 
 Beside the encoder and classifier (shared with FlowFM, :mod:`.graphs`), the twin exports:
 

@@ -1,7 +1,7 @@
 """torch graph -> LiteRT flatbuffers, straight from PyTorch with ``litert-torch`` (no TensorFlow).
 
 Four precisions, all with fixed shapes (batch 1 by default: LiteRT cannot export the Conv1d
-patch embedding with a dynamic batch, SPEC 10):
+patch embedding with a dynamic batch, docs/design.md#toolchain):
 
 - ``fp32``: ``litert_torch.convert``.
 - ``fp16``: FP16 weights of every FULLY_CONNECTED/CONV_2D op (``ai-edge-quantizer`` float
@@ -11,7 +11,7 @@ patch embedding with a dynamic batch, SPEC 10):
   embedding, RepProj, adaLN) keeps float activations and gets weight-only INT8.
 - ``int8``: full INT8 with PT2E in torch: per-channel symmetric weights, activations
   calibrated on the same calibration feeds as the ONNX path (windows by class and subject,
-  sampler trajectories), Q/DQ on linear/conv of the signal path only (SPEC 10: the time
+  sampler trajectories), Q/DQ on linear/conv of the signal path only (docs/design.md#toolchain: the time
   embedding loses its phase at 8 bits). Float I/O unless ``int8_io``.
 
 The signal path is every op the graph's signal input reaches, found on the graph itself

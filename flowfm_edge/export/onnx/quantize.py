@@ -1,6 +1,6 @@
 """INT8 with ``onnxruntime.quantization``: static QDQ (calibrated) or dynamic, per-channel 7-bit weights.
 
-Rules from measurement (the first three are SPEC 10's):
+Rules from measurement (the first three are in docs/design.md#toolchain):
 
 - ``quant_pre_process`` runs first (shape inference + graph cleanup; quantising a raw dynamo
   export fails without it).
