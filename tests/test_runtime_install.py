@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.perf.runtime_install import files_mib
 from flowfm_edge.cli import app
 from flowfm_edge.doctor import TRAINING_MODULES
 
@@ -37,16 +38,6 @@ def pip_install(python: Path, *requirements: str) -> None:
                           "--disable-pip-version-check", *source, *requirements],
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-
-
-def files_mib(root: Path, bytecode: bool) -> float:
-    """MiB of the files under ``root``, with or without Python's bytecode caches (``__pycache__``)."""
-    total = 0
-    for folder, dirs, files in os.walk(root):
-        if not bytecode:
-            dirs[:] = [d for d in dirs if d != "__pycache__"]
-        total += sum(os.lstat(os.path.join(folder, f)).st_size for f in files)
-    return total / 2**20
 
 
 @pytest.fixture(scope="module")
