@@ -78,7 +78,10 @@ def committed(out: Path) -> int:
 
 
 def staged(out: Path) -> bool:
-    return any((out / ".staging").rglob("*.npy")) if (out / ".staging").is_dir() else False
+    try:  # the writer may remove the staging folder while it is listed
+        return any((out / ".staging").rglob("*.npy"))
+    except OSError:
+        return False
 
 
 def kill_when(sources, out: Path, ready) -> bool:
