@@ -34,6 +34,13 @@ def pytest_runtest_logreport(report):
         _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
 
 
+def pytest_collectreport(report):
+    """A module that skips as a whole (a module-level ``importorskip``) is a skip too."""
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
 def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI", "").lower() != "true":
         return

@@ -38,3 +38,12 @@ def test_only_hardware_skips_pass_under_ci(tmp_path, ci, elsewhere, code):
         assert "1 test(s) skipped for a reason CI can remove" in res.stdout
         assert "test_skips.py::test_extra: needs the [litert] extra" in res.stdout
         assert "test_gpu" not in res.stdout.split("reason CI can remove")[1]
+
+
+def test_a_module_that_skips_whole_counts_too(tmp_path):
+    (tmp_path / "test_module_skip.py").write_text(
+        'import pytest\npytest.importorskip("no_such_module_here", reason="needs the [signing] extra")\n'
+        "def test_sign():\n    pass\n")
+    res = run(tmp_path, CI="true", FLOWFM_EDGE_CI_ELSEWHERE="litert")
+    assert res.returncode == 1 and "test_module_skip.py: needs the [signing] extra" in res.stdout, res.stdout
+    assert run(tmp_path, CI="true", FLOWFM_EDGE_CI_ELSEWHERE="litert,signing").returncode == 0

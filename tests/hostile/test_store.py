@@ -39,7 +39,8 @@ def shard(root: Path, pid: str) -> Path:
 # ---- writing a store ----------------------------------------------------------------------------
 
 def test_a_store_given_as_a_source_is_copied_participant_by_participant(ws):
-    from flowfm_edge.data.store import load_store, write_store
+    from flowfm_edge.data.store import load_store
+    from flowfm_edge.data.store_write import write_store
 
     root, X = ws.store(per=4)
     index = write_store([str(root)], root.parent / "copy")
@@ -50,7 +51,7 @@ def test_a_store_given_as_a_source_is_copied_participant_by_participant(ws):
 
 
 def test_a_participant_in_two_sources_is_refused_twice_and_nothing_is_indexed(ws):
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     root = ws.folder("store")
     a, Xa = ws.npz(root / "a.npz", ["p1", "p2"], seed=1)
@@ -62,7 +63,8 @@ def test_a_participant_in_two_sources_is_refused_twice_and_nothing_is_indexed(ws
 
 
 def test_ids_that_once_collided_get_a_shard_each(ws):
-    from flowfm_edge.data.store import load_store, write_store
+    from flowfm_edge.data.store import load_store
+    from flowfm_edge.data.store_write import write_store
 
     root = ws.folder("store")
     ids = ["\u0151", "\x151", "P01", "p01", "a/b", "a%2Fb", "x" * 300]
@@ -75,7 +77,7 @@ def test_ids_that_once_collided_get_a_shard_each(ws):
 
 
 def test_an_out_folder_of_other_files_is_refused_and_left_alone(ws):
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     root = ws.folder("store")
     a, _ = ws.npz(root / "a.npz", ["p1"])
@@ -86,7 +88,7 @@ def test_an_out_folder_of_other_files_is_refused_and_left_alone(ws):
 
 
 def test_an_out_that_is_the_source_is_refused(ws):
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     root, _ = ws.store(per=2)
     refused(lambda: write_store([str(root)], root), "--out is the source")
@@ -95,7 +97,7 @@ def test_an_out_that_is_the_source_is_refused(ws):
 def test_a_second_writer_is_refused(ws):
     import fcntl
 
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     root = ws.folder("store")
     a, _ = ws.npz(root / "a.npz", ["p1"])
@@ -122,7 +124,7 @@ def _alive(pid: int) -> bool:
 def test_a_conversion_killed_after_its_first_source_resumes_to_the_same_store(ws):
     """SIGKILL once the first of 5 sources is committed, then a resume: the same files as an uninterrupted run,
     and the killed writer's workers gone with it."""
-    from flowfm_edge.data.store import write_store
+    from flowfm_edge.data.store_write import write_store
 
     root = ws.folder("store")
     rng = np.random.default_rng(0)

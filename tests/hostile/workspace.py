@@ -131,7 +131,7 @@ class Workspace:
 
     def store(self, per: int = 100) -> tuple[Path, np.ndarray]:
         """A store of participants 'big' and 'small' (``per`` windows each) and its windows."""
-        from flowfm_edge.data.store import write_store
+        from flowfm_edge.data.store_write import write_store
 
         root = self.folder("store")
         src, X = self.npz(root / "src.npz", ["big", "small"], seed=3, per=per)
