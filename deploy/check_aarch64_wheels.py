@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -99,6 +100,15 @@ def version_arg(pattern: str, example: str):
     return parse
 
 
+def machine() -> str:
+    """The CPU model this check ran on (the check itself reads only the package index)."""
+    try:
+        line = next(l for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def pip_version() -> str:
     return subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True).stdout.split()[1]
 
@@ -122,7 +132,8 @@ def main() -> int:
         print(f"Python {python} aarch64: " + (f"{len(r['packages'])} wheels, compiled: " + ", ".join(
             f"{n} {r['packages'][n]['version']}" for n in r["compiled"]) if r["ok"] else f"FAILED: {r['error']}"))
     ok = all(r["ok"] for r in results.values())
-    out = {"date": datetime.date.today().isoformat(), "ok": ok, "pip": pip_version(), "glibc": args.glibc,
+    out = {"command": " ".join(["python", "deploy/check_aarch64_wheels.py", *sys.argv[1:]]),
+           "date": datetime.date.today().isoformat(), "machine": machine(), "ok": ok, "pip": pip_version(), "glibc": args.glibc,
            "platforms": platforms(args.glibc), "extras": extras, "pythons": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

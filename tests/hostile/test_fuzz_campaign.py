@@ -55,7 +55,7 @@ test_fuzz_signing_keys = cohort.test_fuzz_signing_keys
 def signed(ws):
     """A copy of the signed bundle and its manifest as signed."""
     probe = shutil.copytree(ws.signed, ws.folder("fuzz-signed") / "bundle")
-    return probe, json.loads((probe / "manifest.json").read_text())
+    return probe, (probe / "manifest.json").read_bytes()
 
 
 @settings(max_examples=int(EXAMPLES), deadline=None, suppress_health_check=list(HealthCheck))
@@ -64,14 +64,16 @@ def test_a_mutated_signed_manifest_never_passes_the_trust_check(ws, signed, choi
     from flowfm_edge.runtimes import BundleError
     from flowfm_edge.runtimes.base import verified_manifest
 
-    probe, original = signed
+    probe, signed_bytes = signed
+    original = json.loads(signed_bytes)
     document = fuzz.mutate_manifest(original, choice, action, value)
     try:
-        (probe / "manifest.json").write_text(json.dumps(document))
-        if document == original:  # a replacement by the same value: still the signed manifest
+        if document == original:  # a replacement by the same value: the signed file itself passes
+            (probe / "manifest.json").write_bytes(signed_bytes)
             verified_manifest(probe, ws.public_key)
         else:
+            (probe / "manifest.json").write_text(json.dumps(document))
             with pytest.raises(BundleError):
                 verified_manifest(probe, ws.public_key)
     finally:
-        (probe / "manifest.json").write_text(json.dumps(original))
+        (probe / "manifest.json").write_bytes(signed_bytes)
