@@ -30,15 +30,18 @@ def expected(reason: str) -> bool:
 
 def pytest_runtest_logreport(report):
     if report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+        _record(report)
 
 
 def pytest_collectreport(report):
     """A module that skips as a whole (a module-level ``importorskip``) is a skip too."""
     if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+        _record(report)
+
+
+def _record(report) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
 
 
 def pytest_sessionfinish(session, exitstatus):

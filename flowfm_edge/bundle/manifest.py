@@ -17,12 +17,12 @@ symlink out). This module needs only the standard library, numpy and pydantic (r
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from ..files import sha256
 from .schema import SCHEMA_VERSION, BundleError, parse_manifest, relative_path  # noqa: F401 (SCHEMA_VERSION re-exported)
 
 MANIFEST = "manifest.json"
@@ -41,14 +41,6 @@ def bundle_path(bundle: str | Path, rel: str, field: str = "path") -> Path:
         raise BundleError(f"{bundle}: manifest field {field!r}: {rel!r} resolves to {path}, outside the bundle "
                           "(a symlink out?); refusing to read it")
     return path
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def file_entry(bundle: Path, path: Path) -> dict:

@@ -12,7 +12,6 @@ same files, byte for byte, as an uninterrupted one. See :mod:`.store` for the la
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -23,28 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import fsync, sha256
 from .contract import RATE_HZ, DataError
 from .store_index import (INDEX, PROGRESS, SHARDS, STORE_VERSION, Participant, is_store, new_index, read_index,
                           sample_sha256, shard_name)
 
 STAGING, LOCK = ".staging", ".lock"
 LOCK_WAIT_S = 3.0  # a killed conversion's workers may hold the lock for a moment while they exit
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _load(spec: str):
@@ -75,7 +59,7 @@ def _write_shard(folder: Path, pid: str, X: np.ndarray, source: str, nonwear: fl
         os.fsync(f.fileno())
     tmp.replace(final)
     return {"pid": pid, "file": f"{SHARDS}/{final.name}", "windows": len(X), "source": source, "rate_hz": RATE_HZ,
-            "nonwear_fraction": None if nonwear is None else float(nonwear), "sha256": _sha256(final),
+            "nonwear_fraction": None if nonwear is None else float(nonwear), "sha256": sha256(final),
             "sample_sha256": sample_sha256(final)}
 
 
@@ -191,7 +175,7 @@ class _Progress:
                                 "participant holds; rename one of them")
         for rec in records:
             (staged / Path(rec["file"]).name).replace(self.root / rec["file"])
-        _fsync(self.root / SHARDS)
+        fsync(self.root / SHARDS)
         with open(self.path, "a") as log:
             log.write(json.dumps({"source": source, "participants": records}) + "\n")
             log.flush()
@@ -238,7 +222,7 @@ def write_store(sources: list[str], out: str | Path, workers: int = 1, progress=
         index = new_index(sources, ordered)
         tmp = root / (INDEX + ".tmp")
         tmp.write_text(json.dumps(index, indent=1))
-        _fsync(tmp)
+        fsync(tmp)
         tmp.replace(root / INDEX)
         keep = {Path(r["file"]).name for r in ordered}
         for f in (root / SHARDS).iterdir():

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import fsync
 from .resample import Resampler
 from .stream import StreamConfig
 from .stream_device import DeviceStream
@@ -68,11 +69,7 @@ def write_atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync(path.parent)
 
 
 def in_progress(stream: DeviceStream) -> int:
