@@ -46,6 +46,7 @@ VARIANTS: dict[str, tuple[dict, str | None]] = {
     "rot-both": ({"augment_rotate_deg": 180.0}, None),  # the training window rotated before both views
     "mag": ({"encoder_input": "xyz+mag"}, None),
     "demean": ({"encoder_input": "xyz-mean"}, None),
+    "gravity-frame": ({"encoder_input": "gravity-frame"}, None),  # reads only what no rotation changes
     "r16": ({"r_dim": 16}, None),
     "hapt+synthetic": ({}, "hapt+synthetic"),
 }
@@ -60,19 +61,22 @@ def ensure(args, name: str, seed: int) -> tuple[Path, float | None]:
     changes, data = VARIANTS[name]
     out = run_dir(args, name, seed)
     try:
-        if read_config(out)["step"] == args.steps:
-            return out, None
+        step = read_config(out)["step"]
     except ValueError:
-        pass
+        step = None
+    if step == args.steps:
+        return out, None
     spec = data or args.data
     ws = load_source(spec, split="pretrain")
     ws.meta["spec"] = spec
     t0 = time.perf_counter()
+    if step is not None:  # a run stopped part-way (checkpoints every 500 steps): go on from its last one
+        print(f"resuming {out} at step {step} of {args.steps}", flush=True)
     train(ws, out, resolve_run_config({"preset": args.preset, **changes}).model, train_config(args.steps, seed),
-          progress=False, device="cpu")
+          resume=step is not None, progress=False, device="cpu")
     seconds = round(time.perf_counter() - t0, 1)
-    print(f"trained {out} in {seconds:.0f} s", flush=True)
-    return out, seconds
+    print(f"trained {out} in {seconds:.0f} s" + (f" (from step {step})" if step is not None else ""), flush=True)
+    return out, seconds if step is None else None  # a resumed run's time is not a whole training's
 
 
 def cache_name(args) -> str:

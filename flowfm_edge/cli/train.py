@@ -40,7 +40,7 @@ def train(
     view_scale: Optional[float] = typer.Option(None, min=0.0, help="Encoder view: per-axis gain SD."),
     view_shift: Optional[int] = typer.Option(None, min=0, help="Encoder view: circular time shift up to this many samples."),
     augment_rotate_deg: Optional[float] = typer.Option(None, "--augment-rotate", min=0.0, help="Both views: random rotation of the training window up to this many degrees (what the encoder sees and the generator rebuilds)."),
-    encoder_input: Optional[str] = typer.Option(None, help="What the encoder reads: xyz (the axes), xyz+mag (plus |a| - 1 g) or xyz-mean (axes less their window mean: gravity removed)."),
+    encoder_input: Optional[str] = typer.Option(None, help="What the encoder reads: xyz (the axes), xyz+mag (plus |a| - 1 g), xyz-mean (axes less their window mean: gravity removed) or gravity-frame (vertical, horizontal and total acceleration about the window's mean: the same at any device orientation, blind to tilt)."),
     objective: Optional[str] = typer.Option(None, help="Training objective: flow (FlowFM); baselines register theirs."),
     seed: Optional[int] = typer.Option(None, help="Seed for weights, batches, noise and DGS (0 to 2**32 - 1)."),
     amp: Optional[str] = typer.Option(None, help="Autocast: auto (bf16 on CUDA, and on CPUs with native bf16 whose bf16 matmuls are measured >= 1.25x faster than fp32; fp32 elsewhere), bf16, fp16, off."),

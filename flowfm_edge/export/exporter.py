@@ -146,7 +146,8 @@ def _windows(opts: ExportOptions, config: dict, classes: list[str] | None, log) 
     from ..data.hashing import array_hash
 
     needs_calib = any(p.startswith("int8") and p != "int8-dynamic" for p in opts.precisions)
-    source = opts.calib if opts.calib is not None else config.get("data", {}).get("source")
+    trained = config.get("data", {})  # "spec" loads again; "source" only names the windows (hapt:pretrain)
+    source = opts.calib if opts.calib is not None else trained.get("spec", trained.get("source"))
     ws = None
     if isinstance(source, WindowSet):
         ws = source

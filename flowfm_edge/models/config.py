@@ -24,7 +24,7 @@ TIME_SAMPLINGS = ("uniform", "logit-normal", "noise-heavy")
 R_NORMS = ("none", "layernorm", "l2")
 # What the encoder's patch embedding reads (models/encoder.py): the normalised axes; plus |a| - 1 g;
 # or the axes less their window mean (gravity and any offset removed).
-ENCODER_INPUTS = ("xyz", "xyz+mag", "xyz-mean")
+ENCODER_INPUTS = ("xyz", "xyz+mag", "xyz-mean", "gravity-frame")
 
 MTL_FEATURE_DIM = 1024  # the SSL-Wearables ResNet's feature width (models/resnet.py)
 
@@ -60,7 +60,10 @@ class ModelConfig:
     # Rotation of the training window itself, before both views (what the encoder sees and what the
     # generator rebuilds): a random angle in [0, augment_rotate_deg] about a random axis (models/views.py).
     augment_rotate_deg: NonNegative = 0.0
-    encoder_input: Literal[ENCODER_INPUTS] = "xyz"  # |a| - 1 g added (xyz+mag) or each axis's window mean removed
+    # What the encoder reads (models/encoder.py): the axes; plus |a| - 1 g (xyz+mag); each axis less
+    # its window mean (xyz-mean); or vertical, horizontal and total acceleration in the window's own
+    # gravity frame (gravity-frame: the same for the window under any rotation of the device).
+    encoder_input: Literal[ENCODER_INPUTS] = "xyz"
     objective: str = "flow"  # "flow" (FlowFM); other objectives belong to the baselines
     text_dim: Annotated[int, Field(ge=0)] = 0  # > 0 adds TextProj for text-conditioned generation
     schedule: Literal["linear", "cosine"] = "linear"  # noise schedule of the diffusion twin

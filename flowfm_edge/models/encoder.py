@@ -28,6 +28,22 @@ def keep_tokens(h: torch.Tensor, ratio: float, generator: torch.Generator | None
     return h.gather(1, idx[:, :, None].expand(B, keep, D))
 
 
+def gravity_frame(x: torch.Tensor) -> torch.Tensor:
+    """Raw windows x (B, 3, L) in g -> (B, 3, L): vertical less 1 g, horizontal and total less 1 g.
+
+    "Vertical" is along the window's mean acceleration (gravity, for a device that is not in free
+    fall), "horizontal" the magnitude of the rest. All three are unchanged when the whole window is
+    rotated, so an encoder reading them cannot tell how the device was worn; it also cannot tell
+    postures apart by the device's tilt (sitting from lying, on a waist).
+    """
+    g = x.mean(dim=-1, keepdim=True)  # (B, 3, 1)
+    g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    v = (x * g).sum(dim=1, keepdim=True)  # (B, 1, L)
+    h = (x - v * g).pow(2).sum(dim=1, keepdim=True).clamp_min(1e-12).sqrt()
+    total = x.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-12).sqrt()
+    return torch.cat([v - 1.0, h, total - 1.0], dim=1)
+
+
 class Encoder(nn.Module):
     """Normalised window (B, 3, 300) -> representation r (B, r_dim).
 
@@ -40,7 +56,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.input = cfg.encoder_input
-        if self.input == "xyz+mag":  # |a| needs raw g back; from the config, so no new weights in checkpoints
+        if self.input in ("xyz+mag", "gravity-frame"):  # these need raw g back; from the config, so no new weights
             self.register_buffer("mean", torch.tensor(cfg.norm_mean, dtype=torch.float32).view(1, -1, 1), persistent=False)
             self.register_buffer("std", torch.tensor(cfg.norm_std, dtype=torch.float32).view(1, -1, 1), persistent=False)
         self.patch = PatchEmbed(cfg.encoder_channels, cfg.dim, cfg.patch)
@@ -54,13 +70,19 @@ class Encoder(nn.Module):
         nn.init.trunc_normal_(self.cls, std=0.02)
 
     def inputs(self, z: torch.Tensor) -> torch.Tensor:
-        """Normalised windows z (B, 3, L) -> what the patch embedding reads: (B, 3, L), or (B, 4, L) with |a|."""
+        """Normalised windows z (B, 3, L) -> what the patch embedding reads: (B, 3, L), or (B, 4, L) with |a|.
+
+        ``gravity-frame`` channels (:func:`gravity_frame`) are divided by the mean per-axis std of the
+        data's normalisation, so they come in about the scale of the normalised axes.
+        """
         if self.input == "xyz-mean":  # gravity removed: each axis less its window mean
             return z - z.mean(dim=-1, keepdim=True)
         if self.input == "xyz+mag":
             x = z * self.std + self.mean  # raw g
             mag = x.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-12).sqrt() - 1.0  # (B, 1, L): |a| - 1 g, 0 at rest
             return torch.cat([z, mag], dim=1)
+        if self.input == "gravity-frame":
+            return gravity_frame(z * self.std + self.mean) / self.std.mean()
         return z
 
     def forward(self, z: torch.Tensor, mask: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -226,6 +226,24 @@ def test_failed_gate_stops_the_export(nano_run, activity, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".strict*"))  # nothing half-written
 
 
+def test_int8_calibrates_on_the_data_the_run_was_trained_on(activity, tmp_path):
+    """The run records the windows' name (activity:pretrain) and the spec that loads them again; export loads the spec."""
+    from dataclasses import replace
+
+    from flowfm_edge.data.npz import save_npz
+    from flowfm_edge.models import ModelConfig
+    from flowfm_edge.training import TrainConfig, read_config, train
+
+    spec = str(save_npz(tmp_path / "activity.npz", activity))
+    ws = replace(activity, source="activity:pretrain", meta={**activity.meta, "spec": spec})
+    run = tmp_path / "run"
+    train(ws, run, ModelConfig.from_preset("nano"), TrainConfig(steps=2, batch_size=8, warmup=1, amp="off"), progress=False)
+    assert {"source": "activity:pretrain", "spec": spec}.items() <= read_config(run)["data"].items()
+    export_bundle(run, tmp_path / "bundle", ExportOptions(precisions=["int8"], calib=None, graphs=["encoder"]))
+    calibration = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["calibration"]
+    assert calibration["windows"] > 0 and calibration["subjects"] == len(np.unique(activity.pid))
+
+
 def test_export_errors(nano_run, bundle, tmp_path):
     with pytest.raises(FileExistsError, match="pass --force"):
         export_bundle(nano_run, bundle, ExportOptions())

@@ -1,4 +1,4 @@
-"""What the encoder reads (xyz, xyz+mag, xyz-mean) and the rotation of both views: saved, reloaded, exported alike."""
+"""What the encoder reads (xyz, xyz+mag, xyz-mean, gravity-frame) and the rotation of both views: saved, reloaded, exported alike."""
 
 import pytest
 import torch
@@ -37,8 +37,36 @@ def test_mean_removed_input_forgets_gravity_and_offsets():
     assert not torch.allclose(model().embed(x), model().embed(x + torch.tensor([0.0, 0.0, 1.0])[:, None]), atol=1e-3)
 
 
+def random_rotations(n: int, seed: int = 0) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(n, 3, 3, generator=gen(seed)))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]
+    return q * torch.sign(torch.det(q))[:, None, None]  # proper rotations (det +1)
+
+
+def test_gravity_frame_is_vertical_horizontal_and_total_in_the_windows_own_frame():
+    from flowfm_edge.models.encoder import gravity_frame
+
+    t = torch.linspace(0, 6.28, 300)
+    x = torch.stack([0.3 * torch.sin(t), torch.zeros(300), 1.0 + 0.2 * torch.cos(3 * t)])[None]  # gravity on z
+    v, h, total = gravity_frame(x)[0]
+    torch.testing.assert_close(v, x[0, 2] - 1.0, atol=1e-3, rtol=0)  # the mean points (almost exactly) along z
+    torch.testing.assert_close(h, x[0, 0].abs(), atol=2e-3, rtol=0)
+    torch.testing.assert_close(total, x[0].norm(dim=0) - 1.0, atol=1e-5, rtol=0)
+
+
+def test_gravity_frame_embedding_is_unchanged_by_any_rotation_of_the_device():
+    m = model(encoder_input="gravity-frame")
+    x = torch.randn(6, 3, 300) * 0.3 + torch.tensor([0.2, -0.3, 0.9])[:, None]
+    rotated = random_rotations(6) @ x
+    torch.testing.assert_close(m.embed(rotated), m.embed(x), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(model().embed(rotated), model().embed(x), atol=1e-2)  # the axes do change
+    assert m.encoder.patch.proj.in_channels == 3
+    still = torch.zeros(1, 3, 300)  # no mean to find gravity by: finite, not NaN
+    assert torch.isfinite(m.embed(still)).all()
+
+
 def test_unknown_input_and_negative_rotation_are_refused():
-    with pytest.raises(ValueError, match=r"encoder_input\n.*'xyz', 'xyz\+mag' or 'xyz-mean'"):
+    with pytest.raises(ValueError, match=r"encoder_input\n.*'xyz', 'xyz\+mag', 'xyz-mean' or 'gravity-frame'"):
         ModelConfig.from_preset("nano", encoder_input="mag").validate()
     with pytest.raises(ValueError, match="augment_rotate_deg"):
         ModelConfig.from_preset("nano", augment_rotate_deg=-1.0).validate()
@@ -75,3 +103,17 @@ def test_a_magnitude_run_reloads_and_exports_the_same_embedding(tmp_path, tiny_w
     torch.testing.assert_close(loaded.encoder.mean, loaded.mean)  # |a| restored from the saved normalisation
     torch.testing.assert_close(EncoderGraph(loaded)(x), loaded.embed(x))
     torch.testing.assert_close(loaded.embed(x), trained.embed(x))  # train returns the EMA weights load_model reads
+
+
+def test_a_gravity_frame_run_reloads_and_exports_the_same_embedding(tmp_path, tiny_windows):
+    from flowfm_edge.export.graphs import EncoderGraph
+
+    run = tmp_path / "gravity"
+    trained = train(tiny_windows, run, ModelConfig.from_preset("nano", encoder_input="gravity-frame"),
+                    TrainConfig(steps=3, batch_size=8, warmup=1, amp="off"), progress=False)
+    loaded, config = load_model(run)
+    assert config["model"]["encoder_input"] == "gravity-frame"
+    x = torch.from_numpy(tiny_windows.X[:4])
+    torch.testing.assert_close(EncoderGraph(loaded)(x), loaded.embed(x))
+    torch.testing.assert_close(loaded.embed(x), trained.embed(x))
+    torch.testing.assert_close(loaded.embed(random_rotations(4, 1) @ x), loaded.embed(x), atol=1e-4, rtol=1e-4)
