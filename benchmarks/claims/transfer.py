@@ -48,6 +48,7 @@ VARIANTS: dict[str, tuple[dict, str | None]] = {
     "demean": ({"encoder_input": "xyz-mean"}, None),
     "gravity-frame": ({"encoder_input": "gravity-frame"}, None),  # reads only what no rotation changes
     "r16": ({"r_dim": 16}, None),
+    "r-l2": ({"r_norm": "l2"}, None),  # r on the unit sphere: a bottleneck on its scale
     "hapt+synthetic": ({}, "hapt+synthetic"),
 }
 

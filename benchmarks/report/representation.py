@@ -99,7 +99,8 @@ def dgs(r: Results) -> Section:
 
 
 TRANSFER = "claims_transfer_hapt_nano_1000steps.json"
-TRANSFER_MORE = ("claims_transfer_hapt_nano_1000steps_gravity_frame.json",)  # variants scored later, same protocol
+TRANSFER_MORE = ("claims_transfer_hapt_nano_1000steps_gravity_frame.json",  # variants scored later, same protocol
+                 "claims_transfer_hapt_nano_1000steps_r_l2.json")
 TRANSFER_STATED = "claims_transfer_hapt_tiny_10000steps.json"  # the stated budget, once trained
 
 
