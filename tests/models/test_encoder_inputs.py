@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowfm_edge.models import ModelConfig, build_model
 from flowfm_edge.models.views import training_window
@@ -63,6 +65,24 @@ def test_gravity_frame_embedding_is_unchanged_by_any_rotation_of_the_device():
     assert m.encoder.patch.proj.in_channels == 3
     still = torch.zeros(1, 3, 300)  # no mean to find gravity by: finite, not NaN
     assert torch.isfinite(m.embed(still)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.sampled_from([1e-4, 0.1, 1.0, 8.0]),
+       offset=st.sampled_from([0.0, 1e-7, 1.0, 4.0]))
+def test_gravity_frame_is_finite_and_rotation_free_for_any_window(seed, scale, offset):
+    """Still windows, gravity-removed windows (mean about 0, as BasicMotions), strong motion: all finite, all invariant."""
+    from flowfm_edge.models.encoder import gravity_frame
+
+    g = gen(seed)
+    x = torch.randn(3, 3, 300, generator=g) * scale + offset * torch.randn(3, 3, 1, generator=g)
+    frame = gravity_frame(x)
+    assert torch.isfinite(frame).all()
+    rotated = gravity_frame(random_rotations(3, seed) @ x)
+    torch.testing.assert_close(rotated[:, 2], frame[:, 2], atol=1e-5 * (1 + scale + offset), rtol=1e-4)  # |a| never depends on g
+    # v and h follow the window's mean direction, which float error moves most when that mean is tiny
+    tol = 1e-4 * (1 + scale + offset) * (1 + scale / max(offset, 1e-3))
+    torch.testing.assert_close(rotated, frame, atol=tol, rtol=1e-3)
 
 
 def test_unknown_input_and_negative_rotation_are_refused():
