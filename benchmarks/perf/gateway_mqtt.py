@@ -78,6 +78,22 @@ class Fleet:
                     self.sent[i, local] = time.time()
             self.slip.append(time.time() - (self.start + s + 2))
 
+    def run_in_background(self, seconds: int) -> threading.Thread:
+        """:meth:`run` in a thread, returned once ``start`` is set (so :meth:`at` can count from it)."""
+        runner = threading.Thread(target=self.run, args=(seconds,))
+        runner.start()
+        while self.start == 0.0:
+            time.sleep(0.01)
+        return runner
+
+    def at(self, second: float) -> None:
+        """Sleep until ``second`` seconds after the fleet's start."""
+        time.sleep(max(self.start + second - time.time(), 0))
+
+    def last_sent(self, lat: np.ndarray) -> np.ndarray:
+        """When each of :func:`latencies`' windows had its last second published."""
+        return self.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1]
+
     def local_start(self, body: dict) -> int:
         """An event's window start in its device's local seconds."""
         i = self.index[body["device"]]
@@ -208,23 +224,16 @@ def faults(args, n: int, folder: Path) -> dict:
     (update / "manifest.json").write_text(json.dumps(manifest, indent=2))
     fleet = Fleet(st.broker.port, n, aligned=args.aligned)
     seconds = args.fault_seconds
-    runner = threading.Thread(target=fleet.run, args=(seconds,))
-    runner.start()
-    while fleet.start == 0.0:
-        time.sleep(0.01)
+    runner = fleet.run_in_background(seconds)
     log = []
-
-    def at(second: float) -> None:
-        time.sleep(max(fleet.start + second - time.time(), 0))
-
-    at(20)
+    fleet.at(20)
     log.append(("broker restart", time.time()))
     st.broker.restart(down_s=0.5)
-    at(45)
+    fleet.at(45)
     log.append(("graceful gateway restart", time.time()))
     st.gw.term()
     st.gw.start()
-    at(70)
+    fleet.at(70)
     log.append(("hot update", time.time()))
     fleet.pubs[0].publish("flowfm-edge/gw-test/control", json.dumps({"update": str(update)}).encode())
     runner.join()
@@ -238,13 +247,13 @@ def faults(args, n: int, folder: Path) -> dict:
     ids = [(b["device"], fleet.local_start(b)) for b, _ in events]
     expected = fleet.expected_ids(seconds)
     bundles = sorted({b["bundle"]["id"] for b, _ in events})
-    before = lat[fleet.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1] < log[0][1] - 2]
+    sent = fleet.last_sent(lat)
+    before = lat[sent < log[0][1] - 2]
     out = {"devices": n, "seconds": seconds, "expected_windows": len(expected), "received": len(ids),
            "distinct": len(set(ids)), "lost": len(expected - set(ids)), "duplicates": len(ids) - len(set(ids)),
            "unexpected": len(set(ids) - expected), "bundles_seen": bundles, "steady_before_faults": summary(before),
            "updates_accepted": m.get("flowfm_gateway_bundle_updates_total{result=accepted}", 0), "faults": []}
     for name, when in log:
-        sent = fleet.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1]
         lost_here = {k for k in expected - set(ids)
                      if when - 5 <= fleet.start + fleet.offset[fleet.index[k[0]]] + k[1] + WINDOW_S <= when + 15}
         out["faults"].append({"fault": name, "at_s": round(when - fleet.start, 1), "windows_lost": len(lost_here),
@@ -260,11 +269,8 @@ def kill(args, n: int, folder: Path) -> dict:
     st = Setup(args, folder)
     fleet = Fleet(st.broker.port, n, aligned=args.aligned)
     seconds = args.kill_seconds
-    runner = threading.Thread(target=fleet.run, args=(seconds,))
-    runner.start()
-    while fleet.start == 0.0:
-        time.sleep(0.01)
-    time.sleep(max(fleet.start + 30 - time.time(), 0))
+    runner = fleet.run_in_background(seconds)
+    fleet.at(30)
     killed = time.time()
     st.gw.kill()
     st.gw.start()
@@ -275,7 +281,7 @@ def kill(args, n: int, folder: Path) -> dict:
     lat = latencies(fleet, events)
     ids = [(b["device"], round(b["start"], 3)) for b, _ in events]
     said = re.search(r"at most (\d+) windows lost", st.gw.log())
-    sent = fleet.sent[lat[:, 0].astype(int), lat[:, 1].astype(int) + WINDOW_S - 1]
+    sent = fleet.last_sent(lat)
     out = {"devices": n, "seconds": seconds, "killed_at_s": round(killed - fleet.start, 1),
            "expected_windows": fleet.expected(seconds), "received": len(ids), "duplicates": len(ids) - len(set(ids)),
            "windows_lost": fleet.expected(seconds) - len(set(ids)),
